@@ -1,0 +1,10 @@
+//! berth: an OCI runtime library with a thin runc-compatible CLI.
+//!
+//! Process model (see `process`): one binary, never re-executed. `create`
+//! clones the container init directly with clone3 (joining the cgroup with
+//! CLONE_INTO_CGROUP on cgroup v2), drives it over a socketpair, and leaves it
+//! blocked on the `exec.fifo` until `start` opens the other end.
+
+pub mod cgroups;
+pub mod rootfs;
+pub mod cli;
