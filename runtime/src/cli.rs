@@ -1,1 +1,218 @@
-pub fn main() -> i32 { 0 }
+//! The runc-compatible command line. It only parses and dispatches; the
+//! work is in `container`.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::container::{self, CreateOpts};
+use crate::error::{Error, Result};
+use crate::logging;
+
+#[derive(Parser, Debug)]
+#[command(name = "berth", version, about = "An OCI container runtime")]
+struct Cli {
+    /// Root directory for container state.
+    #[arg(long, global = true, default_value = "/run/berth")]
+    root: PathBuf,
+    /// Log file (errors, and debug lines with --debug).
+    #[arg(long, global = true)]
+    log: Option<PathBuf>,
+    /// Log format.
+    #[arg(long = "log-format", global = true, value_enum, default_value = "text")]
+    log_format: logging::Format,
+    /// Enable debug logging.
+    #[arg(long, global = true)]
+    debug: bool,
+    /// Use the systemd cgroup driver.
+    #[arg(long = "systemd-cgroup", global = true)]
+    systemd_cgroup: bool,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Args, Debug)]
+struct CreateArgs {
+    /// Bundle directory (holding config.json).
+    #[arg(short, long, default_value = ".")]
+    bundle: PathBuf,
+    /// Unix socket that receives the pty master.
+    #[arg(long = "console-socket")]
+    console_socket: Option<PathBuf>,
+    /// File to write the container init's pid to.
+    #[arg(long = "pid-file")]
+    pid_file: Option<PathBuf>,
+    /// Pass N extra fds (3..3+N) to the container.
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    preserve_fds: i32,
+    /// Use chroot instead of pivot_root.
+    #[arg(long = "no-pivot")]
+    no_pivot: bool,
+    /// Do not create a new session keyring.
+    #[arg(long = "no-new-keyring")]
+    no_new_keyring: bool,
+    id: String,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Create a container (left waiting for `start`).
+    Create(CreateArgs),
+    /// Start a created container.
+    Start { id: String },
+    /// Create and start a container.
+    Run {
+        #[command(flatten)]
+        c: CreateArgs,
+        /// Detach from the container.
+        #[arg(short, long)]
+        detach: bool,
+        /// Accepted for runc compatibility: berth never sets itself as subreaper.
+        #[arg(long = "no-subreaper")]
+        no_subreaper: bool,
+    },
+    /// Print a container's state.
+    State { id: String },
+    /// Send a signal to a container.
+    Kill {
+        /// Send the signal to every process of the container.
+        #[arg(short, long)]
+        all: bool,
+        id: String,
+        #[arg(default_value = "TERM")]
+        signal: String,
+    },
+    /// Delete a container.
+    Delete {
+        /// Kill the container first if it is still running.
+        #[arg(short, long)]
+        force: bool,
+        id: String,
+    },
+    /// List containers.
+    List {
+        #[arg(short, long, default_value = "table")]
+        format: String,
+        /// Print only ids.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Write a template config.json.
+    Spec {
+        #[arg(short, long, default_value = ".")]
+        bundle: PathBuf,
+        /// A template for a rootless container.
+        #[arg(long)]
+        rootless: bool,
+    },
+}
+
+impl From<CreateArgs> for (String, CreateOpts) {
+    fn from(a: CreateArgs) -> Self {
+        (
+            a.id,
+            CreateOpts {
+                bundle: a.bundle,
+                console_socket: a.console_socket,
+                pid_file: a.pid_file,
+                preserve_fds: a.preserve_fds,
+                no_pivot: a.no_pivot,
+                no_new_keyring: a.no_new_keyring,
+            },
+        )
+    }
+}
+
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    logging::init(cli.log.clone(), cli.log_format, cli.debug);
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            let msg = e.to_string();
+            logging::error(&msg);
+            eprintln!("berth: {msg}");
+            1
+        }
+    }
+}
+
+fn need_cgroupfs(systemd: bool) -> Result<()> {
+    if systemd {
+        return Err(Error::Unsupported(
+            "--systemd-cgroup (the systemd cgroup driver)".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn dispatch(cli: Cli) -> Result<i32> {
+    let root = cli.root;
+    logging::debug(|| format!("{:?}", cli.cmd));
+    match cli.cmd {
+        Cmd::Create(a) => {
+            need_cgroupfs(cli.systemd_cgroup)?;
+            let (id, o) = a.into();
+            container::create(&root, &id, &o)?;
+        }
+        Cmd::Start { id } => {
+            let dir = crate::state::Dir::open(&root, &id)?;
+            let st = dir.load()?;
+            container::start(&dir, &st)?;
+        }
+        Cmd::Run { c, detach, .. } => {
+            need_cgroupfs(cli.systemd_cgroup)?;
+            let (id, o) = c.into();
+            return container::run(&root, &id, &o, detach);
+        }
+        Cmd::State { id } => println!("{}", container::state_json(&root, &id)?),
+        Cmd::Kill { all, id, signal } => {
+            let sig = crate::signal::parse(&signal)?;
+            container::kill(&root, &id, sig, all)?;
+        }
+        Cmd::Delete { force, id } => container::delete(&root, &id, force)?,
+        Cmd::List { format, quiet } => list(&root, &format, quiet)?,
+        Cmd::Spec { bundle, rootless } => crate::spec::write(&bundle, rootless)?,
+    }
+    Ok(0)
+}
+
+fn list(root: &std::path::Path, format: &str, quiet: bool) -> Result<()> {
+    let rows = container::list(root)?;
+    let mut out = std::io::stdout().lock();
+    if quiet {
+        for r in &rows {
+            let _ = writeln!(out, "{}", r.st.id);
+        }
+        return Ok(());
+    }
+    match format {
+        "json" => {
+            let v: Vec<_> = rows.iter().map(|r| r.st.json(r.status)).collect();
+            let _ = writeln!(out, "{}", serde_json::to_string(&v).unwrap_or_default());
+        }
+        "table" => {
+            let _ = writeln!(
+                out,
+                "{:<12} {:<8} {:<10} {:<40} {:<30} OWNER",
+                "ID", "PID", "STATUS", "BUNDLE", "CREATED"
+            );
+            for r in &rows {
+                let j = r.st.json(r.status);
+                let _ = writeln!(
+                    out,
+                    "{:<12} {:<8} {:<10} {:<40} {:<30} {}",
+                    j.id,
+                    j.pid,
+                    j.status,
+                    j.bundle.display(),
+                    j.created,
+                    "root"
+                );
+            }
+        }
+        f => return Err(Error::Invalid(format!("invalid format option {f:?}"))),
+    }
+    Ok(())
+}

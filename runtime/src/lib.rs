@@ -6,5 +6,21 @@
 //! blocked on the `exec.fifo` until `start` opens the other end.
 
 pub mod cgroups;
-pub mod rootfs;
 pub mod cli;
+pub mod console;
+pub mod container;
+pub mod error;
+mod forward;
+pub mod hooks;
+pub mod logging;
+pub mod namespaces;
+pub mod process;
+pub mod rootfs;
+pub mod security;
+pub mod signal;
+pub mod spec;
+pub mod state;
+pub mod sysctl;
+pub mod validate;
+
+pub use error::{Error, Result};

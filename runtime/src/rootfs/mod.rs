@@ -1,22 +1,56 @@
-//! The container's root filesystem: mounts, /dev, pivot_root, masked and
-//! readonly paths. Runs in the container init, in its mount namespace.
-//!
-//! INTERFACE (called from `process` in this order; keep these signatures):
-//!
-//! ```ignore
-//! /// Before pivot: set "/" propagation (rootfsPropagation, default rslave),
-//! /// bind the rootfs onto itself, perform `mounts` in order (every path
-//! /// resolved inside the rootfs with pathrs/openat2 RESOLVE_IN_ROOT; a
-//! /// symlink never leads to a host path), create default devices +
-//! /// linux.devices (mknod, or bind from host when in a user namespace),
-//! /// /dev/{fd,stdin,stdout,stderr,ptmx} links. `bundle` is the absolute bundle
-//! /// dir (relative mount sources are relative to it). When `new_mntns` is false
-//! /// the mounts happen in the caller's namespace and "/" is left alone.
-//! pub fn prepare(spec: &Spec, rootfs: &Path, bundle: &Path, opts: &RootfsOpts) -> Result<(), RootfsError>;
-//! /// pivot_root into rootfs (or chroot when opts.no_pivot or !opts.new_mntns).
-//! pub fn enter(rootfs: &Path, opts: &RootfsOpts) -> Result<(), RootfsError>;
-//! /// After pivot: maskedPaths, readonlyPaths, root.readonly, and the final
-//! /// rootfsPropagation of "/".
-//! pub fn finalize(spec: &Spec, opts: &RootfsOpts) -> Result<(), RootfsError>;
-//! pub struct RootfsOpts { pub no_pivot: bool, pub new_mntns: bool, pub in_userns: bool }
-//! ```
+//! TEMP STUB
+use nix::mount::{mount, MsFlags};
+use std::path::Path;
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct RootfsError(String);
+pub struct RootfsOpts {
+    pub no_pivot: bool,
+    pub new_mntns: bool,
+    pub in_userns: bool,
+}
+fn e(x: nix::Error) -> RootfsError {
+    RootfsError(x.to_string())
+}
+pub fn prepare(
+    _s: &oci_spec::runtime::Spec,
+    rootfs: &Path,
+    _b: &Path,
+    _o: &RootfsOpts,
+) -> Result<(), RootfsError> {
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(e)?;
+    mount(
+        Some(rootfs),
+        rootfs,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(e)?;
+    mount(
+        Some("proc"),
+        &rootfs.join("proc"),
+        Some("proc"),
+        MsFlags::empty(),
+        None::<&str>,
+    )
+    .map_err(e)?;
+    Ok(())
+}
+pub fn enter(rootfs: &Path, _o: &RootfsOpts) -> Result<(), RootfsError> {
+    nix::unistd::chdir(rootfs).map_err(e)?;
+    nix::unistd::pivot_root(".", ".").map_err(e)?;
+    nix::mount::umount2(".", nix::mount::MntFlags::MNT_DETACH).map_err(e)?;
+    nix::unistd::chdir("/").map_err(e)?;
+    Ok(())
+}
+pub fn finalize(_s: &oci_spec::runtime::Spec, _o: &RootfsOpts) -> Result<(), RootfsError> {
+    Ok(())
+}

@@ -1,0 +1,65 @@
+//! runc-compatible logging: `--log FILE` with `--log-format text|json`.
+//! containerd's runc shim reads the last `error` line of this file to report
+//! why a command failed, so the JSON keys match runc's (level, msg, time).
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+struct Logger {
+    path: Option<PathBuf>,
+    format: Format,
+    debug: bool,
+}
+
+static LOGGER: OnceLock<Logger> = OnceLock::new();
+
+pub fn init(path: Option<PathBuf>, format: Format, debug: bool) {
+    let _ = LOGGER.set(Logger {
+        path,
+        format,
+        debug,
+    });
+}
+
+fn write(level: &str, msg: &str) {
+    let Some(l) = LOGGER.get() else { return };
+    let Some(path) = &l.path else {
+        if l.debug && level == "debug" {
+            eprintln!("DEBU {msg}");
+        }
+        return;
+    };
+    let time = crate::state::now_rfc3339();
+    let line = match l.format {
+        Format::Json => {
+            let v = serde_json::json!({"level": level, "msg": msg, "time": time});
+            format!("{v}\n")
+        }
+        Format::Text => format!("time={time:?} level={level} msg={msg:?}\n"),
+    };
+    if let Ok(mut f) = OpenOptions::new().create(true).append(true).open(path) {
+        let _ = f.write_all(line.as_bytes());
+    }
+}
+
+pub fn error(msg: &str) {
+    write("error", msg);
+}
+
+pub fn warn(msg: &str) {
+    write("warning", msg);
+}
+
+pub fn debug(msg: impl FnOnce() -> String) {
+    if LOGGER.get().is_some_and(|l| l.debug) {
+        write("debug", &msg());
+    }
+}

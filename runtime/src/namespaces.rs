@@ -1,0 +1,164 @@
+//! Which namespaces the container gets: new ones (clone3 flags or unshare in
+//! init) and existing ones joined by path (opened here, in the runtime's
+//! namespaces, so a path is resolved the way the user wrote it).
+
+use std::fs::File;
+use std::os::fd::{AsFd, OwnedFd};
+
+use nix::sched::CloneFlags;
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+use crate::error::{Context, Error, Result};
+
+/// nix has no constant for the time namespace.
+pub const CLONE_NEWTIME: CloneFlags = CloneFlags::from_bits_retain(libc::CLONE_NEWTIME);
+
+pub struct Plan {
+    /// Namespaces to create.
+    pub new: CloneFlags,
+    /// Namespaces to join, in the order init must join them (user first).
+    pub join: Vec<(CloneFlags, OwnedFd, String)>,
+}
+
+fn flag(t: LinuxNamespaceType) -> CloneFlags {
+    CloneFlags::from_bits_retain(t as i32)
+}
+
+/// Join order: the user namespace first, so the others are joined with its
+/// privileges; mnt late, so paths opened before are still the runtime's.
+const ORDER: [LinuxNamespaceType; 8] = [
+    LinuxNamespaceType::User,
+    LinuxNamespaceType::Ipc,
+    LinuxNamespaceType::Uts,
+    LinuxNamespaceType::Network,
+    LinuxNamespaceType::Pid,
+    LinuxNamespaceType::Cgroup,
+    LinuxNamespaceType::Time,
+    LinuxNamespaceType::Mount,
+];
+
+impl Plan {
+    pub fn from_spec(spec: &Spec) -> Result<Plan> {
+        let mut new = CloneFlags::empty();
+        let mut join = Vec::new();
+        let mut seen = CloneFlags::empty();
+        let nss = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().clone())
+            .unwrap_or_default();
+        for ns in &nss {
+            let f = flag(ns.typ());
+            if seen.contains(f) {
+                return Err(Error::Invalid(format!(
+                    "linux.namespaces: duplicate namespace type {}",
+                    ns.typ()
+                )));
+            }
+            seen |= f;
+            match ns.path() {
+                None => new |= f,
+                Some(p) => {
+                    let file = File::open(p)
+                        .ctx(|| format!("open {} namespace path {}", ns.typ(), p.display()))?;
+                    join.push((f, OwnedFd::from(file), p.display().to_string()));
+                }
+            }
+        }
+        join.sort_by_key(|(f, _, _)| ORDER.iter().position(|t| flag(*t) == *f));
+        let plan = Plan { new, join };
+        plan.validate(spec)?;
+        Ok(plan)
+    }
+
+    pub fn has(&self, f: CloneFlags) -> bool {
+        self.new.contains(f) || self.join.iter().any(|(j, _, _)| *j == f)
+    }
+
+    fn validate(&self, spec: &Spec) -> Result<()> {
+        let linux = spec.linux().as_ref();
+        let maps = linux.is_some_and(|l| {
+            l.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+                || l.gid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+        });
+        let new_user = self.new.contains(CloneFlags::CLONE_NEWUSER);
+        if new_user && !maps {
+            return Err(Error::Invalid(
+                "a new user namespace needs linux.uidMappings and linux.gidMappings".into(),
+            ));
+        }
+        if maps && !new_user {
+            return Err(Error::Invalid(
+                "linux.uidMappings/gidMappings need a new user namespace".into(),
+            ));
+        }
+        if spec.hostname().as_ref().is_some_and(|h| !h.is_empty())
+            && !self.new.contains(CloneFlags::CLONE_NEWUTS)
+        {
+            return Err(Error::Invalid(
+                "hostname requires a new UTS namespace".into(),
+            ));
+        }
+        if spec.domainname().as_ref().is_some_and(|h| !h.is_empty())
+            && !self.new.contains(CloneFlags::CLONE_NEWUTS)
+        {
+            return Err(Error::Invalid(
+                "domainname requires a new UTS namespace".into(),
+            ));
+        }
+        let joins_user = self
+            .join
+            .iter()
+            .any(|(f, _, _)| *f == CloneFlags::CLONE_NEWUSER);
+        if joins_user && self.new.contains(CloneFlags::CLONE_NEWPID) {
+            return Err(Error::Unsupported(
+                "a new pid namespace inside a user namespace joined by path".into(),
+            ));
+        }
+        if linux.is_some_and(|l| l.time_offsets().is_some())
+            && !self.new.contains(crate::namespaces::CLONE_NEWTIME)
+        {
+            return Err(Error::Invalid(
+                "linux.timeOffsets requires a new time namespace".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Flags for clone3. cgroup and time namespaces are left to init:
+    /// a cgroup namespace must be created after init has joined its cgroup
+    /// (or its root would be berth's cgroup), and time offsets must be written
+    /// before any process enters the new time namespace.
+    pub fn clone_flags(&self) -> CloneFlags {
+        if self
+            .join
+            .iter()
+            .any(|(f, _, _)| *f == CloneFlags::CLONE_NEWUSER)
+        {
+            // Namespaces created after joining that user namespace are owned
+            // by it; init unshares them itself.
+            return CloneFlags::empty();
+        }
+        self.new - (CloneFlags::CLONE_NEWCGROUP | crate::namespaces::CLONE_NEWTIME)
+    }
+
+    /// What init must unshare itself, after joining.
+    pub fn unshare_flags(&self) -> CloneFlags {
+        self.new - self.clone_flags()
+    }
+
+    /// The pid namespace is joined by the parent, since setns(CLONE_NEWPID)
+    /// only affects the caller's future children.
+    pub fn take_pid_join(&mut self) -> Option<(OwnedFd, String)> {
+        let i = self
+            .join
+            .iter()
+            .position(|(f, _, _)| *f == CloneFlags::CLONE_NEWPID)?;
+        let (_, fd, p) = self.join.remove(i);
+        Some((fd, p))
+    }
+}
+
+pub fn setns(fd: &OwnedFd, f: CloneFlags, path: &str) -> Result<()> {
+    nix::sched::setns(fd.as_fd(), f).ctx(|| format!("join namespace {path}"))
+}

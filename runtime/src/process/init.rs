@@ -1,0 +1,417 @@
+//! The container init: runs in the clone3 child, sets up the container in
+//! the order the OCI lifecycle requires, waits on exec.fifo for `start`,
+//! and execs the user process.
+
+use std::ffi::CString;
+use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use nix::sched::CloneFlags;
+use oci_spec::runtime::{Process, Spec};
+
+use super::sync::{Channel, Msg};
+use super::Launch;
+use crate::error::{Context, Error, Result};
+use crate::namespaces::{self, Plan};
+use crate::rootfs::{self, RootfsOpts};
+use crate::{hooks, security};
+
+pub struct Ctx<'a> {
+    pub l: &'a Launch<'a>,
+    pub plan: &'a Plan,
+    pub chan: Channel,
+    pub fifo: OwnedFd,
+    pub console: Option<OwnedFd>,
+}
+
+pub fn run(c: Ctx) -> ! {
+    // Non-dumpable: container processes that can see us (a shared or joined
+    // pid namespace) cannot open /proc/<us>/exe, the host berth binary, nor
+    // ptrace us. execve resets it for the user's program.
+    // Parent-death signal: if `berth create` dies mid-setup, so do we.
+    // SAFETY: prctl with constant arguments.
+    unsafe {
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+    }
+    match setup(&c) {
+        Ok(exec) => wait_for_start_and_exec(&c, exec),
+        Err(e) => {
+            let _ = c.chan.send(&Msg::Failed(e.to_string()));
+            exit(1)
+        }
+    }
+}
+
+fn exit(code: i32) -> ! {
+    // SAFETY: _exit skips atexit handlers and destructors that belong to the parent.
+    unsafe { libc::_exit(code) }
+}
+
+fn process(spec: &Spec) -> &Process {
+    spec.process().as_ref().expect("checked by spawn")
+}
+
+/// What remains once setup is done: the program to exec.
+struct Exec {
+    pid: i32,
+    path: CString,
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+    proc_fd: OwnedFd,
+}
+
+fn setup(c: &Ctx) -> Result<Exec> {
+    let l = c.l;
+    let spec = l.spec;
+    let p = process(spec);
+    let pid = c.chan.expect_go()?;
+    let mut keep: Vec<RawFd> = vec![c.chan.0.as_raw_fd(), c.fifo.as_raw_fd()];
+    keep.extend(c.console.as_ref().map(|f| f.as_raw_fd()));
+    keep.extend(c.plan.join.iter().map(|(_, fd, _)| fd.as_raw_fd()));
+    close_fds_except(3 + l.preserve_fds, &keep);
+
+    for (flag, fd, path) in &c.plan.join {
+        namespaces::setns(fd, *flag, path)?;
+    }
+    if c.plan.has(CloneFlags::CLONE_NEWUSER) {
+        // Become root of the user namespace now that our ids are mapped.
+        let root = nix::unistd::Uid::from_raw(0);
+        let rootg = nix::unistd::Gid::from_raw(0);
+        nix::unistd::setresgid(rootg, rootg, rootg).ctx(|| "setgid 0 in user namespace")?;
+        nix::unistd::setresuid(root, root, root).ctx(|| "setuid 0 in user namespace")?;
+    }
+    let unshare = c.plan.unshare_flags();
+    if !unshare.is_empty() {
+        nix::sched::unshare(unshare).ctx(|| format!("unshare {unshare:?}"))?;
+    }
+    if unshare.contains(crate::namespaces::CLONE_NEWTIME) {
+        write_time_offsets(spec)?;
+    }
+    nix::unistd::setsid().ctx(|| "setsid")?;
+    if l.new_keyring {
+        join_session_keyring(l.id)?;
+    }
+    if let Some(h) = spec.hostname().as_ref().filter(|h| !h.is_empty()) {
+        nix::unistd::sethostname(h).ctx(|| format!("set hostname {h:?}"))?;
+    }
+    if let Some(d) = spec.domainname().as_ref().filter(|d| !d.is_empty()) {
+        // SAFETY: setdomainname with a pointer/length pair of a live string.
+        if unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) } != 0 {
+            return Err(std::io::Error::last_os_error()).ctx(|| format!("set domainname {d:?}"));
+        }
+    }
+    if let Some(v) = p.oom_score_adj() {
+        security::write_oom_score_adj(v)?;
+    }
+    if c.plan.new.contains(CloneFlags::CLONE_NEWNET) {
+        loopback_up()?;
+    }
+    // Written while /proc is still the host's real procfs, which the image cannot shadow.
+    crate::sysctl::apply(spec, c.plan)?;
+
+    let opts = RootfsOpts {
+        no_pivot: l.no_pivot,
+        new_mntns: c.plan.new.contains(CloneFlags::CLONE_NEWNS),
+        in_userns: c.plan.has(CloneFlags::CLONE_NEWUSER),
+    };
+    rootfs::prepare(spec, l.rootfs, l.bundle, &opts)?;
+    let hooks = spec.hooks().as_ref();
+    if hooks.is_some_and(|h| h.prestart().is_some() || h.create_runtime().is_some()) {
+        c.chan.send(&Msg::RunHooks)?;
+        c.chan.expect(Msg::HooksDone)?;
+    }
+    if let Some(h) = hooks.and_then(|h| h.create_container().as_ref()) {
+        hooks::run_all(
+            "createContainer",
+            h,
+            &crate::container::hook_state(l, pid, "created"),
+        )?;
+    }
+    // The host procfs, opened before we leave it, reopens the exec fifo
+    // through its O_PATH fd even if the container has no /proc.
+    let proc_fd = open_dir("/proc")?;
+    rootfs::enter(l.rootfs, &opts)?;
+    if let Some(sock) = &c.console {
+        let size = p.console_size().as_ref().map(|b| (b.height(), b.width()));
+        crate::console::setup(sock, size)?;
+    }
+    rootfs::finalize(spec, &opts)?;
+
+    if let Some(r) = p.rlimits() {
+        security::set_rlimits(r)?;
+    }
+    if let Some(pers) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
+        set_personality(pers)?;
+    }
+    security::apply_user_and_caps(p)?;
+    if p.no_new_privileges().unwrap_or(false) {
+        security::set_no_new_privs()?;
+    }
+    let umask = p.user().umask().unwrap_or(0o022);
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(umask));
+    chdir_inside(p.cwd())?;
+
+    let env: Vec<String> = p.env().clone().unwrap_or_default();
+    let args = p.args().clone().unwrap_or_default();
+    let Some(arg0) = args.first() else {
+        return Err(Error::Invalid("process.args must not be empty".into()));
+    };
+    let path = find_executable(arg0, &env)?;
+    let cstr = |s: &str| CString::new(s).map_err(|_| Error::Invalid(format!("NUL byte in {s:?}")));
+    Ok(Exec {
+        path: cstr(&path.to_string_lossy())?,
+        argv: args.iter().map(|a| cstr(a)).collect::<Result<_>>()?,
+        envp: env.iter().map(|a| cstr(a)).collect::<Result<_>>()?,
+        pid,
+        proc_fd,
+    })
+}
+
+fn wait_for_start_and_exec(c: &Ctx, e: Exec) -> ! {
+    // SAFETY: prctl with constant arguments. `create` exits after Ready, and
+    // that must not kill us.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0) };
+    if c.chan.send(&Msg::Ready).is_err() {
+        exit(1);
+    }
+    let sub = CString::new(format!("self/fd/{}", c.fifo.as_raw_fd())).expect("no NUL");
+    // Blocks until `start` opens the read side.
+    // SAFETY: openat with a valid dir fd and C string.
+    let fd = unsafe {
+        libc::openat(
+            e.proc_fd.as_raw_fd(),
+            sub.as_ptr(),
+            libc::O_WRONLY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        exit(1);
+    }
+    // SAFETY: fresh fd we own.
+    let fifo = unsafe { std::fs::File::from_raw_fd(fd) };
+    drop(e.proc_fd);
+    // Whatever follows the byte that released us is an error `start` reports.
+    let fail = |mut fifo: &std::fs::File, err: Error| -> ! {
+        let _ = fifo.write_all(err.to_string().as_bytes());
+        exit(127)
+    };
+    if let Err(err) = (&fifo).write_all(b"0") {
+        fail(
+            &fifo,
+            Error::Io {
+                ctx: "write exec fifo".into(),
+                source: err,
+            },
+        );
+    }
+    let spec = c.l.spec;
+    if let Some(h) = spec
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.start_container().as_ref())
+    {
+        let state = crate::container::hook_state(c.l, e.pid, "created");
+        if let Err(err) = hooks::run_all("startContainer", h, &state) {
+            fail(&fifo, err);
+        }
+    }
+    // Everything above the preserved fds closes on exec: that includes the
+    // fifo, whose closing tells `start` that the exec happened (EOF).
+    // SAFETY: close_range with constant flags.
+    unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3 + c.l.preserve_fds as u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        );
+    }
+    reset_signals();
+    let argv: Vec<*const libc::c_char> = e
+        .argv
+        .iter()
+        .map(|a| a.as_ptr())
+        .chain([std::ptr::null()])
+        .collect();
+    let envp: Vec<*const libc::c_char> = e
+        .envp
+        .iter()
+        .map(|a| a.as_ptr())
+        .chain([std::ptr::null()])
+        .collect();
+    // SAFETY: execve with NUL-terminated arrays of live C strings.
+    unsafe { libc::execve(e.path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+    let err = std::io::Error::last_os_error();
+    fail(
+        &fifo,
+        Error::Io {
+            ctx: format!("exec {:?}", e.path),
+            source: err,
+        },
+    )
+}
+
+/// Restore what the user's program must inherit: Rust ignores SIGPIPE, and
+/// an ignored disposition survives execve.
+fn reset_signals() {
+    // SAFETY: resetting dispositions and the mask of a single-threaded process.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+}
+
+/// Close every fd from `min` up that init does not need, so nothing the
+/// caller leaked (a host directory, say: CVE-2024-21626) reaches the container.
+fn close_fds_except(min: i32, keep: &[RawFd]) {
+    let mut keep: Vec<RawFd> = keep.iter().copied().filter(|&f| f >= min).collect();
+    keep.sort_unstable();
+    let mut lo = min as u32;
+    for k in keep.into_iter().map(|k| k as u32) {
+        if k > lo {
+            // SAFETY: closing fd ranges of our own process.
+            unsafe { libc::syscall(libc::SYS_close_range, lo, k - 1, 0) };
+        }
+        lo = k + 1;
+    }
+    // SAFETY: as above.
+    unsafe { libc::syscall(libc::SYS_close_range, lo, u32::MAX, 0) };
+}
+
+/// chdir to the configured cwd and prove it is inside the container root:
+/// a cwd reached through a leaked fd would be "(unreachable)".
+fn chdir_inside(cwd: &Path) -> Result<()> {
+    nix::unistd::chdir(cwd).ctx(|| format!("chdir to cwd {}", cwd.display()))?;
+    match nix::unistd::getcwd() {
+        Ok(p) if p.is_absolute() => Ok(()),
+        _ => Err(Error::Invalid(format!(
+            "cwd {} is outside the container root",
+            cwd.display()
+        ))),
+    }
+}
+
+fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf> {
+    let executable = |p: &Path| {
+        nix::unistd::access(p, nix::unistd::AccessFlags::X_OK).is_ok()
+            && std::fs::metadata(p).is_ok_and(|m| m.is_file())
+    };
+    if arg0.contains('/') {
+        let p = PathBuf::from(arg0);
+        return if executable(&p) {
+            Ok(p)
+        } else {
+            Err(Error::Invalid(format!(
+                "exec: {arg0:?}: no such executable file"
+            )))
+        };
+    }
+    let path = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    path.split(':')
+        .map(|d| Path::new(if d.is_empty() { "." } else { d }).join(arg0))
+        .find(|p| executable(p))
+        .ok_or_else(|| {
+            Error::Invalid(format!(
+                "exec: {arg0:?}: executable file not found in $PATH"
+            ))
+        })
+}
+
+fn open_dir(p: &str) -> Result<OwnedFd> {
+    let c = CString::new(p).expect("no NUL");
+    // SAFETY: open(2) with a valid C string.
+    let fd = unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error()).ctx(|| format!("open {p}"));
+    }
+    // SAFETY: fresh fd we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn loopback_up() -> Result<()> {
+    // SAFETY: an ioctl dance on a fresh datagram socket, closed below.
+    unsafe {
+        let s = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if s < 0 {
+            return Err(std::io::Error::last_os_error()).ctx(|| "socket for loopback");
+        }
+        let mut ifr: libc::ifreq = std::mem::zeroed();
+        for (d, s) in ifr.ifr_name.iter_mut().zip(b"lo\0") {
+            *d = *s as libc::c_char;
+        }
+        let r = if libc::ioctl(s, libc::SIOCGIFFLAGS, &mut ifr) == 0 {
+            ifr.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+            libc::ioctl(s, libc::SIOCSIFFLAGS, &ifr)
+        } else {
+            -1
+        };
+        let err = std::io::Error::last_os_error();
+        libc::close(s);
+        if r != 0 {
+            return Err(err).ctx(|| "bring up loopback");
+        }
+    }
+    Ok(())
+}
+
+fn write_time_offsets(spec: &Spec) -> Result<()> {
+    let Some(offs) = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.time_offsets().as_ref())
+    else {
+        return Ok(());
+    };
+    let mut s = String::new();
+    for (clock, o) in offs {
+        s.push_str(&format!(
+            "{clock} {} {}\n",
+            o.secs().unwrap_or(0),
+            o.nanosecs().unwrap_or(0)
+        ));
+    }
+    std::fs::write("/proc/self/timens_offsets", s).ctx(|| "write timens_offsets")
+}
+
+fn set_personality(p: &oci_spec::runtime::LinuxPersonality) -> Result<()> {
+    use oci_spec::runtime::LinuxPersonalityDomain as D;
+    if p.flags().as_ref().is_some_and(|f| !f.is_empty()) {
+        return Err(Error::Unsupported("linux.personality.flags".into()));
+    }
+    let persona = match p.domain() {
+        D::PerLinux => 0x0000,
+        D::PerLinux32 => 0x0008,
+    };
+    // SAFETY: personality(2) with a constant.
+    if unsafe { libc::personality(persona) } < 0 {
+        return Err(std::io::Error::last_os_error()).ctx(|| "personality");
+    }
+    Ok(())
+}
+
+fn join_session_keyring(id: &str) -> Result<()> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    let name = CString::new(format!("_ses.{id}")).expect("ids have no NUL");
+    // SAFETY: keyctl with a valid C string.
+    let r = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    if r < 0 {
+        let e = std::io::Error::last_os_error();
+        // Kernels without keyrings (or seccomp'd callers) get no keyring, as with runc.
+        if e.raw_os_error() != Some(libc::ENOSYS) {
+            return Err(e).ctx(|| "join session keyring");
+        }
+    }
+    Ok(())
+}

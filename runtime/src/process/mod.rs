@@ -1,0 +1,223 @@
+//! Creating the container init.
+//!
+//! berth never re-executes itself: `spawn` clones the init straight from the
+//! CLI process with clone3 (a fork, as the CLI is single-threaded), so the
+//! child already holds the parsed config and only the kernel work remains.
+//! On pure cgroup v2 the child is born in its cgroup (CLONE_INTO_CGROUP);
+//! elsewhere the parent moves it there before letting it run any setup.
+//!
+//! CVE-2019-5736 (overwriting the host runtime through /proc/PID/exe): the
+//! only berth process a container can see is its own init before execve,
+//! and init marks itself non-dumpable first thing, which denies every
+//! /proc/PID/exe and ptrace access to it from container processes. After
+//! execve /proc/PID/exe is the user's binary. That costs one prctl, where
+//! copying the binary to a memfd on every call (crun) costs a copy of ~1 MB,
+//! and runc's overlayfs sealing costs a mount.
+
+mod init;
+pub mod sync;
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+use nix::sched::CloneFlags;
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+use oci_spec::runtime::Spec;
+
+use crate::cgroups::Cgroup;
+use crate::error::{Context, Error, Result};
+use crate::namespaces::{self, Plan};
+use sync::Msg;
+
+/// Everything init needs; init reads it from its copy of our memory.
+pub struct Launch<'a> {
+    pub id: &'a str,
+    pub spec: &'a Spec,
+    pub bundle: &'a Path,
+    pub rootfs: &'a Path,
+    pub cgroup: &'a Cgroup,
+    pub fifo: &'a Path,
+    pub console_socket: Option<&'a Path>,
+    pub preserve_fds: i32,
+    pub no_pivot: bool,
+    /// Join a fresh session keyring, so the container cannot read the
+    /// caller's keys (runc's default; --no-new-keyring turns it off).
+    pub new_keyring: bool,
+}
+
+#[repr(C)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// Fork with namespace flags through clone3. Returns 0 in the child.
+fn clone3(flags: CloneFlags, cgroup_fd: Option<RawFd>) -> Result<i32> {
+    let mut args = CloneArgs {
+        flags: flags.bits() as u32 as u64,
+        pidfd: 0,
+        child_tid: 0,
+        parent_tid: 0,
+        exit_signal: libc::SIGCHLD as u64,
+        stack: 0,
+        stack_size: 0,
+        tls: 0,
+        set_tid: 0,
+        set_tid_size: 0,
+        cgroup: 0,
+    };
+    if let Some(fd) = cgroup_fd {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = fd as u64;
+    }
+    // SAFETY: clone3 without CLONE_VM behaves as fork; the CLI is
+    // single-threaded, so the child's copy of the heap and locks is consistent.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error())
+            .ctx(|| format!("clone3 with namespaces {flags:?}"));
+    }
+    Ok(r as i32)
+}
+
+/// Start the container init and drive it until it waits on exec.fifo.
+/// `hook_state` renders the state JSON for prestart/createRuntime hooks.
+/// On error the init is killed and reaped; the caller removes the cgroup.
+pub fn spawn(l: &Launch, hook_state: &dyn Fn(i32) -> Vec<u8>) -> Result<i32> {
+    let mut plan = Plan::from_spec(l.spec)?;
+    if let Some((fd, path)) = plan.take_pid_join() {
+        namespaces::setns(&fd, CloneFlags::CLONE_NEWPID, &path)?;
+    }
+    let process = l
+        .spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::Invalid("process property must not be empty".into()))?;
+    let console = match (process.terminal().unwrap_or(false), l.console_socket) {
+        (true, Some(p)) => Some(crate::console::connect(p)?),
+        (true, None) => {
+            return Err(Error::Invalid(
+                "process.terminal is true but no --console-socket was given".into(),
+            ))
+        }
+        (false, _) => None,
+    };
+    let fifo = open_path(l.fifo)?;
+    let (parent, child) = sync::pair()?;
+    let cg_fd = l.cgroup.clone_into_fd();
+    let pid = clone3(plan.clone_flags(), cg_fd.as_ref().map(|f| f.as_raw_fd()))?;
+    if pid == 0 {
+        drop(parent);
+        init::run(init::Ctx {
+            l,
+            plan: &plan,
+            chan: child,
+            fifo,
+            console,
+        });
+    }
+    drop(child);
+    drop(console);
+    drop(fifo);
+    let fail = |e: Error| {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        let _ = waitpid(Pid::from_raw(pid), None);
+        e
+    };
+    drive(l, &plan, &parent, pid, cg_fd.is_some(), hook_state).map_err(fail)?;
+    Ok(pid)
+}
+
+fn drive(
+    l: &Launch,
+    plan: &Plan,
+    chan: &sync::Channel,
+    pid: i32,
+    in_cgroup: bool,
+    hook_state: &dyn Fn(i32) -> Vec<u8>,
+) -> Result<()> {
+    if plan.new.contains(CloneFlags::CLONE_NEWUSER) {
+        write_id_maps(l.spec, pid)?;
+    }
+    if !in_cgroup {
+        l.cgroup.add_pid(pid)?;
+    }
+    chan.send(&Msg::Go(pid))?;
+    loop {
+        match chan.recv()? {
+            Some(Msg::RunHooks) => {
+                let hooks = l.spec.hooks().as_ref();
+                let state = hook_state(pid);
+                if let Some(h) = hooks.and_then(|h| h.prestart().as_ref()) {
+                    crate::hooks::run_all("prestart", h, &state)?;
+                }
+                if let Some(h) = hooks.and_then(|h| h.create_runtime().as_ref()) {
+                    crate::hooks::run_all("createRuntime", h, &state)?;
+                }
+                chan.send(&Msg::HooksDone)?;
+            }
+            Some(Msg::Ready) => return Ok(()),
+            Some(Msg::Failed(e)) => return Err(Error::Init(e)),
+            Some(m) => return Err(Error::Init(format!("sync: unexpected {m:?}"))),
+            None => {
+                return Err(Error::Init(
+                    "container init exited during setup".to_string(),
+                ))
+            }
+        }
+    }
+}
+
+fn write_id_maps(spec: &Spec, pid: i32) -> Result<()> {
+    let linux = spec.linux().as_ref();
+    let fmt = |maps: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| {
+        let mut s = String::new();
+        for m in maps.into_iter().flatten() {
+            s.push_str(&format!(
+                "{} {} {}\n",
+                m.container_id(),
+                m.host_id(),
+                m.size()
+            ));
+        }
+        s
+    };
+    let uid = fmt(linux.and_then(|l| l.uid_mappings().as_ref()));
+    let gid = fmt(linux.and_then(|l| l.gid_mappings().as_ref()));
+    std::fs::write(format!("/proc/{pid}/uid_map"), uid.as_bytes())
+        .ctx(|| format!("write uid_map {:?}", uid.trim()))?;
+    std::fs::write(format!("/proc/{pid}/gid_map"), gid.as_bytes())
+        .ctx(|| format!("write gid_map {:?}", gid.trim()))
+}
+
+fn open_path(p: &Path) -> Result<OwnedFd> {
+    let c = CString::new(p.as_os_str().as_encoded_bytes())
+        .map_err(|_| Error::Invalid(format!("path with NUL: {}", p.display())))?;
+    // SAFETY: open(2) with a valid C string.
+    let fd = unsafe { libc::open(c.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error()).ctx(|| format!("open {}", p.display()));
+    }
+    // SAFETY: fresh fd we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}

@@ -1,0 +1,147 @@
+//! Process credentials and limits applied by init just before exec:
+//! rlimits, user and groups, capabilities, no_new_privs, oom_score_adj.
+
+use std::str::FromStr;
+
+use caps::{CapSet, CapsHashSet};
+use oci_spec::runtime::{Capabilities, PosixRlimit, PosixRlimitType, Process};
+
+use crate::error::{Context, Error, Result};
+
+fn rlimit_resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
+    use PosixRlimitType::*;
+    match t {
+        RlimitCpu => libc::RLIMIT_CPU,
+        RlimitFsize => libc::RLIMIT_FSIZE,
+        RlimitData => libc::RLIMIT_DATA,
+        RlimitStack => libc::RLIMIT_STACK,
+        RlimitCore => libc::RLIMIT_CORE,
+        RlimitRss => libc::RLIMIT_RSS,
+        RlimitNproc => libc::RLIMIT_NPROC,
+        RlimitNofile => libc::RLIMIT_NOFILE,
+        RlimitMemlock => libc::RLIMIT_MEMLOCK,
+        RlimitAs => libc::RLIMIT_AS,
+        RlimitLocks => libc::RLIMIT_LOCKS,
+        RlimitSigpending => libc::RLIMIT_SIGPENDING,
+        RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
+        RlimitNice => libc::RLIMIT_NICE,
+        RlimitRtprio => libc::RLIMIT_RTPRIO,
+        RlimitRttime => libc::RLIMIT_RTTIME,
+    }
+}
+
+pub fn set_rlimits(limits: &[PosixRlimit]) -> Result<()> {
+    let mut seen = Vec::new();
+    for l in limits {
+        if seen.contains(&l.typ()) {
+            return Err(Error::Invalid(format!(
+                "process.rlimits: duplicate type {:?}",
+                l.typ()
+            )));
+        }
+        seen.push(l.typ());
+        let r = libc::rlimit {
+            rlim_cur: l.soft(),
+            rlim_max: l.hard(),
+        };
+        // SAFETY: setrlimit with a valid struct.
+        if unsafe { libc::setrlimit(rlimit_resource(l.typ()), &r) } != 0 {
+            return Err(std::io::Error::last_os_error()).ctx(|| {
+                format!(
+                    "setrlimit {:?} soft={} hard={}",
+                    l.typ(),
+                    l.soft(),
+                    l.hard()
+                )
+            });
+        }
+    }
+    Ok(())
+}
+
+pub fn write_oom_score_adj(v: i32) -> Result<()> {
+    std::fs::write("/proc/self/oom_score_adj", v.to_string())
+        .ctx(|| format!("set oom_score_adj {v}"))
+}
+
+fn to_caps(set: &Option<Capabilities>) -> Result<CapsHashSet> {
+    let mut out = CapsHashSet::new();
+    for c in set.iter().flatten() {
+        // oci-spec serialises a capability as its "CAP_*" name, which is also caps' name.
+        let name = serde_json::to_value(c)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let cap = caps::Capability::from_str(&name)
+            .map_err(|_| Error::Invalid(format!("unknown capability {name:?}")))?;
+        out.insert(cap);
+    }
+    Ok(out)
+}
+
+/// Switch to the process user and capability sets. The bounding set is
+/// reduced first (that needs CAP_SETPCAP), KEEPCAPS lets the permitted set
+/// survive setuid, and the final sets are installed after it.
+pub fn apply_user_and_caps(p: &Process) -> Result<()> {
+    let u = p.user();
+    let c = p.capabilities().as_ref();
+    let sets = match c {
+        Some(c) => Some((
+            to_caps(c.bounding())?,
+            to_caps(c.effective())?,
+            to_caps(c.permitted())?,
+            to_caps(c.inheritable())?,
+            to_caps(c.ambient())?,
+        )),
+        None => None,
+    };
+    if let Some((bounding, ..)) = &sets {
+        for cap in caps::all() {
+            if !bounding.contains(&cap)
+                && caps::has_cap(None, CapSet::Bounding, cap).unwrap_or(false)
+            {
+                caps::drop(None, CapSet::Bounding, cap)
+                    .map_err(|e| Error::Init(format!("drop bounding capability {cap}: {e}")))?;
+            }
+        }
+    }
+    // SAFETY: prctl with constant arguments.
+    unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) };
+    let groups: Vec<nix::unistd::Gid> = u
+        .additional_gids()
+        .iter()
+        .flatten()
+        .map(|g| nix::unistd::Gid::from_raw(*g))
+        .collect();
+    nix::unistd::setgroups(&groups).ctx(|| "setgroups")?;
+    let gid = nix::unistd::Gid::from_raw(u.gid());
+    nix::unistd::setresgid(gid, gid, gid).ctx(|| format!("setgid {}", u.gid()))?;
+    let uid = nix::unistd::Uid::from_raw(u.uid());
+    nix::unistd::setresuid(uid, uid, uid).ctx(|| format!("setuid {}", u.uid()))?;
+    // SAFETY: as above.
+    unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) };
+    if let Some((_, effective, permitted, inheritable, ambient)) = sets {
+        let set = |which, s: &CapsHashSet, name| {
+            caps::set(None, which, s)
+                .map_err(|e| Error::Init(format!("set {name} capabilities: {e}")))
+        };
+        // Each capset call must keep effective ⊆ permitted, so shrink the
+        // effective set before the permitted one.
+        set(CapSet::Inheritable, &inheritable, "inheritable")?;
+        set(CapSet::Effective, &effective, "effective")?;
+        set(CapSet::Permitted, &permitted, "permitted")?;
+        for cap in ambient {
+            caps::raise(None, CapSet::Ambient, cap)
+                .map_err(|e| Error::Init(format!("raise ambient capability {cap}: {e}")))?;
+        }
+    }
+    Ok(())
+}
+
+pub fn set_no_new_privs() -> Result<()> {
+    // SAFETY: prctl with constant arguments.
+    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+        return Err(std::io::Error::last_os_error()).ctx(|| "set no_new_privs");
+    }
+    Ok(())
+}

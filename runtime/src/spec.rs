@@ -1,0 +1,60 @@
+//! `berth spec`: a template config.json, as `runc spec` writes one.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::Path;
+
+use oci_spec::runtime::{LinuxIdMappingBuilder, LinuxNamespaceType, Spec};
+
+use crate::error::{Context, Error, Result};
+
+pub fn template(rootless: bool) -> Result<Spec> {
+    let mut spec = Spec::default();
+    spec.set_hostname(Some("berth".into()));
+    if let Some(p) = spec.process_mut() {
+        p.set_args(Some(vec!["sh".into()]));
+        p.set_terminal(Some(true));
+    }
+    if let Some(r) = spec.root_mut() {
+        r.set_readonly(Some(true));
+    }
+    if rootless {
+        let uid = nix::unistd::geteuid().as_raw();
+        let gid = nix::unistd::getegid().as_raw();
+        let map = |host: u32| {
+            LinuxIdMappingBuilder::default()
+                .container_id(0u32)
+                .host_id(host)
+                .size(1u32)
+                .build()
+                .map_err(|e| Error::Invalid(e.to_string()))
+        };
+        let linux = spec.linux_mut().as_mut().expect("default spec has linux");
+        let mut ns = linux.namespaces().clone().unwrap_or_default();
+        ns.retain(|n| n.typ() != LinuxNamespaceType::Network);
+        ns.push(
+            oci_spec::runtime::LinuxNamespaceBuilder::default()
+                .typ(LinuxNamespaceType::User)
+                .build()
+                .map_err(|e| Error::Invalid(e.to_string()))?,
+        );
+        linux.set_namespaces(Some(ns));
+        linux.set_uid_mappings(Some(vec![map(uid)?]));
+        linux.set_gid_mappings(Some(vec![map(gid)?]));
+        linux.set_resources(None);
+    }
+    Ok(spec)
+}
+
+pub fn write(bundle: &Path, rootless: bool) -> Result<()> {
+    let path = bundle.join("config.json");
+    let spec = template(rootless)?;
+    let data = serde_json::to_vec_pretty(&spec).map_err(|e| Error::Invalid(e.to_string()))?;
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .ctx(|| format!("create {}", path.display()))?;
+    f.write_all(&data)
+        .ctx(|| format!("write {}", path.display()))
+}

@@ -1,0 +1,274 @@
+//! The state store: one directory per container under `--root`, holding
+//! `state.json` (written atomically) and the `exec.fifo` that holds a created
+//! container before `start`. The directory itself is the per-container lock
+//! (flock on its fd), so no extra lock file has to be cleaned up.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::cgroups::Cgroup;
+use crate::error::{Context, Error, Result};
+
+pub const OCI_VERSION: &str = "1.0.2-dev";
+const STATE_FILE: &str = "state.json";
+pub const FIFO: &str = "exec.fifo";
+
+/// What berth remembers about a container between invocations.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Stored {
+    pub id: String,
+    pub pid: i32,
+    /// Start time of `pid` in clock ticks since boot (/proc/PID/stat field 22):
+    /// with the pid it names the process uniquely, so a reused pid is not
+    /// mistaken for our container.
+    pub start_time: u64,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    #[serde(default)]
+    pub annotations: HashMap<String, String>,
+    pub cgroup: Cgroup,
+    /// Whether the container has its own pid namespace: if not, killing the
+    /// init does not kill the rest, so kill/delete must walk the cgroup.
+    pub own_pidns: bool,
+    #[serde(default)]
+    pub poststart: Vec<oci_spec::runtime::Hook>,
+    #[serde(default)]
+    pub poststop: Vec<oci_spec::runtime::Hook>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        }
+    }
+}
+
+/// The `state` output: the OCI state plus runc's extra fields, which engines parse.
+#[derive(Debug, Serialize)]
+pub struct StateJson<'a> {
+    #[serde(rename = "ociVersion")]
+    pub oci_version: &'static str,
+    pub id: &'a str,
+    pub pid: i32,
+    pub status: &'static str,
+    pub bundle: &'a Path,
+    pub rootfs: &'a Path,
+    pub created: &'a str,
+    pub owner: &'static str,
+    #[serde(skip_serializing_if = "HashMap::is_empty")]
+    pub annotations: &'a HashMap<String, String>,
+}
+
+/// runc's id rule: letters, digits, `_`, `+`, `-`, `.`; never `.` or `..`.
+pub fn validate_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id != "."
+        && id != ".."
+        && id.len() <= 1024
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_+-.".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidId(id.to_string()))
+    }
+}
+
+/// A container's state directory, locked for the lifetime of this value.
+pub struct Dir {
+    pub path: PathBuf,
+    _lock: File,
+}
+
+impl Dir {
+    /// Create a new, locked directory for `id`; an existing one is an error.
+    pub fn create(root: &Path, id: &str) -> Result<Dir> {
+        validate_id(id)?;
+        let mut b = fs::DirBuilder::new();
+        b.mode(0o700);
+        if let Err(e) = b.create(root) {
+            if e.kind() != std::io::ErrorKind::AlreadyExists {
+                return Err(e).ctx(|| format!("create state root {}", root.display()));
+            }
+        }
+        let path = root.join(id);
+        match b.create(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(Error::Exists(id.to_string()))
+            }
+            Err(e) => return Err(e).ctx(|| format!("create {}", path.display())),
+        }
+        Self::lock(path)
+    }
+
+    /// Lock the existing directory of `id`.
+    pub fn open(root: &Path, id: &str) -> Result<Dir> {
+        validate_id(id)?;
+        let path = root.join(id);
+        if !path.join(STATE_FILE).exists() {
+            return Err(Error::NotFound(id.to_string()));
+        }
+        Self::lock(path)
+    }
+
+    fn lock(path: PathBuf) -> Result<Dir> {
+        let f = File::open(&path).ctx(|| format!("open {}", path.display()))?;
+        // SAFETY: flock on an fd we own.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(std::io::Error::last_os_error()).ctx(|| format!("lock {}", path.display()));
+        }
+        Ok(Dir { path, _lock: f })
+    }
+
+    pub fn load(&self) -> Result<Stored> {
+        let p = self.path.join(STATE_FILE);
+        let data = fs::read(&p).ctx(|| format!("read {}", p.display()))?;
+        serde_json::from_slice(&data).map_err(|e| Error::Invalid(format!("{}: {e}", p.display())))
+    }
+
+    /// Write state.json atomically: a reader never sees a half-written file.
+    pub fn save(&self, st: &Stored) -> Result<()> {
+        let tmp = self.path.join(".state.json.tmp");
+        let data = serde_json::to_vec(st).map_err(|e| Error::Invalid(e.to_string()))?;
+        let mut f = File::create(&tmp).ctx(|| format!("create {}", tmp.display()))?;
+        f.write_all(&data)
+            .ctx(|| format!("write {}", tmp.display()))?;
+        fs::rename(&tmp, self.path.join(STATE_FILE)).ctx(|| format!("rename {}", tmp.display()))
+    }
+
+    pub fn fifo(&self) -> PathBuf {
+        self.path.join(FIFO)
+    }
+
+    /// Remove the directory and everything in it (only files of ours).
+    pub fn destroy(self) -> Result<()> {
+        fs::remove_dir_all(&self.path).ctx(|| format!("remove {}", self.path.display()))
+    }
+}
+
+/// Start time (clock ticks since boot) of a live process, or None if it is gone.
+pub fn proc_start_time(pid: i32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may contain spaces and parentheses: fields start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split(' ');
+    let state = fields.next()?;
+    if state == "Z" || state == "X" {
+        return None;
+    }
+    // rest starts at field 3 (state); starttime is field 22.
+    fields.nth(22 - 4)?.parse().ok()
+}
+
+impl Stored {
+    pub fn alive(&self) -> bool {
+        self.pid > 0 && proc_start_time(self.pid) == Some(self.start_time)
+    }
+
+    /// Derive the status from the kernel's view, never from a cached field:
+    /// there is no daemon to keep one up to date.
+    pub fn status(&self, dir: &Path) -> Status {
+        if !self.alive() {
+            return Status::Stopped;
+        }
+        if dir.join(FIFO).exists() {
+            return Status::Created;
+        }
+        Status::Running
+    }
+
+    pub fn json<'a>(&'a self, status: Status) -> StateJson<'a> {
+        StateJson {
+            oci_version: OCI_VERSION,
+            id: &self.id,
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                self.pid
+            },
+            status: status.as_str(),
+            bundle: &self.bundle,
+            rootfs: &self.rootfs,
+            created: &self.created,
+            owner: "",
+            annotations: &self.annotations,
+        }
+    }
+}
+
+/// RFC 3339 UTC time with nanoseconds, as runc prints `created`.
+pub fn now_rfc3339() -> String {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = d.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
+    // Civil-from-days (Howard Hinnant's algorithm) avoids a date crate for one timestamp.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        d.subsec_nanos()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids() {
+        for ok in ["a", "abc-1.2_3+x", "A9"] {
+            assert!(validate_id(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", ".", "..", "a/b", "../x", "a b", "x\n"] {
+            assert!(validate_id(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn own_start_time_is_stable_and_pid_reuse_is_detected() {
+        let me = std::process::id() as i32;
+        let t = proc_start_time(me).expect("own stat");
+        assert_eq!(proc_start_time(me), Some(t));
+        assert_eq!(proc_start_time(i32::MAX), None);
+    }
+
+    #[test]
+    fn timestamp_shape() {
+        let t = now_rfc3339();
+        assert_eq!(t.len(), 30, "{t}");
+        assert!(t.starts_with("20") && t.ends_with('Z') && &t[10..11] == "T");
+    }
+}

@@ -1,0 +1,86 @@
+//! `linux.sysctl`: only keys that belong to a namespace the container owns
+//! (as runc allows), written through a pathrs procfs handle, so neither a key
+//! like `net/../../x` nor a symlink can reach another file.
+
+use std::io::Write;
+
+use nix::sched::CloneFlags;
+use oci_spec::runtime::Spec;
+use pathrs::flags::OpenFlags;
+use pathrs::procfs::{ProcfsBase, ProcfsHandle};
+
+use crate::error::{Context, Error, Result};
+use crate::namespaces::Plan;
+
+const IPC_KEYS: &[&str] = &[
+    "kernel.msgmax",
+    "kernel.msgmnb",
+    "kernel.msgmni",
+    "kernel.sem",
+    "kernel.shmall",
+    "kernel.shmmax",
+    "kernel.shmmni",
+    "kernel.shm_rmid_forced",
+];
+
+fn check(key: &str, plan: &Plan) -> Result<()> {
+    let need = |f: CloneFlags, what: &str| {
+        if plan.has(f) {
+            Ok(())
+        } else {
+            Err(Error::Invalid(format!(
+                "sysctl {key:?} requires a private {what} namespace"
+            )))
+        }
+    };
+    if IPC_KEYS.contains(&key) || key.starts_with("fs.mqueue.") {
+        need(CloneFlags::CLONE_NEWIPC, "ipc")
+    } else if key.starts_with("net.") {
+        need(CloneFlags::CLONE_NEWNET, "network")
+    } else if key == "kernel.hostname" || key == "kernel.domainname" {
+        need(CloneFlags::CLONE_NEWUTS, "uts")
+    } else {
+        Err(Error::Invalid(format!(
+            "sysctl {key:?} is not in a separate kernel namespace"
+        )))
+    }
+}
+
+pub fn validate(spec: &Spec, plan: &Plan) -> Result<()> {
+    for key in sysctls(spec).keys() {
+        check(key, plan)?;
+        if key.split(['.', '/']).any(|c| c.is_empty() || c == "..") {
+            return Err(Error::Invalid(format!("sysctl {key:?} is malformed")));
+        }
+    }
+    Ok(())
+}
+
+fn sysctls(spec: &Spec) -> std::collections::HashMap<String, String> {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.sysctl().clone())
+        .unwrap_or_default()
+}
+
+pub fn apply(spec: &Spec, plan: &Plan) -> Result<()> {
+    let map = sysctls(spec);
+    if map.is_empty() {
+        return Ok(());
+    }
+    validate(spec, plan)?;
+    let procfs = ProcfsHandle::new().map_err(|e| Error::Invalid(format!("open procfs: {e}")))?;
+    for (k, v) in &map {
+        let sub = format!("sys/{}", k.replace('.', "/"));
+        let mut f = procfs
+            .open(
+                ProcfsBase::ProcRoot,
+                &sub,
+                OpenFlags::O_WRONLY | OpenFlags::O_CLOEXEC,
+            )
+            .map_err(|e| Error::Invalid(format!("sysctl {k:?}: {e}")))?;
+        f.write_all(v.as_bytes())
+            .ctx(|| format!("sysctl {k}={v}"))?;
+    }
+    Ok(())
+}
