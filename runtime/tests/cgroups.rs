@@ -325,3 +325,69 @@ fn device_rules_are_enforced() {
         assert_eq!(got, [true, true, kmsg_ok], "{tag} on {:?}", cg.layout());
     }
 }
+
+/// struct clone_args (clone3), up to the cgroup field.
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+#[test]
+fn clone_into_cgroup_fd() {
+    use std::os::fd::AsRawFd;
+    require_root!();
+    let cg = Cgroup::resolve(Some(Path::new(&format!("/{}", name("clone3")))), "x").unwrap();
+    cg.create(Some(&res(r#"{"pids": {"limit": 4}}"#)), None)
+        .unwrap();
+    let Some(fd) = cg.clone_into_fd() else {
+        assert_ne!(cg.layout(), Layout::V2, "pure v2 must give an fd");
+        cg.remove().unwrap();
+        return;
+    };
+    assert_eq!(cg.layout(), Layout::V2);
+    let args = CloneArgs {
+        flags: CLONE_INTO_CGROUP,
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: fd.as_raw_fd() as u64,
+        ..Default::default()
+    };
+    // SAFETY: no CLONE_VM, so the child has its own copy of memory; it only
+    // calls pause() until killed.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    if pid == 0 {
+        loop {
+            // SAFETY: pause has no preconditions.
+            unsafe { libc::pause() };
+        }
+    }
+    assert!(pid > 0, "clone3: {}", io::Error::last_os_error());
+    let pid = pid as i32;
+    let seen = cg.pids().unwrap();
+    // SAFETY: pid is our child.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+        libc::waitpid(pid, std::ptr::null_mut(), 0);
+    }
+    cg.remove().unwrap();
+    assert_eq!(seen, [pid]);
+    assert!(all_gone(&cg));
+}

@@ -128,7 +128,7 @@ pub(super) fn resolve(
         (true, false) => Layout::V1,
         (false, true) => Layout::V2,
         (false, false) => {
-            return Err(CgroupError::Layout {
+            return Err(CgroupError::HostLayout {
                 path: "/proc/self/mountinfo".into(),
                 reason: "no cgroup or cgroup2 file system is mounted".into(),
             })
@@ -175,7 +175,7 @@ pub(super) fn resolve(
                 .filter(|rest| rest.starts_with('/'))
         };
         let Some(below) = below else {
-            return Err(CgroupError::Layout {
+            return Err(CgroupError::HostLayout {
                 path: mount.mountpoint.clone().into(),
                 reason: format!(
                     "cgroup {target} lies outside the mounted part ({}) of the hierarchy",
@@ -201,7 +201,7 @@ pub(super) fn resolve(
     }
     dirs.extend(unified);
     if dirs.is_empty() || (layout == Layout::V2) != (dirs.len() == 1 && dirs[0].is_unified()) {
-        return Err(CgroupError::Layout {
+        return Err(CgroupError::HostLayout {
             path: "/proc/self/cgroup".into(),
             reason: "does not match the cgroup mounts in /proc/self/mountinfo".into(),
         });

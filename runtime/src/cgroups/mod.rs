@@ -23,9 +23,22 @@
 //! hierarchy root is refused.
 //!
 //! Device rules are applied in config order with "last matching rule wins"
-//! semantics, starting from the kernel's allow-all state. On v1 they are
-//! written to devices.deny/devices.allow; on v2 they are compiled into a
-//! `BPF_PROG_TYPE_CGROUP_DEVICE` program (see `bpf`).
+//! semantics, starting from the kernel's allow-all state; runc's defaults
+//! (mknod of any device, null, zero, full, random, urandom, tty, ptmx,
+//! pts/*) follow the config's rules, then one rule per `linux.devices`
+//! entry. On v1 they are written to devices.deny/devices.allow (so that
+//! after a leading deny-all, devices.list lists the allow rules in config
+//! order); on v2 they are compiled into a `BPF_PROG_TYPE_CGROUP_DEVICE`
+//! program (see `bpf`). A rule set that denies nothing is not written at
+//! all, since allow rules on top of allow-all change nothing.
+//!
+//! Resources: memory, cpu (including cpuset) and pids. Any other resource
+//! that asks for something is an error naming the field, as is a field that
+//! the host's cgroup version cannot express (e.g. swappiness on v2). One
+//! exception: `memory.kernel` is skipped on a v1 kernel without
+//! memory.kmem.limit_in_bytes, as kernels ignore that limit since 5.x.
+//! A value that asks for nothing (a zero cpu.idle, an empty `unified` map,
+//! `disableOOMKiller: false`) is accepted.
 
 mod bpf;
 mod devices;
@@ -93,7 +106,7 @@ pub enum CgroupError {
     #[error("reading {path}: {source}")]
     Read { path: PathBuf, source: io::Error },
     #[error("{path}: {reason}")]
-    Layout { path: PathBuf, reason: String },
+    HostLayout { path: PathBuf, reason: String },
     #[error("linux.cgroupsPath {path:?}: {reason}")]
     BadPath { path: String, reason: &'static str },
     #[error("{field} is not supported yet")]
@@ -235,7 +248,7 @@ impl Cgroup {
         text.lines()
             .filter(|l| !l.is_empty())
             .map(|l| {
-                l.trim().parse().map_err(|_| CgroupError::Layout {
+                l.trim().parse().map_err(|_| CgroupError::HostLayout {
                     path: path.clone(),
                     reason: format!("not a pid: {l:?}"),
                 })
