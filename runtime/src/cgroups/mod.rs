@@ -45,6 +45,7 @@ mod devices;
 mod fsutil;
 mod layout;
 mod plan;
+mod resources;
 
 use std::cell::Cell;
 use std::io;

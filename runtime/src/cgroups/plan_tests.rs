@@ -1,5 +1,6 @@
 use super::*;
 use crate::cgroups::layout;
+use crate::cgroups::resources::shares_to_weight;
 
 const V1_MI: &str = "\
 32 31 0:29 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu
