@@ -1,56 +1,274 @@
-//! TEMP STUB
+//! cgroup management for cgroup v1, hybrid (v1 controllers plus a cgroup2
+//! mount, e.g. /sys/fs/cgroup/unified) and pure v2 hosts, without systemd.
+//!
+//! Life cycle, possibly spread over several berth processes:
+//!
+//! 1. [`Cgroup::resolve`] reads /proc/self/cgroup and /proc/self/mountinfo
+//!    once and computes one directory per hierarchy. Nothing is created.
+//! 2. [`Cgroup::create`] checks every requested resource first (an
+//!    unsupported field fails before any mkdir), makes the directories,
+//!    applies the limits, and on any error removes what it made.
+//! 3. The container init joins the cgroup: [`Cgroup::clone_into_fd`] for
+//!    clone3's `CLONE_INTO_CGROUP` on pure v2, else [`Cgroup::add_pid`].
+//! 4. The `Cgroup` is serialised into the container state (after `create`,
+//!    since it records which directories `create` made) and later
+//!    deserialised by `kill`/`delete` for [`Cgroup::pids`] and
+//!    [`Cgroup::remove`].
+//!
+//! Path rules follow runc's cgroupfs drivers: an absolute `cgroupsPath` lives
+//! under each hierarchy root; a relative one under berth's own cgroup of that
+//! hierarchy, except on pure v2 where it is placed under the *parent* of
+//! berth's own cgroup, because berth's own cgroup holds processes and so can
+//! never enable controllers for a child. A `..` that would leave the
+//! hierarchy root is refused.
+//!
+//! Device rules are applied in config order with "last matching rule wins"
+//! semantics, starting from the kernel's allow-all state; runc's defaults
+//! (mknod of any device, null, zero, full, random, urandom, tty, ptmx,
+//! pts/*) follow the config's rules, then one rule per `linux.devices`
+//! entry. On v1 they are written to devices.deny/devices.allow (so that
+//! after a leading deny-all, devices.list lists the allow rules in config
+//! order); on v2 they are compiled into a `BPF_PROG_TYPE_CGROUP_DEVICE`
+//! program (see `bpf`). A rule set that denies nothing is not written at
+//! all, since allow rules on top of allow-all change nothing.
+//!
+//! Resources: memory, cpu (including cpuset) and pids. Any other resource
+//! that asks for something is an error naming the field, as is a field that
+//! the host's cgroup version cannot express (e.g. swappiness on v2). One
+//! exception: `memory.kernel` is skipped on a v1 kernel without
+//! memory.kmem.limit_in_bytes, as kernels ignore that limit since 5.x.
+//! A value that asks for nothing (a zero cpu.idle, an empty `unified` map,
+//! `disableOOMKiller: false`) is accepted.
+
+mod bpf;
+mod devices;
+mod fsutil;
+mod layout;
+mod plan;
+mod resources;
+
+use std::cell::Cell;
+use std::io;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct CgroupError(String);
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct Cgroup {
-    dirs: Vec<PathBuf>,
+
+use oci_spec::runtime::{LinuxDevice, LinuxResources};
+use serde::{Deserialize, Serialize};
+
+/// How the host mounts its cgroup hierarchies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    /// Only v1 hierarchies.
+    V1,
+    /// v1 hierarchies with the controllers, plus a cgroup2 mount that berth
+    /// joins but puts no limits on.
+    Hybrid,
+    /// A single cgroup2 hierarchy.
+    V2,
 }
-impl Cgroup {
-    pub fn resolve(p: Option<&Path>, id: &str) -> Result<Cgroup, CgroupError> {
-        let rel = p
-            .map(|p| p.to_string_lossy().trim_start_matches('/').to_string())
-            .unwrap_or(id.to_string());
-        Ok(Cgroup {
-            dirs: ["memory", "pids", "cpu"]
-                .iter()
-                .map(|c| PathBuf::from(format!("/sys/fs/cgroup/{c}/{rel}")))
-                .collect(),
-        })
+
+/// One directory of the container's cgroup, in one hierarchy.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Dir {
+    /// The hierarchy's controllers as /proc/self/cgroup names them
+    /// ("cpu,cpuacct", "name=systemd"); empty for cgroup2.
+    controllers: String,
+    /// Absolute path of the container's cgroup directory.
+    path: PathBuf,
+    /// Number of components of `path` below the hierarchy's mount point.
+    levels: u16,
+    /// Number of trailing components of `path` that `create` made; `remove`
+    /// deletes exactly these. A Cell because the public API takes `&self`.
+    #[serde(default)]
+    created: Cell<u16>,
+}
+
+impl Dir {
+    fn is_unified(&self) -> bool {
+        self.controllers.is_empty()
     }
+
+    fn has_controller(&self, name: &str) -> bool {
+        self.controllers.split(',').any(|c| c == name)
+    }
+}
+
+/// The container's cgroup: its directory in every hierarchy of the host.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Cgroup {
+    layout: Layout,
+    dirs: Vec<Dir>,
+}
+
+/// A cgroup failure; every message is one line naming the path or field.
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    #[error("reading {path}: {source}")]
+    Read { path: PathBuf, source: io::Error },
+    #[error("{path}: {reason}")]
+    HostLayout { path: PathBuf, reason: String },
+    #[error("linux.cgroupsPath {path:?}: {reason}")]
+    BadPath { path: String, reason: &'static str },
+    #[error("{field} is not supported yet")]
+    Unsupported { field: String },
+    #[error("{field}: {reason}")]
+    Invalid { field: String, reason: String },
+    #[error("{field} needs the {controller} cgroup controller, which this host does not provide")]
+    NoController {
+        field: String,
+        controller: &'static str,
+    },
+    #[error("mkdir {path}: {source}")]
+    Mkdir { path: PathBuf, source: io::Error },
+    #[error("{field}: writing {value:?} to {path}: {source}")]
+    Write {
+        field: String,
+        path: PathBuf,
+        value: String,
+        source: io::Error,
+    },
+    #[error("adding pid {pid} to {path}: {source}")]
+    AddPid {
+        pid: i32,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error("linux.resources.devices: {op} of the eBPF device filter on {path}: {source}{log}")]
+    Bpf {
+        op: &'static str,
+        path: PathBuf,
+        source: io::Error,
+        /// The verifier's last log line, prefixed with ": ", if any.
+        log: String,
+    },
+    #[error("rmdir {path}: {source}")]
+    Rmdir { path: PathBuf, source: io::Error },
+}
+
+impl Cgroup {
+    /// Resolve `linux.cgroupsPath` on this host's layout (see the module docs
+    /// for the path rules). `None` or an empty path means the relative path
+    /// `<id>`. Reads only /proc/self/cgroup and /proc/self/mountinfo.
+    pub fn resolve(cgroups_path: Option<&Path>, id: &str) -> Result<Cgroup, CgroupError> {
+        let own = fsutil::read_proc("/proc/self/cgroup")?;
+        let mounts = fsutil::read_proc("/proc/self/mountinfo")?;
+        layout::resolve(&own, &mounts, cgroups_path, id)
+    }
+
+    /// The host layout this cgroup was resolved on.
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// The container's cgroup directory in every hierarchy, the cgroup2 one
+    /// (if any) last.
+    pub fn paths(&self) -> impl Iterator<Item = &Path> {
+        self.dirs.iter().map(|d| d.path.as_path())
+    }
+
+    /// The directory holding `controller`'s files ("memory", "cpu", ...):
+    /// the single directory on pure v2, that hierarchy's on v1 and hybrid.
+    pub fn controller_path(&self, controller: &str) -> Option<&Path> {
+        let dir = match self.layout {
+            Layout::V2 => self.dirs.first(),
+            _ => self
+                .dirs
+                .iter()
+                .find(|d| !d.is_unified() && d.has_controller(controller)),
+        };
+        dir.map(|d| d.path.as_path())
+    }
+
+    /// Make every hierarchy's directory, then apply `resources` and the
+    /// device rules: `linux.resources.devices` in order, then the default
+    /// devices a runtime creates, then one allow rule per `linux.devices`
+    /// entry. Everything is validated before the first mkdir; on any error
+    /// the directories made here are removed again.
     pub fn create(
         &self,
-        _r: Option<&oci_spec::runtime::LinuxResources>,
-        _d: Option<&[oci_spec::runtime::LinuxDevice]>,
+        resources: Option<&LinuxResources>,
+        devices: Option<&[LinuxDevice]>,
     ) -> Result<(), CgroupError> {
-        for d in &self.dirs {
-            std::fs::create_dir_all(d).map_err(|e| CgroupError(e.to_string()))?;
+        let plan = plan::build(self, resources, devices)?;
+        for dir in &self.dirs {
+            if let Err(e) = fsutil::mkdir_p(dir) {
+                let _ = self.remove();
+                return Err(e);
+            }
         }
-        Ok(())
+        plan::apply(self, &plan).inspect_err(|_| {
+            let _ = self.remove();
+        })
     }
+
+    /// On pure v2, an `O_DIRECTORY|O_CLOEXEC` fd of the container cgroup for
+    /// clone3's `CLONE_INTO_CGROUP`. `None` on v1 and hybrid hosts, and if
+    /// the directory cannot be opened (then [`Cgroup::add_pid`] reports why).
     pub fn clone_into_fd(&self) -> Option<OwnedFd> {
-        None
+        if self.layout != Layout::V2 {
+            return None;
+        }
+        fsutil::open_dir(&self.dirs.first()?.path).ok()
     }
+
+    /// Write `pid` into cgroup.procs of every hierarchy: the v1 ones, and the
+    /// cgroup2 one on hybrid and pure v2 hosts.
     pub fn add_pid(&self, pid: i32) -> Result<(), CgroupError> {
-        for d in &self.dirs {
-            std::fs::write(d.join("cgroup.procs"), pid.to_string())
-                .map_err(|e| CgroupError(e.to_string()))?;
+        let value = pid.to_string();
+        for dir in &self.dirs {
+            let path = dir.path.join("cgroup.procs");
+            fsutil::write_file(&path, value.as_bytes()).map_err(|source| CgroupError::AddPid {
+                pid,
+                path,
+                source,
+            })?;
         }
         Ok(())
     }
+
+    /// All pids in the container cgroup. On v1 they are read from the pids
+    /// hierarchy (else freezer, else memory, else the first one).
     pub fn pids(&self) -> Result<Vec<i32>, CgroupError> {
-        Ok(std::fs::read_to_string(self.dirs[0].join("cgroup.procs"))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.parse().ok())
-            .collect())
+        let dir = if self.layout == Layout::V2 {
+            self.dirs.first()
+        } else {
+            ["pids", "freezer", "memory"]
+                .iter()
+                .find_map(|c| self.dirs.iter().find(|d| d.has_controller(c)))
+                .or_else(|| self.dirs.iter().find(|d| !d.is_unified()))
+        };
+        let Some(dir) = dir else {
+            return Ok(Vec::new());
+        };
+        let path = dir.path.join("cgroup.procs");
+        let text = fsutil::read_file(&path).map_err(|source| CgroupError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        text.lines()
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                l.trim().parse().map_err(|_| CgroupError::HostLayout {
+                    path: path.clone(),
+                    reason: format!("not a pid: {l:?}"),
+                })
+            })
+            .collect()
     }
+
+    /// rmdir the directories `create` made, deepest first. The container's
+    /// own directory is retried briefly on EBUSY (its processes may have just
+    /// exited) and cgroups made inside the container are removed with it; a
+    /// parent still in use by another cgroup is left alone. Never removes a
+    /// directory that existed before `create`. Missing directories are fine.
     pub fn remove(&self) -> Result<(), CgroupError> {
-        for d in &self.dirs {
-            let _ = std::fs::remove_dir(d);
+        let mut first_err = None;
+        for dir in &self.dirs {
+            if let Err(e) = fsutil::remove_created(dir) {
+                first_err.get_or_insert(e);
+            }
         }
-        Ok(())
+        first_err.map_or(Ok(()), Err)
     }
 }

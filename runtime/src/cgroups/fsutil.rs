@@ -1,0 +1,165 @@
+//! Small cgroupfs file helpers. Control files are written with one open and
+//! one write(2) each: the kernel parses each write as a whole, so a split
+//! write would be two different (and wrong) commands.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::Path;
+use std::time::Duration;
+
+use super::{CgroupError, Dir};
+
+pub(super) fn write_file(path: &Path, data: &[u8]) -> io::Result<()> {
+    let mut f = OpenOptions::new().write(true).open(path)?;
+    let n = f.write(data)?;
+    if n != data.len() {
+        return Err(io::Error::new(
+            io::ErrorKind::WriteZero,
+            format!("short write ({n} of {} bytes)", data.len()),
+        ));
+    }
+    Ok(())
+}
+
+/// Read a whole (small, pseudo) file without the size probe std does:
+/// cgroupfs and procfs report size 0 anyway.
+pub(super) fn read_file(path: &Path) -> io::Result<String> {
+    let mut f = File::open(path)?;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    String::from_utf8(out).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+pub(super) fn read_proc(path: &str) -> Result<String, CgroupError> {
+    read_file(Path::new(path)).map_err(|source| CgroupError::Read {
+        path: path.into(),
+        source,
+    })
+}
+
+pub(super) fn open_dir(path: &Path) -> io::Result<OwnedFd> {
+    let f = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY)
+        .open(path)?;
+    Ok(f.into())
+}
+
+fn ancestor(dir: &Dir, k: u16) -> &Path {
+    dir.path
+        .ancestors()
+        .nth(usize::from(k))
+        .expect("k < levels, so the ancestor exists")
+}
+
+fn mkdir(path: &Path) -> io::Result<()> {
+    std::fs::DirBuilder::new().mode(0o755).create(path)
+}
+
+/// mkdir -p of `dir.path`, never above its mount point, recording in
+/// `dir.created` how many trailing components were made here.
+pub(super) fn mkdir_p(dir: &Dir) -> Result<(), CgroupError> {
+    let err = |path: &Path, source| CgroupError::Mkdir {
+        path: path.to_owned(),
+        source,
+    };
+    // Walk up until a mkdir succeeds; the usual case is one mkdir of the leaf.
+    let mut top = 0;
+    let mut made: u16 = loop {
+        let p = ancestor(dir, top);
+        match mkdir(p) {
+            Ok(()) => break 1,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                if top == 0 {
+                    return Ok(()); // pre-existing leaf: joined, not created
+                }
+                break 0; // another runtime made this parent meanwhile
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound && top + 1 < dir.levels => top += 1,
+            Err(e) => return Err(err(p, e)),
+        }
+    };
+    for k in (0..top).rev() {
+        let p = ancestor(dir, k);
+        match mkdir(p) {
+            Ok(()) => made += 1,
+            // Raced by another runtime: it owns this parent, and ours above
+            // it are no longer a suffix of our path, so they stay.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => made = 0,
+            Err(e) => {
+                for j in (k + 1)..(k + 1 + made) {
+                    let _ = std::fs::remove_dir(ancestor(dir, j));
+                }
+                return Err(err(p, e));
+            }
+        }
+    }
+    dir.created.set(made);
+    Ok(())
+}
+
+/// rmdir a cgroup and every cgroup below it (made inside the container),
+/// retrying briefly on EBUSY while its last processes finish exiting.
+fn rmdir_tree(path: &Path) -> io::Result<()> {
+    let mut delay = Duration::from_millis(2);
+    for attempt in 0..8 {
+        match std::fs::remove_dir(path) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && attempt < 7 => {
+                if attempt == 0 {
+                    for entry in std::fs::read_dir(path)?.flatten() {
+                        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                            rmdir_tree(&entry.path())?;
+                        }
+                    }
+                    continue;
+                }
+                std::thread::sleep(delay);
+                delay *= 2;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    unreachable!("the last attempt returns")
+}
+
+/// Remove what mkdir_p made for `dir`, deepest first.
+pub(super) fn remove_created(dir: &Dir) -> Result<(), CgroupError> {
+    let n = dir.created.get();
+    if n == 0 {
+        return Ok(());
+    }
+    rmdir_tree(&dir.path).map_err(|source| CgroupError::Rmdir {
+        path: dir.path.clone(),
+        source,
+    })?;
+    for k in 1..n {
+        let p = ancestor(dir, k);
+        match std::fs::remove_dir(p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            // Still holding another container's cgroup: that one removes it.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::ENOTEMPTY)) => break,
+            Err(source) => {
+                dir.created.set(n - k);
+                return Err(CgroupError::Rmdir {
+                    path: p.to_owned(),
+                    source,
+                });
+            }
+        }
+    }
+    dir.created.set(0);
+    Ok(())
+}

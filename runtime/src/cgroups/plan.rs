@@ -1,0 +1,251 @@
+//! From `linux.resources` to cgroup file writes. `build` validates
+//! everything and does no I/O beyond reading the v2 root's controller list,
+//! so that a bad config fails before any directory exists; `apply` performs
+//! the writes on the directories `create` made.
+
+use std::io;
+use std::path::Path;
+
+use oci_spec::runtime::{LinuxDevice, LinuxResources};
+
+use super::bpf::{self, Insn};
+use super::resources::{self, w, Write};
+use super::{devices, fsutil, Cgroup, CgroupError, Dir, Layout};
+
+#[derive(Debug)]
+pub(super) struct Plan {
+    writes: Vec<Write>,
+    /// v2: the compiled device filter.
+    device_filter: Option<Vec<Insn>>,
+    /// v2: "+cpu +memory ..." for every ancestor's cgroup.subtree_control.
+    enable: String,
+}
+
+/// The controllers berth enables for containers on v2, when available.
+const V2_CONTROLLERS: [&str; 5] = ["cpu", "cpuset", "io", "memory", "pids"];
+
+pub(super) fn build(
+    cg: &Cgroup,
+    resources: Option<&LinuxResources>,
+    devs: Option<&[LinuxDevice]>,
+) -> Result<Plan, CgroupError> {
+    let v2 = cg.layout == Layout::V2;
+    let mut writes = Vec::new();
+    if let Some(r) = resources {
+        resources::check_unsupported(r)?;
+        if let Some(m) = r.memory() {
+            resources::memory(&mut writes, m, v2)?;
+        }
+        if let Some(c) = r.cpu() {
+            resources::cpu(&mut writes, c, v2)?;
+        }
+        // 0 is "unset" (oci-spec has no None here), negative is "no limit".
+        if let Some(p) = r.pids().as_ref().filter(|p| p.limit() != 0) {
+            writes.push(w(
+                "pids",
+                "pids.max",
+                resources::v2_limit(p.limit()),
+                "linux.resources.pids.limit",
+            ));
+        }
+    }
+    let rules = devices::rules(resources.and_then(|r| r.devices().as_deref()), devs)?;
+    // Allow rules on top of the allow-all start state change nothing.
+    let restricts = rules.iter().any(|r| !r.allow);
+    let mut device_filter = None;
+    if restricts && v2 {
+        device_filter = Some(bpf::program(&rules));
+    } else if restricts {
+        for r in &rules {
+            let file = if r.allow {
+                "devices.allow"
+            } else {
+                "devices.deny"
+            };
+            for line in devices::v1_lines(r) {
+                writes.push(Write {
+                    field: r.field.clone(),
+                    ..w("devices", file, line, "")
+                });
+            }
+        }
+    }
+
+    let mut enable = String::new();
+    if v2 {
+        let root = mount_root(&cg.dirs[0]);
+        let path = root.join("cgroup.controllers");
+        let available =
+            fsutil::read_file(&path).map_err(|source| CgroupError::Read { path, source })?;
+        let available: Vec<&str> = available.split_whitespace().collect();
+        if let Some(x) = writes.iter().find(|x| !available.contains(&x.controller)) {
+            return Err(no_controller(x));
+        }
+        for c in V2_CONTROLLERS.iter().filter(|c| available.contains(c)) {
+            enable.push_str(if enable.is_empty() { "+" } else { " +" });
+            enable.push_str(c);
+        }
+    } else if let Some(x) = writes.iter().find(|x| {
+        !cg.dirs
+            .iter()
+            .any(|d| !d.is_unified() && d.has_controller(x.controller))
+    }) {
+        return Err(no_controller(x));
+    }
+    Ok(Plan {
+        writes,
+        device_filter,
+        enable,
+    })
+}
+
+fn no_controller(x: &Write) -> CgroupError {
+    CgroupError::NoController {
+        field: x.field.clone().into_owned(),
+        controller: x.controller,
+    }
+}
+
+fn mount_root(dir: &Dir) -> &Path {
+    ancestor(dir, dir.levels)
+}
+
+fn ancestor(dir: &Dir, k: u16) -> &Path {
+    dir.path
+        .ancestors()
+        .nth(usize::from(k))
+        .unwrap_or(Path::new("/"))
+}
+
+fn write_err(x: &Write, path: &Path, source: io::Error) -> CgroupError {
+    CgroupError::Write {
+        field: x.field.clone().into_owned(),
+        path: path.to_owned(),
+        value: x.value.clone(),
+        source,
+    }
+}
+
+fn run_writes<'a>(
+    writes: &[Write],
+    dir_of: impl Fn(&Write) -> &'a Path,
+) -> Result<(), CgroupError> {
+    let mut i = 0;
+    while i < writes.len() {
+        let x = &writes[i];
+        let path = dir_of(x).join(x.file);
+        match fsutil::write_file(&path, x.value.as_bytes()) {
+            Ok(()) => {}
+            Err(e) if x.optional && e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) if x.swap_first_on_einval && e.raw_os_error() == Some(libc::EINVAL) => {
+                if let Some(next) = writes.get(i + 1) {
+                    let next_path = dir_of(next).join(next.file);
+                    fsutil::write_file(&next_path, next.value.as_bytes())
+                        .map_err(|e| write_err(next, &next_path, e))?;
+                    fsutil::write_file(&path, x.value.as_bytes())
+                        .map_err(|e| write_err(x, &path, e))?;
+                    i += 1;
+                } else {
+                    return Err(write_err(x, &path, e));
+                }
+            }
+            Err(e) => return Err(write_err(x, &path, e)),
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
+/// A new v1 cpuset cgroup starts with empty cpus and mems, and a task
+/// cannot join it then: copy them down from the nearest ancestor that has
+/// them into every level `create` made.
+fn fill_cpuset(dir: &Dir, plan: &Plan) -> Result<(), CgroupError> {
+    let made = dir.created.get();
+    if made == 0 {
+        return Ok(());
+    }
+    let sets = |f| plan.writes.iter().any(|x| x.file == f);
+    for file in ["cpuset.cpus", "cpuset.mems"] {
+        let mut value = String::new();
+        for k in made..=dir.levels {
+            let path = ancestor(dir, k).join(file);
+            value =
+                fsutil::read_file(&path).map_err(|source| CgroupError::Read { path, source })?;
+            if !value.trim().is_empty() {
+                break;
+            }
+        }
+        let lowest = u16::from(sets(file));
+        for k in (lowest..made).rev() {
+            let path = ancestor(dir, k).join(file);
+            fsutil::write_file(&path, value.trim().as_bytes()).map_err(|source| {
+                CgroupError::Write {
+                    field: "cpuset of a new v1 cgroup".into(),
+                    path,
+                    value: value.trim().to_owned(),
+                    source,
+                }
+            })?;
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn apply(cg: &Cgroup, plan: &Plan) -> Result<(), CgroupError> {
+    if cg.layout == Layout::V2 {
+        let dir = &cg.dirs[0];
+        if !plan.enable.is_empty() {
+            for k in (1..=dir.levels).rev() {
+                enable_controllers(ancestor(dir, k), &plan.enable)?;
+            }
+        }
+        run_writes(&plan.writes, |_| &dir.path)?;
+        if let Some(insns) = &plan.device_filter {
+            bpf::attach(&dir.path, insns)?;
+        }
+        return Ok(());
+    }
+    if let Some(dir) = cg.dirs.iter().find(|d| d.has_controller("cpuset")) {
+        fill_cpuset(dir, plan)?;
+    }
+    run_writes(&plan.writes, |x| {
+        let dir = cg
+            .dirs
+            .iter()
+            .find(|d| !d.is_unified() && d.has_controller(x.controller));
+        &dir.expect("build checked every controller").path
+    })
+}
+
+/// Write `enable` to dir's cgroup.subtree_control; if the kernel refuses
+/// the whole set, retry with what this level actually offers.
+fn enable_controllers(dir: &Path, enable: &str) -> Result<(), CgroupError> {
+    let path = dir.join("cgroup.subtree_control");
+    let err = |value: &str, source| CgroupError::Write {
+        field: "enabling cgroup v2 controllers".into(),
+        path: path.clone(),
+        value: value.to_owned(),
+        source,
+    };
+    let Err(first) = fsutil::write_file(&path, enable.as_bytes()) else {
+        return Ok(());
+    };
+    let here = dir.join("cgroup.controllers");
+    let Ok(offered) = fsutil::read_file(&here) else {
+        return Err(err(enable, first));
+    };
+    let offered: Vec<&str> = offered.split_whitespace().collect();
+    let subset: Vec<&str> = enable
+        .split(' ')
+        .filter(|c| offered.contains(&&c[1..]))
+        .collect();
+    if subset.is_empty() {
+        return Ok(());
+    }
+    let subset = subset.join(" ");
+    fsutil::write_file(&path, subset.as_bytes()).map_err(|e| err(&subset, e))
+}
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;
