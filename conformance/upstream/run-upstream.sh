@@ -20,7 +20,7 @@ usage() {
 	exit 2
 }
 
-SUITE= RUNTIME_BIN= OUT= MASK=0 TIMEOUT=60 TESTS=
+SUITE='' RUNTIME_BIN='' OUT='' MASK=0 TIMEOUT=60 TESTS=''
 while [ $# -gt 0 ]; do
 	case $1 in
 	--suite) SUITE=${2:?}; shift 2 ;;
@@ -33,7 +33,7 @@ while [ $# -gt 0 ]; do
 	*) echo "run-upstream: unknown argument: $1" >&2; usage ;;
 	esac
 done
-[ -n "$SUITE" ] && [ -n "$RUNTIME_BIN" ] || usage
+if [ -z "$SUITE" ] || [ -z "$RUNTIME_BIN" ]; then usage; fi
 [[ $TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "--timeout must be a positive integer: $TIMEOUT"
 SUITE=$(realpath -e "$SUITE") || die "suite dir not found"
 [ -x "$SUITE/runtimetest" ] || die "$SUITE/runtimetest missing: build the suite first (README.md)"
@@ -81,6 +81,8 @@ declare -A KNOWN_PAT KNOWN_ANY
 if [ -f "$KNOWN_FILE" ]; then
 	while IFS=$'\t' read -r kt ktag kmatch _; do
 		case $kt in '' | '#'*) continue ;; esac
+		case $ktag in ENV | TEST) ;; *) die "$KNOWN_FILE: $kt: tag must be ENV or TEST, got '$ktag'" ;; esac
+		[ -n "$kmatch" ] || die "$KNOWN_FILE: $kt: empty match column"
 		[ "$kmatch" = '*' ] && KNOWN_ANY[$kt]=1
 		KNOWN_PAT[$kt]+="$kmatch"$'\n'
 	done <"$KNOWN_FILE"
@@ -105,7 +107,7 @@ while read -r mp; do
 	while IFS=: read -r _ _ own; do
 		[ "$own" != / ] && [ -d "$mp$own" ] && CG_BASES+=("$mp$own")
 	done </proc/self/cgroup
-done < <(awk '{ for (i = 7; $i != "-"; i++); if ($(i+1) ~ /^cgroup2?$/) print $5 }' \
+done < <(awk '{ for (i = 7; $i != "-"; i++); if ($(i+1) ~ /^cgroup2?$/ && !seen[$5]++) print $5 }' \
 	/proc/self/mountinfo)
 
 cleanup() {
@@ -148,7 +150,7 @@ cleanup() {
 		fi
 	done < <(for b in "${CG_BASES[@]}"; do
 		for m in "$b/cgrouptest" "$b/testdir"; do
-			[ -d "$m" ] && find "$m" -xdev -depth -type d
+			[ -d "$m" ] && find "$m" -xdev -depth -type d 2>/dev/null
 		done
 	done)
 	[ $n_ctr -gt 0 ] && out+=("ctr:$n_ctr")
@@ -179,12 +181,12 @@ all_known() {
 }
 
 # ---- main loop ----
-FMT='%-32s %5s %6s %5s %7s  %-6s %s\n'
+row() { printf '%-32s %5s %6s %5s %7s  %-6s %s\n' "$@"; }
 {
 	echo "suite:   $SUITE"
 	echo "runtime: $RT ($("$RT" --version 2>/dev/null | head -1))"
 	echo "out:     $OUT"
-	printf "$FMT" test ok not-ok skip seconds status cleaned
+	row test ok not-ok skip seconds status cleaned
 } | tee "$OUT/summary.txt"
 printf 'test\tok\tnotok\tskip\ttodo\tseconds\trc\tstatus\tnote\tcleaned\n' >"$OUT/results.tsv"
 
@@ -212,7 +214,6 @@ for t in "${LIST[@]}"; do
 	harness=0
 	if [ -n "$note" ] && [ "$notok" = 0 ]; then
 		harness=1
-		grep -A12 -m1 -E '^[[:space:]]+"?error' "$tap" | sed 's/^/  /' >>"$fails.detail"
 		echo "harness: $note" >>"$fails"
 	elif [ "$nres" = 0 ]; then
 		ok=1 # a clean 1..0 or silent exit 0 is one passed check
@@ -229,7 +230,7 @@ for t in "${LIST[@]}"; do
 	T_OK=$((T_OK + ok)) T_FAIL=$((T_FAIL + fail)) T_SKIP=$((T_SKIP + skip))
 
 	cleaned=$(cleanup "$t")
-	printf "$FMT" "$t" "$ok" "$fail" "$skip" "$secs" "$status" "$cleaned${note:+  ($note)}" |
+	row "$t" "$ok" "$fail" "$skip" "$secs" "$status" "$cleaned${note:+  ($note)}" |
 		tee -a "$OUT/summary.txt"
 	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$ok" "$fail" "$skip" "$todo" \
 		"$secs" "$rc" "$status" "$note" "$cleaned" >>"$OUT/results.tsv"
@@ -238,11 +239,17 @@ for t in "${LIST[@]}"; do
 			echo "== $t ($status)"
 			awk '/^not ok/ && toupper($0) !~ / # *TODO/ { p = 1; c = 0; print; next }
 			     p && /^[ \t]/ && c++ < 12 { print; next } { p = 0 }' "$tap"
-			[ -f "$fails.detail" ] && cat "$fails.detail"
-			[ $harness = 1 ] && { echo "  harness: $note; stderr:"; head -5 "$err" | sed 's/^/    /'; }
+			if [ $harness = 1 ]; then
+				echo "  harness: $note; last TAP lines, then stderr:"
+				if [ "$note" = "yaml error" ]; then
+					grep -m1 -E '^[[:space:]]+"?error' "$tap"
+				else
+					tail -n 3 "$tap"
+				fi | sed 's/^/    /'
+				head -n 5 "$err" | sed 's/^/    /'
+			fi
 		} >>"$OUT/failures.txt"
 	fi
-	rm -f "$fails.detail"
 done
 wall=$(awk -v a="$start_all" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
 {
