@@ -56,14 +56,13 @@ if [ -z "${RUN_UPSTREAM_MASK_CG:-}" ]; then
 		mkdir "$cg" || die "cannot create $cg"
 		[ -z "$(cat "$cg/cgroup.controllers")" ] ||
 			{ rmdir "$cg"; die "$cg still lists controllers; the mask would not help"; }
+		# Also on Ctrl-C. Runtimes may have created test cgroups inside the mask.
+		trap 'find "$cg" -mindepth 1 -depth -type d -exec rmdir {} + 2>/dev/null
+		      rmdir "$cg" || echo "run-upstream: could not remove $cg" >&2' EXIT
 		RUN_UPSTREAM_MASK_CG=$cg unshare -m --propagation private -- \
 			"$SELF" --suite "$SUITE" --runtime "$RT" --out "$OUT" \
 			--timeout "$TIMEOUT" ${TESTS:+--tests "$TESTS"}
-		rc=$?
-		# Runtimes may have created test cgroups inside the mask: children first.
-		find "$cg" -mindepth 1 -depth -type d -exec rmdir {} + 2>/dev/null
-		rmdir "$cg" || echo "run-upstream: could not remove $cg" >&2
-		exit $rc
+		exit $?
 	fi
 else
 	mount --bind "$RUN_UPSTREAM_MASK_CG" "$UNIFIED" || die "cannot mask $UNIFIED"
