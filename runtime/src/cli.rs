@@ -125,7 +125,17 @@ impl From<CreateArgs> for (String, CreateOpts) {
 }
 
 pub fn main() -> i32 {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            // One line, like every other berth error: the first line of clap's report.
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or_default();
+            eprintln!("berth: {}", first.trim_start_matches("error: "));
+            return 1;
+        }
+    };
     logging::init(cli.log.clone(), cli.log_format, cli.debug);
     match dispatch(cli) {
         Ok(code) => code,

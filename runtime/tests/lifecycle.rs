@@ -17,7 +17,14 @@ fn every_status_transition() {
     b.args(&["sleep", "100"]);
     let id = b.id();
     let pidfile = b.dir.join("pid");
-    b.ok(&["create", "--pid-file", pidfile.to_str().unwrap(), "-b", b.dir.to_str().unwrap(), &id]);
+    b.ok(&[
+        "create",
+        "--pid-file",
+        pidfile.to_str().unwrap(),
+        "-b",
+        b.dir.to_str().unwrap(),
+        &id,
+    ]);
     assert_eq!(b.status(), "created");
     let st: Value = serde_json::from_str(&b.ok(&["state", &id])).unwrap();
     let pid = st["pid"].as_i64().unwrap() as i32;
@@ -29,7 +36,10 @@ fn every_status_transition() {
     // The container outlives `berth create`, held before the user program.
     assert!(pid_alive(pid));
     let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
-    assert!(!cmd.starts_with(b"sleep"), "user program must not run before start");
+    assert!(
+        !cmd.starts_with(b"sleep"),
+        "user program must not run before start"
+    );
 
     b.ok(&["start", &id]);
     assert_eq!(b.status(), "running");
@@ -61,7 +71,12 @@ fn list_shows_containers() {
     b.ok(&["create", "-b", b.dir.to_str().unwrap(), &id]);
     let table = b.ok(&["list"]);
     assert!(table.lines().next().unwrap().starts_with("ID"));
-    assert!(table.lines().any(|l| l.starts_with(&id) && l.contains("created")), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with(&id) && l.contains("created")),
+        "{table}"
+    );
     let json: Value = serde_json::from_str(&b.ok(&["list", "-f", "json"])).unwrap();
     assert_eq!(json[0]["id"], id.as_str());
     assert_eq!(b.ok(&["list", "-q"]).trim(), id);
@@ -150,13 +165,19 @@ fn spec_writes_a_usable_template_once() {
     // Bundle::new ran `berth spec` already: a second one must not overwrite it.
     let err = b.fails(&["spec", "-b", b.dir.to_str().unwrap()]);
     assert!(err.contains("config.json"), "{err}");
-    let v: Value = serde_json::from_slice(&std::fs::read(b.dir.join("config.json")).unwrap()).unwrap();
+    let v: Value =
+        serde_json::from_slice(&std::fs::read(b.dir.join("config.json")).unwrap()).unwrap();
     assert_eq!(v["root"]["path"], "rootfs");
     let d = b.dir.join("rootless");
     std::fs::create_dir_all(&d).unwrap();
     b.ok(&["spec", "--rootless", "-b", d.to_str().unwrap()]);
     let v: Value = serde_json::from_slice(&std::fs::read(d.join("config.json")).unwrap()).unwrap();
-    let ns: Vec<_> = v["linux"]["namespaces"].as_array().unwrap().iter().map(|n| n["type"].as_str().unwrap().to_string()).collect();
+    let ns: Vec<_> = v["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["type"].as_str().unwrap().to_string())
+        .collect();
     assert!(ns.contains(&"user".to_string()), "{ns:?}");
     assert!(!ns.contains(&"network".to_string()), "{ns:?}");
 }

@@ -26,7 +26,10 @@ const APPLETS: &[&str] = &[
 
 fn busybox() -> PathBuf {
     let p = PathBuf::from("/bin/busybox");
-    assert!(p.exists(), "tests need Debian's busybox-static at /bin/busybox");
+    assert!(
+        p.exists(),
+        "tests need Debian's busybox-static at /bin/busybox"
+    );
     p
 }
 
@@ -45,8 +48,16 @@ impl Bundle {
             std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).unwrap();
         }
         std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
-        let out = Command::new(BERTH).args(["spec", "-b"]).arg(&dir).output().unwrap();
-        assert!(out.status.success(), "berth spec: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new(BERTH)
+            .args(["spec", "-b"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "berth spec: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let mut config: Value =
             serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
         let cgroup = format!("/berth-test/{name}");
@@ -88,7 +99,10 @@ impl Bundle {
     pub fn berth(&self, args: &[&str]) -> Output {
         self.write();
         let n = SEQ.fetch_add(1, Ordering::SeqCst);
-        let (o, e) = (self.dir.join(format!(".out{n}")), self.dir.join(format!(".err{n}")));
+        let (o, e) = (
+            self.dir.join(format!(".out{n}")),
+            self.dir.join(format!(".err{n}")),
+        );
         let status = Command::new(BERTH)
             .arg("--root")
             .arg(&self.root)
@@ -132,7 +146,11 @@ impl Bundle {
         let out = self.berth(args);
         assert!(!out.status.success(), "berth {args:?} should fail");
         let err = String::from_utf8_lossy(&out.stderr).trim_end().to_string();
-        assert_eq!(err.lines().count(), 1, "one-line error expected, got {err:?}");
+        assert_eq!(
+            err.lines().count(),
+            1,
+            "one-line error expected, got {err:?}"
+        );
         assert!(err.starts_with("berth: "), "{err}");
         err
     }
@@ -191,7 +209,11 @@ impl Drop for Bundle {
                     .output();
             }
         }
-        let _ = Command::new("umount").arg("-R").arg("-l").arg(self.dir.join("rootfs")).output();
+        let _ = Command::new("umount")
+            .arg("-R")
+            .arg("-l")
+            .arg(self.dir.join("rootfs"))
+            .output();
         for c in cgroup_dirs(&self.cgroup).into_iter().rev() {
             let _ = std::fs::remove_dir(c);
         }

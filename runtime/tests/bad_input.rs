@@ -1,0 +1,199 @@
+//! Bad input gets a clear one-line error, a non-zero exit, and leaves
+//! nothing behind: no state dir, mount, cgroup or process.
+
+mod common;
+
+use common::Bundle;
+use serde_json::json;
+
+fn create_fails(b: &Bundle) -> String {
+    let id = b.id();
+    let err = b.fails(&["create", "-b", b.dir.to_str().unwrap(), &id]);
+    b.assert_clean();
+    err
+}
+
+#[test]
+fn malformed_config() {
+    let b = Bundle::new("badjson");
+    b.write();
+    std::fs::write(
+        b.dir.join("config.json"),
+        b"{\"ociVersion\": \"1.0.2\", \"process\": [",
+    )
+    .unwrap();
+    // `fails` rewrites config.json, so call berth by hand here.
+    let out = std::process::Command::new(common::BERTH)
+        .arg("--root")
+        .arg(&b.root)
+        .args(["create", "-b", b.dir.to_str().unwrap(), "x"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("config.json"), "{err}");
+    b.assert_clean();
+}
+
+#[test]
+fn missing_config() {
+    let b = Bundle::new("nocfg");
+    let empty = b.dir.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let err = b.fails(&["create", "-b", empty.to_str().unwrap(), "x"]);
+    assert!(err.contains("config.json"), "{err}");
+    b.assert_clean();
+}
+
+#[test]
+fn missing_bundle() {
+    let b = Bundle::new("nobundle");
+    let err = b.fails(&["create", "-b", "/nonexistent/bundle", "x"]);
+    assert!(err.contains("/nonexistent/bundle"), "{err}");
+    b.assert_clean();
+}
+
+#[test]
+fn missing_rootfs() {
+    let mut b = Bundle::new("norootfs");
+    b.config["root"]["path"] = json!("no-such-rootfs");
+    let err = create_fails(&b);
+    assert!(err.contains("no-such-rootfs"), "{err}");
+}
+
+#[test]
+fn bad_ids() {
+    let b = Bundle::new("badid");
+    for id in ["", "..", "a/b", "../escape", "sp ace"] {
+        let err = b.fails(&["create", "-b", b.dir.to_str().unwrap(), id]);
+        assert!(err.contains("invalid id"), "{id:?}: {err}");
+        b.fails(&["state", id]);
+    }
+    b.assert_clean();
+    assert!(!std::path::Path::new("/tmp/berth-test/escape").exists());
+}
+
+#[test]
+fn taken_id() {
+    let mut b = Bundle::new("taken");
+    b.args(&["sleep", "100"]);
+    let id = b.id();
+    b.ok(&["create", "-b", b.dir.to_str().unwrap(), &id]);
+    let err = b.fails(&["create", "-b", b.dir.to_str().unwrap(), &id]);
+    assert!(err.contains("already exists"), "{err}");
+    // The first container is untouched.
+    assert_eq!(b.status(), "created");
+    b.ok(&["delete", "-f", &id]);
+    b.assert_clean();
+}
+
+#[test]
+fn unknown_signal() {
+    let mut b = Bundle::new("badsig");
+    b.args(&["sleep", "100"]);
+    let id = b.id();
+    b.ok(&["create", "-b", b.dir.to_str().unwrap(), &id]);
+    for s in ["SIGFOO", "0", "99", "-9", "TERMX"] {
+        let err = b.fails(&["kill", &id, s]);
+        assert!(err.contains("invalid signal"), "{err}");
+    }
+    assert_eq!(b.status(), "created");
+    b.ok(&["delete", "-f", &id]);
+    b.assert_clean();
+}
+
+#[test]
+fn start_twice_and_start_stopped() {
+    let mut b = Bundle::new("start2");
+    b.args(&["sleep", "100"]);
+    let id = b.id();
+    b.ok(&["create", "-b", b.dir.to_str().unwrap(), &id]);
+    b.ok(&["start", &id]);
+    let err = b.fails(&["start", &id]);
+    assert!(err.contains("running"), "{err}");
+    b.ok(&["kill", &id, "KILL"]);
+    while b.status() != "stopped" {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let err = b.fails(&["start", &id]);
+    assert!(err.contains("stopped"), "{err}");
+    b.ok(&["delete", &id]);
+    b.assert_clean();
+}
+
+#[test]
+fn delete_without_force_refuses_live_containers() {
+    let mut b = Bundle::new("delnf");
+    b.args(&["sleep", "100"]);
+    let id = b.id();
+    b.ok(&["create", "-b", b.dir.to_str().unwrap(), &id]);
+    let err = b.fails(&["delete", &id]);
+    assert!(err.contains("not stopped: created"), "{err}");
+    b.ok(&["start", &id]);
+    let err = b.fails(&["delete", &id]);
+    assert!(err.contains("not stopped: running"), "{err}");
+    assert_eq!(b.status(), "running");
+    b.ok(&["delete", "-f", &id]);
+    b.assert_clean();
+}
+
+#[test]
+fn unknown_namespace_type() {
+    let mut b = Bundle::new("badns");
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "bogus"}));
+    let err = create_fails(&b);
+    assert!(err.contains("bogus"), "{err}");
+}
+
+#[test]
+fn missing_executable() {
+    let mut b = Bundle::new("noexec");
+    b.args(&["/bin/does-not-exist"]);
+    let err = create_fails(&b);
+    assert!(err.contains("does-not-exist"), "{err}");
+}
+
+#[test]
+fn unsupported_field_is_named() {
+    let mut b = Bundle::new("unsup");
+    b.config["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW"});
+    let err = create_fails(&b);
+    assert!(err.contains("linux.seccomp"), "{err}");
+}
+
+#[test]
+fn failing_mount_leaves_nothing() {
+    let mut b = Bundle::new("badmount");
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/mnt", "type": "bogusfs", "source": "none"}));
+    let err = create_fails(&b);
+    assert!(err.contains("/mnt"), "{err}");
+}
+
+#[test]
+fn unknown_capability() {
+    let mut b = Bundle::new("badcap");
+    b.config["process"]["capabilities"]["bounding"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!("CAP_TEST"));
+    let err = create_fails(&b);
+    assert!(err.contains("CAP_TEST"), "{err}");
+}
+
+#[test]
+fn hostname_without_uts_namespace() {
+    let mut b = Bundle::new("nouts");
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "uts");
+    let err = create_fails(&b);
+    assert!(err.contains("UTS"), "{err}");
+}
