@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Runs every berth test. Needs root (tests start real containers) and
+# Debian's busybox-static (/bin/busybox) and libseccomp-dev; .ci/run installs them.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+echo "== format and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+
+echo "== unit and integration tests (real containers)"
+cargo test --workspace
