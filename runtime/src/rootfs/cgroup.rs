@@ -4,8 +4,9 @@
 
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use super::mountinfo::{self, MountInfo};
 use super::mounts::{self, mount_err};
@@ -51,7 +52,7 @@ pub(crate) fn mount(ctx: &mut Ctx<'_>, dest: &Path, o: &MountOptions) -> Result<
             .iter()
             .find(|m| m.fstype == "cgroup2" && m.mountpoint == HOST_CGROUP)
             .ok_or_else(|| invalid(dest, "no cgroup2 mount at /sys/fs/cgroup"))?;
-        return bind_own(ctx, h, &own, dest, o);
+        return bind_own(ctx, h, &own, dest, None, o);
     }
 
     // v1 or hybrid: a tmpfs holding one directory per hierarchy, as on the host.
@@ -70,6 +71,12 @@ pub(crate) fn mount(ctx: &mut Ctx<'_>, dest: &Path, o: &MountOptions) -> Result<
             .to_string_lossy()
             .into_owned();
         let sub = dest.join(&name);
+        // Inside the tmpfs just made: nothing to resolve, nothing to undo.
+        let c_name = sys::cstring(OsStr::new(&name)).map_err(mount_err(&sub, "name"))?;
+        sys::mkdirat(top.as_fd(), &c_name, 0o755).map_err(mount_err(&sub, "mkdir"))?;
+        let dir = libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW;
+        let dst = sys::openat(top.as_fd(), &c_name, dir, 0).map_err(mount_err(&sub, "open"))?;
+        let dst = Rc::new(dst);
         if ctx.cgroupns {
             let (typ, data) = if h.fstype == "cgroup2" {
                 ("cgroup2", String::new())
@@ -84,17 +91,15 @@ pub(crate) fn mount(ctx: &mut Ctx<'_>, dest: &Path, o: &MountOptions) -> Result<
                 data,
                 ..MountOptions::default()
             };
-            match mounts::fresh(ctx, typ, OsStr::new("cgroup"), &sub, &co, false) {
+            match mount_cgroupfs(ctx, typ, &sub, dst.as_fd(), &co) {
                 // cgroup v1 cannot be mounted from a user namespace.
                 Err(RootfsError::Mount { source, .. }) if sys::is_errno(&source, libc::EPERM) => {
-                    bind_own(ctx, h, &own, &sub, o)?
+                    bind_own(ctx, h, &own, &sub, Some(dst), o)?
                 }
-                r => {
-                    r?;
-                }
+                r => r?,
             }
         } else {
-            bind_own(ctx, h, &own, &sub, o)?;
+            bind_own(ctx, h, &own, &sub, Some(dst), o)?;
         }
         // "cpu,cpuacct" also answers to "cpu" and "cpuacct".
         if name.contains(',') {
@@ -116,6 +121,37 @@ pub(crate) fn mount(ctx: &mut Ctx<'_>, dest: &Path, o: &MountOptions) -> Result<
             ..MountAttr::default()
         };
         sys::mount_setattr_fd(top.as_fd(), ro, false).map_err(mount_err(dest, "make read-only"))?;
+    }
+    Ok(())
+}
+
+/// A fresh cgroup (v1, `o.data` naming the controllers) or cgroup2 mount.
+fn mount_cgroupfs(
+    ctx: &mut Ctx<'_>,
+    typ: &str,
+    dest: &Path,
+    dst: BorrowedFd<'_>,
+    o: &MountOptions,
+) -> Result<(), RootfsError> {
+    let c_typ = sys::cstring(OsStr::new(typ)).map_err(mount_err(dest, "type"))?;
+    let c_data = sys::cstring(OsStr::new(&o.data)).map_err(mount_err(dest, "options"))?;
+    sys::mount(
+        Some(c"cgroup"),
+        sys::ProcFd::new(dst).as_cstr(),
+        Some(&c_typ),
+        o.flags,
+        (!o.data.is_empty()).then_some(c_data.as_c_str()),
+    )
+    .map_err(mount_err(
+        dest,
+        format!("mount {typ} with options {:?}", o.data),
+    ))?;
+    if !ctx.opts.new_mntns {
+        let top = ctx
+            .root
+            .resolve(dest, true)
+            .map_err(mount_err(dest, "reopen new mount"))?;
+        ctx.undo.mounts.push(top);
     }
     Ok(())
 }
@@ -177,6 +213,7 @@ fn bind_own(
     h: &MountInfo,
     own: &str,
     dest: &Path,
+    dst: Option<Rc<OwnedFd>>,
     o: &MountOptions,
 ) -> Result<(), RootfsError> {
     let path = own_path(h, own).ok_or_else(|| {
@@ -211,7 +248,7 @@ fn bind_own(
         rec_attr: o.rec_attr,
         data: String::new(),
     };
-    mounts::bind(ctx, &source, dest, &bo)
+    mounts::bind(ctx, &source, dest, dst, &bo)
 }
 
 #[cfg(test)]

@@ -81,7 +81,7 @@ pub(crate) fn mount_entry(ctx: &mut Ctx<'_>, m: &Mount) -> Result<(), RootfsErro
         } else {
             ctx.bundle.join(source)
         };
-        return bind(ctx, &source, &dest, &o);
+        return bind(ctx, &source, &dest, None, &o);
     }
     if typ.is_empty() {
         return Err(invalid(
@@ -116,7 +116,7 @@ pub(crate) fn fresh(
         Ok(fd) => (Rc::new(fd), true),
         Err(e) if sys::is_errno(&e, libc::ENOENT) => (
             ctx.root
-                .mkdir_all(dest, &mut ctx.undo)
+                .mkdir_missing(dest, &mut ctx.undo)
                 .map_err(mount_err(dest, "create mountpoint"))?,
             false,
         ),
@@ -182,11 +182,13 @@ pub(crate) fn fresh(
     Ok(want_top.then_some(top))
 }
 
-/// Bind-mount `source` (a host path) at `dest` inside the rootfs.
+/// Bind-mount `source` (a host path) at `dest` inside the rootfs, onto `dst`
+/// when the caller already holds the destination's fd.
 pub(crate) fn bind(
     ctx: &mut Ctx<'_>,
     source: &Path,
     dest: &Path,
+    dst: Option<Rc<OwnedFd>>,
     o: &MountOptions,
 ) -> Result<(), RootfsError> {
     if o.flags & SB_FLAGS != 0 {
@@ -213,7 +215,10 @@ pub(crate) fn bind(
         dest,
         format!("open bind source {}", source.display()),
     ))?;
-    let dst = resolve_or_create_for(ctx, dest, tree.as_fd())?;
+    let dst = match dst {
+        Some(fd) => fd,
+        None => resolve_or_create_for(ctx, dest, tree.as_fd())?,
+    };
     check_proc(ctx, dest, dst.as_fd(), false, Some(tree.as_fd()))?;
     attach(ctx, dest, tree, dst.as_fd(), o)
 }
@@ -230,7 +235,7 @@ pub(crate) fn resolve_or_create_for(
         Err(e) if sys::is_errno(&e, libc::ENOENT) => {
             let st = sys::fstat(source).map_err(mount_err(dest, "stat bind source"))?;
             if sys::file_type(&st) == libc::S_IFDIR {
-                ctx.root.mkdir_all(dest, &mut ctx.undo)
+                ctx.root.mkdir_missing(dest, &mut ctx.undo)
             } else {
                 ctx.root.create_file(dest, &mut ctx.undo).map(Rc::new)
             }

@@ -87,10 +87,14 @@ impl Root {
     /// parent and reopened O_NOFOLLOW, so a racing symlink cannot divert it.
     pub(crate) fn mkdir_all(&self, path: &Path, undo: &mut Undo) -> io::Result<Rc<OwnedFd>> {
         match self.resolve(path, false) {
-            Ok(fd) => return Ok(Rc::new(fd)),
-            Err(e) if sys::is_errno(&e, libc::ENOENT) => {}
-            Err(e) => return Err(e),
+            Ok(fd) => Ok(Rc::new(fd)),
+            Err(e) if sys::is_errno(&e, libc::ENOENT) => self.mkdir_missing(path, undo),
+            Err(e) => Err(e),
         }
+    }
+
+    /// mkdir_all for a path already known not to resolve.
+    pub(crate) fn mkdir_missing(&self, path: &Path, undo: &mut Undo) -> io::Result<Rc<OwnedFd>> {
         let (parent, name) =
             split(path).ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?;
         let parent = self.mkdir_all(parent, undo)?;
@@ -106,7 +110,12 @@ impl Root {
                 undo.created(&parent, name, fd.as_fd(), true)?;
                 Ok(Rc::new(fd))
             }
-            // A dangling symlink or a non-directory: refuse rather than follow.
+            // Lookup said ENOENT, yet the name exists: a dangling symlink.
+            // Refuse rather than create its target.
+            Err(e) if sys::is_errno(&e, libc::EEXIST) => Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{} is a dangling symlink", path.display()),
+            )),
             Err(e) => Err(e),
         }
     }
