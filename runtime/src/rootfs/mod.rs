@@ -1,56 +1,290 @@
-//! TEMP STUB
-use nix::mount::{mount, MsFlags};
-use std::path::Path;
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct RootfsError(String);
+//! The container's root filesystem: mounts, /dev, pivot_root, masked and
+//! readonly paths. Runs in the container init, in its mount namespace.
+//!
+//! INTERFACE (called from `process` in this order; keep these signatures):
+//!
+//! ```ignore
+//! /// Before pivot: set "/" propagation (rootfsPropagation, default rslave),
+//! /// bind the rootfs onto itself, perform `mounts` in order (every path
+//! /// resolved inside the rootfs with pathrs/openat2 RESOLVE_IN_ROOT; a
+//! /// symlink never leads to a host path), create default devices +
+//! /// linux.devices (mknod, or bind from host when in a user namespace),
+//! /// /dev/{fd,stdin,stdout,stderr,ptmx} links. `bundle` is the absolute bundle
+//! /// dir (relative mount sources are relative to it). When `new_mntns` is false
+//! /// the mounts happen in the caller's namespace and "/" is left alone.
+//! pub fn prepare(spec: &Spec, rootfs: &Path, bundle: &Path, opts: &RootfsOpts) -> Result<(), RootfsError>;
+//! /// pivot_root into rootfs (or chroot when opts.no_pivot or !opts.new_mntns).
+//! pub fn enter(rootfs: &Path, opts: &RootfsOpts) -> Result<(), RootfsError>;
+//! /// After pivot: maskedPaths, readonlyPaths, root.readonly, and the final
+//! /// rootfsPropagation of "/".
+//! pub fn finalize(spec: &Spec, opts: &RootfsOpts) -> Result<(), RootfsError>;
+//! pub struct RootfsOpts { pub no_pivot: bool, pub new_mntns: bool, pub in_userns: bool }
+//! ```
+//!
+//! How mounts are made: destinations are resolved to O_PATH fds with
+//! openat2(RESOLVE_IN_ROOT) (libpathrs' emulation when openat2 is missing).
+//! New filesystems are mounted with mount(2) onto "/proc/self/fd/N" of that
+//! fd (one syscall; the host /proc is still ours before the pivot). Bind
+//! mounts are cloned with open_tree, get their flags with mount_setattr while
+//! still detached (never visible with the wrong flags) and are attached with
+//! move_mount onto the destination fd. After the pivot the container's /proc
+//! may be missing, so finalize() works purely on fds with the new mount API.
+//! On a prepare() failure every mount it made is detached and every inode it
+//! created is removed again.
+
+mod cgroup;
+mod devices;
+mod mountinfo;
+mod mounts;
+mod options;
+mod paths;
+mod pivot;
+mod resolve;
+mod sys;
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+use resolve::{Root, Undo};
+
+#[derive(Debug, Clone, Copy, Default)]
 pub struct RootfsOpts {
+    /// --no-pivot: MS_MOVE the rootfs onto "/" and chroot instead of pivot_root.
     pub no_pivot: bool,
+    /// The init has its own mount namespace (config has a mount namespace).
     pub new_mntns: bool,
+    /// The init is in a user namespace: mknod is not allowed there.
     pub in_userns: bool,
 }
-fn e(x: nix::Error) -> RootfsError {
-    RootfsError(x.to_string())
+
+#[derive(Debug, thiserror::Error)]
+pub enum RootfsError {
+    #[error("{field} is not supported yet")]
+    Unsupported { field: String },
+    #[error("invalid {field}: {reason}")]
+    Invalid { field: String, reason: String },
+    #[error("mount {}: {op}: {source}", dest.display())]
+    Mount {
+        dest: PathBuf,
+        op: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("device {}: {op}: {source}", path.display())]
+    Device {
+        path: PathBuf,
+        op: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{op} {}: {source}", path.display())]
+    Path {
+        op: String,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
 }
+
+pub(crate) fn path_err(op: &str, path: &Path) -> impl FnOnce(io::Error) -> RootfsError {
+    let (op, path) = (op.to_string(), path.to_path_buf());
+    move |source| RootfsError::Path { op, path, source }
+}
+
+/// Everything a mount step needs. `undo` collects what to take back if a
+/// later step fails.
+pub(crate) struct Ctx<'a> {
+    pub root: &'a Root,
+    pub bundle: &'a Path,
+    pub opts: &'a RootfsOpts,
+    pub cgroupns: bool,
+    pub undo: Undo,
+}
+
 pub fn prepare(
-    _s: &oci_spec::runtime::Spec,
+    spec: &Spec,
     rootfs: &Path,
-    _b: &Path,
-    _o: &RootfsOpts,
+    bundle: &Path,
+    opts: &RootfsOpts,
 ) -> Result<(), RootfsError> {
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_SLAVE | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .map_err(e)?;
-    mount(
-        Some(rootfs),
-        rootfs,
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .map_err(e)?;
-    mount(
-        Some("proc"),
-        &rootfs.join("proc"),
-        Some("proc"),
-        MsFlags::empty(),
-        None::<&str>,
-    )
-    .map_err(e)?;
+    let linux = spec.linux().as_ref();
+    if linux
+        .and_then(|l| l.mount_label().as_deref())
+        .is_some_and(|l| !l.is_empty())
+    {
+        return Err(RootfsError::Unsupported {
+            field: "linux.mountLabel".into(),
+        });
+    }
+    check_needs_mntns(spec, opts)?;
+    let propagation = root_propagation(spec)?;
+
+    if opts.new_mntns {
+        let root_c = sys::cstring(rootfs.as_os_str()).map_err(path_err("rootfs", rootfs))?;
+        sys::mount(None, c"/", None, propagation, None)
+            .map_err(path_err("set rootfsPropagation of", Path::new("/")))?;
+        // rslave/rprivate already cover the rootfs' parent mount; anything
+        // else (shared, unbindable, non-recursive) may leave it shared, which
+        // would break pivot_root and leak the self-bind to the host.
+        if propagation != libc::MS_SLAVE | libc::MS_REC
+            && propagation != libc::MS_PRIVATE | libc::MS_REC
+        {
+            unshare_parent_mount(rootfs, propagation)?;
+        }
+        // pivot_root needs the new root to be a mount point.
+        sys::mount(
+            Some(&root_c),
+            &root_c,
+            None,
+            libc::MS_BIND | libc::MS_REC,
+            None,
+        )
+        .map_err(path_err("bind rootfs onto itself", rootfs))?;
+    }
+
+    // Opened after the self-bind so that every mount lands inside it.
+    let root = match Root::open(rootfs) {
+        Ok(r) => r,
+        Err(e) => {
+            if opts.new_mntns {
+                if let Ok(c) = sys::cstring(rootfs.as_os_str()) {
+                    let _ = sys::umount2(&c, libc::MNT_DETACH);
+                }
+            }
+            return Err(path_err("open rootfs", rootfs)(e));
+        }
+    };
+    let cgroupns = linux
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| ns.iter().any(|n| n.typ() == LinuxNamespaceType::Cgroup));
+    let mut ctx = Ctx {
+        root: &root,
+        bundle,
+        opts,
+        cgroupns,
+        undo: Undo::default(),
+    };
+    match prepare_mounts(&mut ctx, spec) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let undo = std::mem::take(&mut ctx.undo);
+            undo.rollback(opts.new_mntns.then_some(&root));
+            Err(e)
+        }
+    }
+}
+
+fn prepare_mounts(ctx: &mut Ctx<'_>, spec: &Spec) -> Result<(), RootfsError> {
+    let mounts = spec.mounts().as_deref().unwrap_or(&[]);
+    for m in mounts {
+        mounts::mount_entry(ctx, m)?;
+    }
+    devices::setup(ctx, spec)
+}
+
+pub fn enter(rootfs: &Path, opts: &RootfsOpts) -> Result<(), RootfsError> {
+    pivot::enter(rootfs, opts)
+}
+
+pub fn finalize(spec: &Spec, opts: &RootfsOpts) -> Result<(), RootfsError> {
+    check_needs_mntns(spec, opts)?;
+    if !opts.new_mntns {
+        return Ok(());
+    }
+    // runc applies shared/unbindable to the new "/" right after the pivot;
+    // slave/private were already applied to the whole tree in prepare().
+    let propagation = root_propagation(spec)?;
+    if propagation & (libc::MS_SLAVE | libc::MS_PRIVATE) == 0 {
+        sys::mount(None, c"/", None, propagation, None)
+            .map_err(path_err("set rootfsPropagation of", Path::new("/")))?;
+    }
+    let root = Root::open(Path::new("/")).map_err(path_err("open", Path::new("/")))?;
+    paths::remount_deferred_readonly(&root, spec)?;
+    if let Some(linux) = spec.linux() {
+        paths::readonly_paths(&root, linux.readonly_paths().as_deref().unwrap_or(&[]))?;
+        paths::masked_paths(&root, linux.masked_paths().as_deref().unwrap_or(&[]))?;
+    }
+    if spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
+        paths::readonly_root(&root)?;
+    }
     Ok(())
 }
-pub fn enter(rootfs: &Path, _o: &RootfsOpts) -> Result<(), RootfsError> {
-    nix::unistd::chdir(rootfs).map_err(e)?;
-    nix::unistd::pivot_root(".", ".").map_err(e)?;
-    nix::mount::umount2(".", nix::mount::MntFlags::MNT_DETACH).map_err(e)?;
-    nix::unistd::chdir("/").map_err(e)?;
-    Ok(())
+
+/// maskedPaths, readonlyPaths and a read-only root are done with mounts that
+/// would land in the caller's (host) namespace without a mount namespace.
+fn check_needs_mntns(spec: &Spec, opts: &RootfsOpts) -> Result<(), RootfsError> {
+    if opts.new_mntns {
+        return Ok(());
+    }
+    let nonempty = |v: Option<&Vec<String>>| v.is_some_and(|v| !v.is_empty());
+    let field = if let Some(l) = spec.linux() {
+        if nonempty(l.masked_paths().as_ref()) {
+            Some("linux.maskedPaths")
+        } else if nonempty(l.readonly_paths().as_ref()) {
+            Some("linux.readonlyPaths")
+        } else {
+            None
+        }
+    } else {
+        None
+    };
+    let field = field.or_else(|| {
+        (spec.root().as_ref().and_then(|r| r.readonly()) == Some(true)).then_some("root.readonly")
+    });
+    match field {
+        Some(f) => Err(RootfsError::Invalid {
+            field: f.into(),
+            reason: "requires a mount namespace".into(),
+        }),
+        None => Ok(()),
+    }
 }
-pub fn finalize(_s: &oci_spec::runtime::Spec, _o: &RootfsOpts) -> Result<(), RootfsError> {
-    Ok(())
+
+fn root_propagation(spec: &Spec) -> Result<libc::c_ulong, RootfsError> {
+    let value = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation().as_deref())
+        .unwrap_or("");
+    let rec = libc::MS_REC;
+    Ok(match value {
+        "" | "rslave" => libc::MS_SLAVE | rec,
+        "slave" => libc::MS_SLAVE,
+        "private" => libc::MS_PRIVATE,
+        "rprivate" => libc::MS_PRIVATE | rec,
+        "shared" => libc::MS_SHARED,
+        "rshared" => libc::MS_SHARED | rec,
+        "unbindable" => libc::MS_UNBINDABLE,
+        "runbindable" => libc::MS_UNBINDABLE | rec,
+        other => {
+            return Err(RootfsError::Invalid {
+                field: "linux.rootfsPropagation".into(),
+                reason: format!("unknown value {other:?}"),
+            })
+        }
+    })
+}
+
+/// Make the mount that holds the rootfs private (slave when a slave
+/// propagation was asked for), walking up to the nearest mount point.
+fn unshare_parent_mount(rootfs: &Path, propagation: libc::c_ulong) -> Result<(), RootfsError> {
+    let flag = if propagation & libc::MS_SLAVE != 0 {
+        libc::MS_SLAVE
+    } else {
+        libc::MS_PRIVATE
+    };
+    let mut path = rootfs;
+    loop {
+        let c = sys::cstring(path.as_os_str()).map_err(path_err("rootfs", path))?;
+        match sys::mount(None, &c, None, flag, None) {
+            Ok(()) => return Ok(()),
+            // EINVAL: not a mount point; try its parent.
+            Err(e) if sys::is_errno(&e, libc::EINVAL) && path.parent().is_some() => {
+                path = path.parent().unwrap_or(Path::new("/"));
+            }
+            Err(e) => return Err(path_err("make parent mount private", path)(e)),
+        }
+    }
 }

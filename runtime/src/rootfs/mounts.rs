@@ -1,0 +1,348 @@
+//! Performing one config mount: a new filesystem or a bind mount, onto a
+//! destination resolved inside the rootfs.
+
+use std::ffi::OsStr;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use oci_spec::runtime::Mount;
+
+use super::options::{self, MountOptions, SB_FLAGS};
+use super::resolve::{clean, CWD};
+use super::sys::{self, MountAttr, ProcFd};
+use super::{cgroup, Ctx, RootfsError};
+
+/// Paths under /proc that may be mounted over (lxcfs, CRIU); anything else
+/// there could hide or fake files the runtime or the kernel rely on.
+const PROC_ALLOWED: &[&str] = &[
+    "/proc/cpuinfo",
+    "/proc/diskstats",
+    "/proc/meminfo",
+    "/proc/stat",
+    "/proc/swaps",
+    "/proc/uptime",
+    "/proc/loadavg",
+    "/proc/slabinfo",
+    "/proc/sys/kernel/ns_last_pid",
+    "/proc/sys/crypto/fips_enabled",
+];
+
+pub(crate) fn mount_err(
+    dest: &Path,
+    op: impl Into<String>,
+) -> impl FnOnce(io::Error) -> RootfsError {
+    let (dest, op) = (dest.to_path_buf(), op.into());
+    move |source| RootfsError::Mount { dest, op, source }
+}
+
+fn invalid(dest: &Path, reason: impl Into<String>) -> RootfsError {
+    RootfsError::Invalid {
+        field: format!("mount {}", dest.display()),
+        reason: reason.into(),
+    }
+}
+
+pub(crate) fn is_bind(m: &Mount) -> bool {
+    m.typ().as_deref() == Some("bind")
+        || m.options()
+            .as_ref()
+            .is_some_and(|o| o.iter().any(|o| o == "bind" || o == "rbind"))
+}
+
+pub(crate) fn mount_entry(ctx: &mut Ctx<'_>, m: &Mount) -> Result<(), RootfsError> {
+    let dest = clean(m.destination());
+    if m.uid_mappings().is_some() {
+        return Err(RootfsError::Unsupported {
+            field: format!("mounts[].uidMappings (mount {})", dest.display()),
+        });
+    }
+    if m.gid_mappings().is_some() {
+        return Err(RootfsError::Unsupported {
+            field: format!("mounts[].gidMappings (mount {})", dest.display()),
+        });
+    }
+    let o = options::parse(m.options().as_deref().unwrap_or(&[]), &dest)?;
+    if dest == Path::new("/") {
+        return Err(invalid(
+            &dest,
+            "mounting over the container root is not supported",
+        ));
+    }
+    let typ = m.typ().as_deref().unwrap_or("");
+    if o.bind || typ == "bind" {
+        let source = m
+            .source()
+            .as_deref()
+            .ok_or_else(|| invalid(&dest, "a bind mount needs a source"))?;
+        let source = if source.is_absolute() {
+            source.to_path_buf()
+        } else {
+            ctx.bundle.join(source)
+        };
+        return bind(ctx, &source, &dest, None, &o);
+    }
+    if typ.is_empty() {
+        return Err(invalid(
+            &dest,
+            "type is required unless the mount is a bind mount",
+        ));
+    }
+    let source = m
+        .source()
+        .as_deref()
+        .map_or(OsStr::new(typ), Path::as_os_str);
+    if typ == "cgroup" {
+        return cgroup::mount(ctx, &dest, &o);
+    }
+    fresh(ctx, typ, source, &dest, &o, false).map(drop)
+}
+
+/// Mount a new filesystem of `typ` at `dest`. Returns an fd of the new mount's
+/// root when `want_top` is set.
+pub(crate) fn fresh(
+    ctx: &mut Ctx<'_>,
+    typ: &str,
+    source: &OsStr,
+    dest: &Path,
+    o: &MountOptions,
+    want_top: bool,
+) -> Result<Option<OwnedFd>, RootfsError> {
+    // proc and sysfs must land on a real directory, not through a symlink in
+    // the image (runc refuses the same).
+    let special = typ == "proc" || typ == "sysfs";
+    let (dst, existed) = match ctx.root.resolve(dest, special) {
+        Ok(fd) => (Rc::new(fd), true),
+        Err(e) if sys::is_errno(&e, libc::ENOENT) => (
+            ctx.root
+                .mkdir_missing(dest, &mut ctx.undo)
+                .map_err(mount_err(dest, "create mountpoint"))?,
+            false,
+        ),
+        Err(e) => return Err(mount_err(dest, "resolve mountpoint")(e)),
+    };
+    let st = sys::fstat(dst.as_fd()).map_err(mount_err(dest, "stat mountpoint"))?;
+    if special && sys::file_type(&st) != libc::S_IFDIR {
+        return Err(invalid(
+            dest,
+            format!("{typ} must be mounted on an ordinary directory"),
+        ));
+    }
+    check_proc(ctx, dest, dst.as_fd(), typ == "proc", None)?;
+
+    let remount = o.flags & libc::MS_REMOUNT != 0;
+    let mut data = o.data.clone();
+    if typ == "tmpfs" && existed && !remount {
+        // Keep the mode of the directory the tmpfs covers; an explicit mode=
+        // later in the list still wins.
+        let mode = format!("mode={:04o}", st.st_mode & 0o7777);
+        data = if data.is_empty() {
+            mode
+        } else {
+            format!("{mode},{data}")
+        };
+    }
+    let mut flags = o.flags;
+    if typ == "tmpfs" || dest == Path::new("/dev") {
+        // Made read-only in finalize(): /dev still needs its device nodes and
+        // createContainer hooks may populate a tmpfs.
+        flags &= !libc::MS_RDONLY;
+    }
+    let c_source = sys::cstring(source).map_err(mount_err(dest, "source"))?;
+    let c_typ = sys::cstring(OsStr::new(typ)).map_err(mount_err(dest, "type"))?;
+    let c_data = sys::cstring(OsStr::new(&data)).map_err(mount_err(dest, "options"))?;
+    sys::mount(
+        Some(&c_source),
+        ProcFd::new(dst.as_fd()).as_cstr(),
+        Some(&c_typ),
+        flags,
+        (!data.is_empty()).then_some(c_data.as_c_str()),
+    )
+    .map_err(mount_err(
+        dest,
+        format!("mount {typ} with options {data:?}"),
+    ))?;
+
+    let track = !ctx.opts.new_mntns;
+    if !want_top && !track && o.propagation.is_empty() && o.rec_attr.is_empty() {
+        return Ok(None);
+    }
+    // The old fd still names the covered directory: look the path up again to
+    // reach the new mount's root.
+    let top = ctx
+        .root
+        .resolve(dest, special)
+        .map_err(mount_err(dest, "reopen new mount"))?;
+    if track {
+        let dup = top.try_clone().map_err(mount_err(dest, "dup"))?;
+        ctx.undo.mounts.push(dup);
+    }
+    after_attach(dest, top.as_fd(), o)?;
+    Ok(want_top.then_some(top))
+}
+
+/// Bind-mount `source` (a host path) at `dest` inside the rootfs, onto `dst`
+/// when the caller already holds the destination's fd.
+pub(crate) fn bind(
+    ctx: &mut Ctx<'_>,
+    source: &Path,
+    dest: &Path,
+    dst: Option<Rc<OwnedFd>>,
+    o: &MountOptions,
+) -> Result<(), RootfsError> {
+    if o.flags & SB_FLAGS != 0 {
+        return Err(invalid(
+            dest,
+            "sync, dirsync, mand, lazytime, silent and iversion are filesystem options; a bind mount cannot set them",
+        ));
+    }
+    if !o.data.is_empty() {
+        return Err(invalid(
+            dest,
+            format!(
+                "filesystem options {:?} have no effect on a bind mount",
+                o.data
+            ),
+        ));
+    }
+    let c_source = sys::cstring(source.as_os_str()).map_err(mount_err(dest, "source"))?;
+    let mut flags = libc::OPEN_TREE_CLONE;
+    if o.recursive_bind {
+        flags |= libc::AT_RECURSIVE as libc::c_uint;
+    }
+    let tree = sys::open_tree(CWD, &c_source, flags).map_err(mount_err(
+        dest,
+        format!("open bind source {}", source.display()),
+    ))?;
+    let dst = match dst {
+        Some(fd) => fd,
+        None => resolve_or_create_for(ctx, dest, tree.as_fd())?,
+    };
+    check_proc(ctx, dest, dst.as_fd(), false, Some(tree.as_fd()))?;
+    attach(ctx, dest, tree, dst.as_fd(), o)
+}
+
+/// Resolve `dest`, or create it as a directory or an empty file depending on
+/// what `source` (an fd of the mount to put there) is.
+pub(crate) fn resolve_or_create_for(
+    ctx: &mut Ctx<'_>,
+    dest: &Path,
+    source: BorrowedFd<'_>,
+) -> Result<Rc<OwnedFd>, RootfsError> {
+    match ctx.root.resolve(dest, false) {
+        Ok(fd) => Ok(Rc::new(fd)),
+        Err(e) if sys::is_errno(&e, libc::ENOENT) => {
+            let st = sys::fstat(source).map_err(mount_err(dest, "stat bind source"))?;
+            if sys::file_type(&st) == libc::S_IFDIR {
+                ctx.root.mkdir_missing(dest, &mut ctx.undo)
+            } else {
+                ctx.root.create_file(dest, &mut ctx.undo).map(Rc::new)
+            }
+            .map_err(mount_err(dest, "create mountpoint"))
+        }
+        Err(e) => Err(mount_err(dest, "resolve mountpoint")(e)),
+    }
+}
+
+/// Give a detached tree its flags, attach it onto `dst`, then set
+/// propagation (which only means something once attached).
+pub(crate) fn attach(
+    ctx: &mut Ctx<'_>,
+    dest: &Path,
+    tree: OwnedFd,
+    dst: BorrowedFd<'_>,
+    o: &MountOptions,
+) -> Result<(), RootfsError> {
+    let attr = o.bind_attr();
+    if !attr.is_empty() {
+        sys::mount_setattr_fd(tree.as_fd(), attr, false)
+            .map_err(mount_err(dest, "set bind mount flags"))?;
+    }
+    sys::move_mount_fd(tree.as_fd(), dst).map_err(mount_err(dest, "attach mount"))?;
+    // After move_mount the tree fd names the attached mount.
+    let res = after_attach(dest, tree.as_fd(), o);
+    if !ctx.opts.new_mntns {
+        ctx.undo.mounts.push(tree);
+    }
+    res
+}
+
+fn after_attach(dest: &Path, top: BorrowedFd<'_>, o: &MountOptions) -> Result<(), RootfsError> {
+    if !o.rec_attr.is_empty() {
+        sys::mount_setattr_fd(top, o.rec_attr, true)
+            .map_err(mount_err(dest, "set recursive mount flags"))?;
+    }
+    for &(flag, recursive) in &o.propagation {
+        let attr = MountAttr {
+            propagation: flag,
+            ..MountAttr::default()
+        };
+        sys::mount_setattr_fd(top, attr, recursive)
+            .map_err(mount_err(dest, "set mount propagation"))?;
+    }
+    Ok(())
+}
+
+/// Refuse mounts that would cover /proc with something that is not a procfs,
+/// or cover files inside a procfs other than the few lxcfs/CRIU ones. Checked
+/// on the resolved fd, so a symlink in the image cannot sneak past it.
+fn check_proc(
+    ctx: &Ctx<'_>,
+    dest: &Path,
+    dst: BorrowedFd<'_>,
+    is_proc_fs: bool,
+    bind_source: Option<BorrowedFd<'_>>,
+) -> Result<(), RootfsError> {
+    let on_proc =
+        sys::fstatfs_type(dst).map_err(mount_err(dest, "statfs mountpoint"))? == sys::PROC_MAGIC;
+    let at_proc_dir = dest == Path::new("/proc");
+    if !on_proc && !at_proc_dir {
+        return Ok(());
+    }
+    // procfs gives its root inode number 1 and nothing else.
+    let is_proc_root = at_proc_dir
+        || sys::fstat(dst)
+            .map_err(mount_err(dest, "stat mountpoint"))?
+            .st_ino
+            == 1;
+    if is_proc_root {
+        let source_is_proc = match bind_source {
+            Some(src) => {
+                sys::fstatfs_type(src).map_err(mount_err(dest, "statfs bind source"))?
+                    == sys::PROC_MAGIC
+            }
+            None => is_proc_fs,
+        };
+        return if source_is_proc {
+            Ok(())
+        } else {
+            Err(invalid(dest, "only a procfs can be mounted on /proc"))
+        };
+    }
+    let real = std::fs::read_link(ProcFd::new(dst).as_cstr().to_str().unwrap_or_default())
+        .map_err(mount_err(dest, "read mountpoint path"))?;
+    let in_root = in_root_path(ctx, &real);
+    if PROC_ALLOWED
+        .iter()
+        .any(|p| in_root.as_deref() == Some(Path::new(p)))
+    {
+        Ok(())
+    } else {
+        Err(invalid(
+            dest,
+            format!(
+                "{} is inside a procfs; mounting over it is not allowed",
+                in_root.unwrap_or(real).display()
+            ),
+        ))
+    }
+}
+
+/// The path of a host path inside the rootfs, from /proc/self/fd readlink.
+fn in_root_path(ctx: &Ctx<'_>, real: &Path) -> Option<PathBuf> {
+    let rootfs = std::fs::read_link(ProcFd::new(ctx.root.fd()).as_cstr().to_str().ok()?).ok()?;
+    real.strip_prefix(&rootfs)
+        .ok()
+        .map(|p| Path::new("/").join(p))
+}
