@@ -218,11 +218,24 @@ fn list(root: &std::path::Path, format: &str, quiet: bool) -> Result<()> {
                     j.status,
                     j.bundle.display(),
                     j.created,
-                    "root"
+                    owner(&root.join(j.id))
                 );
             }
         }
         f => return Err(Error::Invalid(format!("invalid format option {f:?}"))),
     }
     Ok(())
+}
+
+/// runc's OWNER column: the user owning the container's state directory.
+fn owner(dir: &std::path::Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(m) = std::fs::metadata(dir) else {
+        return String::new();
+    };
+    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(m.uid()))
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| format!("#{}", m.uid()))
 }

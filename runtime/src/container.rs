@@ -221,7 +221,7 @@ pub fn start(dir: &Dir, st: &Stored) -> Result<()> {
     fifo.read_to_end(&mut buf).ctx(|| "read exec fifo")?;
     let _ = fs::remove_file(&fifo_path);
     match buf.split_first() {
-        Some((b'0', rest)) if rest.is_empty() => {}
+        Some((b'0', [])) => {}
         Some((b'0', rest)) => {
             return Err(Error::Init(String::from_utf8_lossy(rest).into_owned()));
         }

@@ -53,12 +53,14 @@ pub fn parse(s: &str) -> Result<i32> {
     if let Some(&(_, n)) = NAMES.iter().find(|(k, _)| *k == name) {
         return Ok(n);
     }
+    // RTMIN counts up (RTMIN+N), RTMAX counts down (RTMAX-N).
     let rt = |base: i32, off: &str, sign: i32| -> Result<i32> {
-        let o: i32 = if off.is_empty() {
-            0
-        } else {
-            off.parse().map_err(|_| bad())?
+        let digits = match (off, sign) {
+            ("", _) => "0",
+            (o, 1) => o.strip_prefix('+').ok_or_else(bad)?,
+            (o, _) => o.strip_prefix('-').ok_or_else(bad)?,
         };
+        let o: i32 = digits.parse().map_err(|_| bad())?;
         let n = base + sign * o;
         if (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&n) {
             Ok(n)
@@ -67,10 +69,10 @@ pub fn parse(s: &str) -> Result<i32> {
         }
     };
     if let Some(off) = name.strip_prefix("RTMIN") {
-        return rt(libc::SIGRTMIN(), off.trim_start_matches('+'), 1);
+        return rt(libc::SIGRTMIN(), off, 1);
     }
     if let Some(off) = name.strip_prefix("RTMAX") {
-        return rt(libc::SIGRTMAX(), off.trim_start_matches('-'), -1);
+        return rt(libc::SIGRTMAX(), off, -1);
     }
     Err(bad())
 }
@@ -87,7 +89,9 @@ mod tests {
         assert_eq!(parse("9").unwrap(), 9);
         assert_eq!(parse("RTMIN+2").unwrap(), libc::SIGRTMIN() + 2);
         assert_eq!(parse("RTMAX-1").unwrap(), libc::SIGRTMAX() - 1);
-        for bad in ["", "FOO", "SIGFOO", "0", "65", "-1", "RTMIN+99"] {
+        for bad in [
+            "", "FOO", "SIGFOO", "0", "65", "-1", "RTMIN+99", "RTMAX+1", "RTMIN-1",
+        ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
     }

@@ -94,7 +94,7 @@ fn unknown_signal() {
     b.args(&["sleep", "100"]);
     let id = b.id();
     b.ok(&["create", "-b", b.dir.to_str().unwrap(), &id]);
-    for s in ["SIGFOO", "0", "99", "-9", "TERMX"] {
+    for s in ["SIGFOO", "0", "99", "TERMX", "RTMAX+1"] {
         let err = b.fails(&["kill", &id, s]);
         assert!(err.contains("invalid signal"), "{err}");
     }

@@ -27,7 +27,10 @@ fn recv_fd(l: &UnixListener) -> (OwnedFd, String) {
     let n = msg.bytes;
     let name = String::from_utf8_lossy(&buf[..n]).into_owned();
     // SAFETY: the fd was just received and is ours.
-    (unsafe { OwnedFd::from_raw_fd(fd.expect("no fd received")) }, name)
+    (
+        unsafe { OwnedFd::from_raw_fd(fd.expect("no fd received")) },
+        name,
+    )
 }
 
 #[test]
@@ -42,7 +45,14 @@ fn pty_master_is_sent_to_console_socket() {
     let s2 = sock.clone();
     let bundle = b.dir.clone();
     let handle = std::thread::spawn(move || recv_fd(&l));
-    b.ok(&["create", "--console-socket", s2.to_str().unwrap(), "-b", bundle.to_str().unwrap(), &id]);
+    b.ok(&[
+        "create",
+        "--console-socket",
+        s2.to_str().unwrap(),
+        "-b",
+        bundle.to_str().unwrap(),
+        &id,
+    ]);
     let (master, name) = handle.join().unwrap();
     assert!(name.starts_with("/dev/pts/"), "{name}");
     b.ok(&["start", &id]);

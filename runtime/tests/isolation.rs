@@ -10,7 +10,10 @@ use serde_json::json;
 fn inside(b: &mut Bundle, script: &str) -> String {
     b.sh(script);
     let (code, out, err) = b.run();
-    assert_eq!(code, 0, "script failed: {script}\nstdout: {out}\nstderr: {err}");
+    assert_eq!(
+        code, 0,
+        "script failed: {script}\nstdout: {out}\nstderr: {err}"
+    );
     b.assert_clean();
     out
 }
@@ -30,12 +33,19 @@ fn namespaces_differ_from_host() {
     b.config["linux"]["namespaces"]
         .as_array_mut()
         .unwrap()
-        .push(json!({"type": "cgroup"}));
-    let out = inside(&mut b, "for n in pid net ipc uts mnt cgroup; do readlink /proc/self/ns/$n; done");
+        .retain(|n| n["type"] != "user");
+    let out = inside(
+        &mut b,
+        "for n in pid net ipc uts mnt cgroup; do readlink /proc/self/ns/$n; done",
+    );
     for line in out.lines() {
         let kind = line.split(':').next().unwrap();
         let host = std::fs::read_link(format!("/proc/self/ns/{kind}")).unwrap();
-        assert_ne!(line, host.to_str().unwrap(), "{kind} namespace is the host's");
+        assert_ne!(
+            line,
+            host.to_str().unwrap(),
+            "{kind} namespace is the host's"
+        );
     }
     assert_eq!(out.lines().count(), 6);
 }
@@ -57,7 +67,10 @@ fn host_filesystem_is_invisible() {
     let marker = format!("/tmp/berth-host-marker-{}", std::process::id());
     std::fs::write(&marker, "host").unwrap();
     let mut b = Bundle::new("nohost");
-    let out = inside(&mut b, &format!("test -e {marker} && echo visible; ls /; cat /proc/1/cmdline | wc -c"));
+    let out = inside(
+        &mut b,
+        &format!("test -e {marker} && echo visible; ls /; cat /proc/1/cmdline | wc -c"),
+    );
     std::fs::remove_file(&marker).unwrap();
     assert!(!out.contains("visible"), "{out}");
     assert!(!out.contains("work\n"), "host / visible: {out}");
@@ -87,9 +100,15 @@ fn mounts_as_configured() {
             .to_string()
     };
     let data = line("/data");
-    assert!(data.contains(" ro,") && data.contains("nosuid") && data.contains("nodev"), "{data}");
+    assert!(
+        data.contains(" ro,") && data.contains("nosuid") && data.contains("nodev"),
+        "{data}"
+    );
     let scratch = line("/scratch");
-    assert!(scratch.contains("noexec") && scratch.contains("tmpfs") && scratch.contains("size=1024k"), "{scratch}");
+    assert!(
+        scratch.contains("noexec") && scratch.contains("tmpfs") && scratch.contains("size=1024k"),
+        "{scratch}"
+    );
     assert!(line("/proc").contains(" - proc "));
     assert!(line("/sys").contains(" - sysfs ") && line("/sys").contains(" ro,"));
     assert!(line("/dev").contains(" - tmpfs "));
@@ -101,7 +120,8 @@ fn mounts_as_configured() {
 #[test]
 fn user_groups_umask_cwd_env() {
     let mut b = Bundle::new("user");
-    b.config["process"]["user"] = json!({"uid": 1000, "gid": 1001, "additionalGids": [5, 7], "umask": 63});
+    b.config["process"]["user"] =
+        json!({"uid": 1000, "gid": 1001, "additionalGids": [5, 7], "umask": 63});
     b.config["process"]["cwd"] = json!("/tmp");
     b.config["process"]["env"] = json!(["PATH=/bin", "FOO=bar baz"]);
     let out = inside(&mut b, "id -u; id -g; id -G; umask; pwd; echo \"$FOO\"");
@@ -131,11 +151,17 @@ fn capabilities_nnp_rlimits() {
         "ambient": ["CAP_KILL"],
     });
     b.config["process"]["noNewPrivileges"] = json!(true);
+    // Not root: for uid 0 execve raises the effective set to the permitted one.
+    b.config["process"]["user"] = json!({"uid": 1000, "gid": 1000});
     b.config["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 512, "hard": 1000}]);
-    let out = inside(&mut b, "grep -E '^(Cap|NoNewPrivs)' /proc/self/status; ulimit -n; ulimit -Hn");
-    // CAP_CHOWN is bit 0, CAP_KILL bit 5.
+    let out = inside(
+        &mut b,
+        "grep -E '^(Cap|NoNewPrivs)' /proc/self/status; ulimit -n; ulimit -Hn",
+    );
+    // CAP_CHOWN is bit 0, CAP_KILL bit 5. After execve a non-root process keeps
+    // exactly its ambient set in permitted and effective.
     assert!(out.contains("CapBnd:\t0000000000000021"), "{out}");
-    assert!(out.contains("CapPrm:\t0000000000000021"), "{out}");
+    assert!(out.contains("CapPrm:\t0000000000000020"), "{out}");
     assert!(out.contains("CapEff:\t0000000000000020"), "{out}");
     assert!(out.contains("CapInh:\t0000000000000020"), "{out}");
     assert!(out.contains("CapAmb:\t0000000000000020"), "{out}");
@@ -148,18 +174,21 @@ fn sysctl_and_oom_score_adj() {
     let mut b = Bundle::new("sysctl");
     b.config["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1", "kernel.shmmni": "1234"});
     b.config["process"]["oomScoreAdj"] = json!(500);
-    let out = inside(&mut b, "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmni /proc/self/oom_score_adj");
+    let out = inside(
+        &mut b,
+        "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmni /proc/self/oom_score_adj",
+    );
     assert_eq!(out, "1\n1234\n500\n");
 }
 
 #[test]
 fn masked_and_readonly_paths() {
     let mut b = Bundle::new("masked");
-    b.config["linux"]["maskedPaths"] = json!(["/proc/kcore", "/proc/acpi", "/nonexistent"]);
+    b.config["linux"]["maskedPaths"] = json!(["/proc/timer_list", "/proc/driver", "/nonexistent"]);
     b.config["linux"]["readonlyPaths"] = json!(["/proc/sys", "/tmp"]);
     let out = inside(
         &mut b,
-        "wc -c < /proc/kcore; ls /proc/acpi | wc -l; echo 1 > /proc/sys/kernel/shmmni 2>/dev/null || echo ro-sys; \
+        "wc -c < /proc/timer_list; ls /proc/driver | wc -l; echo 1 > /proc/sys/kernel/shmmni 2>/dev/null || echo ro-sys; \
          touch /tmp/x 2>/dev/null || echo ro-tmp",
     );
     assert_eq!(out, "0\n0\nro-sys\nro-tmp\n");
@@ -176,14 +205,25 @@ fn devices_and_links() {
     let out = inside(
         &mut b,
         "for d in null zero full random urandom tty fuse; do stat -c '%n %F %t:%T %a' /dev/$d; done; \
-         readlink /dev/fd /dev/stdin /dev/stdout /dev/stderr /dev/ptmx; echo x > /dev/null && echo null-ok; \
+         for l in fd stdin stdout stderr ptmx; do readlink /dev/$l; done; echo x > /dev/null && echo null-ok; \
          head -c 4 /dev/zero | wc -c",
     );
-    for (d, t) in [("null", "1:3"), ("zero", "1:5"), ("full", "1:7"), ("random", "1:8"), ("urandom", "1:9"), ("tty", "5:0"), ("fuse", "a:e5")] {
+    for (d, t) in [
+        ("null", "1:3"),
+        ("zero", "1:5"),
+        ("full", "1:7"),
+        ("random", "1:8"),
+        ("urandom", "1:9"),
+        ("tty", "5:0"),
+        ("fuse", "a:e5"),
+    ] {
         let want = format!("/dev/{d} character special file {t} 666");
         assert!(out.contains(&want), "missing {want}: {out}");
     }
-    assert!(out.contains("/proc/self/fd\n/proc/self/fd/0\n/proc/self/fd/1\n/proc/self/fd/2\n"), "{out}");
+    assert!(
+        out.contains("/proc/self/fd\n/proc/self/fd/0\n/proc/self/fd/1\n/proc/self/fd/2\n"),
+        "{out}"
+    );
     assert!(out.contains("pts/ptmx"), "{out}");
     assert!(out.ends_with("null-ok\n4\n"), "{out}");
 }
@@ -191,12 +231,18 @@ fn devices_and_links() {
 #[test]
 fn user_namespace_mapping() {
     let mut b = Bundle::new("userns");
-    b.config["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
     b.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
     b.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
     // The rootfs belongs to host root, which is unmapped: keep it read-only and world-readable.
     let out = inside(&mut b, "cat /proc/self/uid_map /proc/self/gid_map; id -u");
-    let norm: Vec<String> = out.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
+    let norm: Vec<String> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
     assert_eq!(norm, ["0 100000 65536", "0 100000 65536", "0"], "{out}");
 }
 
@@ -220,7 +266,11 @@ fn cgroup_limits_applied() {
     b.args(&["sleep", "100"]);
     let id = b.id();
     b.ok(&["run", "-d", "-b", b.dir.to_str().unwrap(), &id]);
-    let out = std::process::Command::new("sh").arg("-c").arg(&script).output().unwrap();
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
     let out = String::from_utf8_lossy(&out.stdout).to_string();
     let st: serde_json::Value = serde_json::from_str(&b.ok(&["state", &id])).unwrap();
     let pid = st["pid"].as_i64().unwrap();
@@ -232,5 +282,8 @@ fn cgroup_limits_applied() {
     } else {
         assert_eq!(out, "67108864\n42\n50000\n");
     }
-    assert!(own.lines().any(|l| l.ends_with(&cg)), "init not in {cg}: {own}");
+    assert!(
+        own.lines().any(|l| l.ends_with(&cg)),
+        "init not in {cg}: {own}"
+    );
 }

@@ -44,7 +44,7 @@ fn every_status_transition() {
     b.ok(&["start", &id]);
     assert_eq!(b.status(), "running");
     let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
-    assert!(cmd.starts_with(b"sleep\0100"), "{cmd:?}");
+    assert!(cmd.starts_with(b"sleep\x00100"), "{cmd:?}");
 
     b.ok(&["kill", &id, "KILL"]);
     for _ in 0..200 {
