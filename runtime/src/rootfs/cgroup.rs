@@ -252,18 +252,6 @@ fn bind_own(
     dst: Option<Rc<OwnedFd>>,
     o: &MountOptions,
 ) -> Result<(), RootfsError> {
-    let mut source = host_dir.join(h.path.trim_start_matches('/'));
-    if !source.exists() {
-        if infos.is_none() {
-            *infos = Some(mountinfo::read().map_err(mount_err(dest, "read /proc/self/mountinfo"))?);
-        }
-        source = source_from_mountinfo(h, infos.as_deref().unwrap_or(&[])).ok_or_else(|| {
-            invalid(
-                dest,
-                &format!("cannot find own cgroup {} ({})", h.path, h.controllers),
-            )
-        })?;
-    }
     let bo = MountOptions {
         flags: o.flags & !(SB_FLAGS | libc::MS_REMOUNT),
         cleared: o.cleared,
@@ -273,6 +261,21 @@ fn bind_own(
         rec_attr: o.rec_attr,
         data: String::new(),
     };
+    // The usual layout first; mountinfo only if our cgroup is not there.
+    let source = host_dir.join(h.path.trim_start_matches('/'));
+    match mounts::bind(ctx, &source, dest, dst.clone(), &bo) {
+        Err(RootfsError::Mount { source: e, .. }) if sys::is_errno(&e, libc::ENOENT) => {}
+        r => return r,
+    }
+    if infos.is_none() {
+        *infos = Some(mountinfo::read().map_err(mount_err(dest, "read /proc/self/mountinfo"))?);
+    }
+    let source = source_from_mountinfo(h, infos.as_deref().unwrap_or(&[])).ok_or_else(|| {
+        invalid(
+            dest,
+            &format!("cannot find own cgroup {} ({})", h.path, h.controllers),
+        )
+    })?;
     mounts::bind(ctx, &source, dest, dst, &bo)
 }
 
