@@ -82,15 +82,10 @@ pub(crate) fn mount(ctx: &mut Ctx<'_>, dest: &Path, o: &MountOptions) -> Result<
     let mut infos: Option<Vec<MountInfo>> = None;
 
     if unified {
+        // Inside a cgroup namespace /proc/self/cgroup shows paths relative to
+        // it, so there is no own directory to fall back to: a failure is final.
         if ctx.cgroupns {
-            match mounts::fresh(ctx, "cgroup2", OsStr::new("cgroup2"), dest, o, false) {
-                // In a user namespace without its own cgroup namespace the
-                // kernel refuses; the container's own directory still works.
-                Err(RootfsError::Mount { source, .. })
-                    if sys::is_errno(&source, libc::EPERM)
-                        || sys::is_errno(&source, libc::EBUSY) => {}
-                r => return r.map(drop),
-            }
+            return mounts::fresh(ctx, "cgroup2", OsStr::new("cgroup2"), dest, o, false).map(drop);
         }
         let h = own
             .iter()
@@ -137,13 +132,9 @@ pub(crate) fn mount(ctx: &mut Ctx<'_>, dest: &Path, o: &MountOptions) -> Result<
                 data,
                 ..MountOptions::default()
             };
-            match mount_cgroupfs(ctx, typ, &sub, dst.as_fd(), &co) {
-                // cgroup v1 cannot be mounted from a user namespace.
-                Err(RootfsError::Mount { source, .. }) if sys::is_errno(&source, libc::EPERM) => {
-                    bind_own(ctx, h, &host_dir, &mut infos, &sub, Some(dst), o)?
-                }
-                r => r?,
-            }
+            // cgroup v1 cannot be mounted from a user namespace; as above, no
+            // own directory can stand in for it.
+            mount_cgroupfs(ctx, typ, &sub, dst.as_fd(), &co)?;
         } else {
             bind_own(ctx, h, &host_dir, &mut infos, &sub, Some(dst), o)?;
         }
