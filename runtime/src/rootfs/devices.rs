@@ -80,10 +80,13 @@ pub(crate) fn setup(ctx: &mut Ctx<'_>, spec: &Spec) -> Result<(), RootfsError> {
     unsafe { libc::umask(old_umask) };
     res?;
 
-    let dev = ctx
-        .root
-        .mkdir_all(dev_path, &mut ctx.undo)
-        .map_err(err(dev_path, "create directory"))?;
+    let dev = match cache {
+        Some((p, fd)) if p == dev_path => fd,
+        _ => ctx
+            .root
+            .mkdir_all(dev_path, &mut ctx.undo)
+            .map_err(err(dev_path, "create directory"))?,
+    };
     for (target, name) in LINKS {
         link(ctx, &dev, target, name)?;
     }
