@@ -62,6 +62,22 @@ fn char_dev(path: &str, major: u32, minor: u32, mode: u32, uid: u32) -> Result<(
     check(md.uid() == uid, format!("{path} uid {}", md.uid()))
 }
 
+/// With no cgroup namespace our pid shows up at the root of what was bound.
+fn own_pid_in(procs: &str) -> Result<(), String> {
+    let text = fs::read_to_string(procs).map_err(|e| format!("{procs}: {e}"))?;
+    let me = std::process::id().to_string();
+    check(
+        text.lines().any(|l| l == me),
+        format!("own pid not in {procs}"),
+    )
+}
+
+fn host_is_cgroup2() -> bool {
+    nix::sys::statfs::statfs("/sys/fs/cgroup")
+        .map(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+        .unwrap_or(false)
+}
+
 fn link_to(path: &str, target: &str) -> Result<(), String> {
     let t = fs::read_link(path).map_err(|e| format!("readlink {path}: {e}"))?;
     check(
@@ -108,6 +124,7 @@ fn default_spec_full_setup() {
         .as_mut()
         .unwrap()
         .set_devices(Some(vec![mynull]));
+    let v2 = host_is_cgroup2();
 
     let res = in_child(CloneFlags::empty(), || {
         // A submount in the bind source: "rbind,ro" leaves it writable (only
@@ -222,22 +239,23 @@ fn default_spec_full_setup() {
         }
 
         // Without a cgroup namespace only our own cgroup is bound in.
-        let cg = mount_at("/sys/fs/cgroup")?;
-        check(
-            cg.fstype == "tmpfs" && has_opt(&cg, "ro"),
-            format!("{cg:?}"),
-        )?;
-        let procs = fs::read_to_string("/sys/fs/cgroup/memory/cgroup.procs")
-            .map_err(|e| format!("memory cgroup.procs: {e}"))?;
-        let me = std::process::id().to_string();
-        check(
-            procs.lines().any(|l| l == me),
-            "own pid not in bound memory cgroup",
-        )?;
-        check(
-            has_opt(&mount_at("/sys/fs/cgroup/memory")?, "ro"),
-            "memory cgroup not ro",
-        )?;
+        if v2 {
+            let cg = mount_at("/sys/fs/cgroup")?;
+            check(
+                cg.fstype == "cgroup2" && has_opt(&cg, "ro"),
+                format!("{cg:?}"),
+            )?;
+            own_pid_in("/sys/fs/cgroup/cgroup.procs")?;
+        } else {
+            let cg = mount_at("/sys/fs/cgroup")?;
+            check(
+                cg.fstype == "tmpfs" && has_opt(&cg, "ro"),
+                format!("{cg:?}"),
+            )?;
+            own_pid_in("/sys/fs/cgroup/memory/cgroup.procs")?;
+            let mem = mount_at("/sys/fs/cgroup/memory")?;
+            check(has_opt(&mem, "ro"), "memory cgroup not ro")?;
+        }
 
         let st = std::process::Command::new("/bin/sh")
             .args(["-c", "cat /data/hello >/dev/null && ls / >/dev/null"])
@@ -259,20 +277,23 @@ fn cgroup_namespace_mounts_real_hierarchies() {
     require_root!();
     let s = Scratch::new("cgns");
     let spec = Spec::default(); // includes a cgroup namespace
+    let v2 = host_is_cgroup2();
     let res = in_child(CloneFlags::CLONE_NEWCGROUP, || {
         setup(&spec, &s, &opts())?;
+        if v2 {
+            let cg = mount_at("/sys/fs/cgroup")?;
+            check(
+                cg.fstype == "cgroup2" && has_opt(&cg, "ro"),
+                format!("{cg:?}"),
+            )?;
+            return own_pid_in("/sys/fs/cgroup/cgroup.procs");
+        }
         let mem = mount_at("/sys/fs/cgroup/memory")?;
         check(
             mem.fstype == "cgroup" && has_opt(&mem, "ro"),
             format!("{mem:?}"),
         )?;
-        let procs = fs::read_to_string("/sys/fs/cgroup/memory/cgroup.procs")
-            .map_err(|e| format!("cgroup.procs: {e}"))?;
-        let me = std::process::id().to_string();
-        check(
-            procs.lines().any(|l| l == me),
-            "own pid not at the cgroupns root",
-        )?;
+        own_pid_in("/sys/fs/cgroup/memory/cgroup.procs")?;
         if Path::new("/sys/fs/cgroup/unified").exists() {
             check(
                 mount_at("/sys/fs/cgroup/unified")?.fstype == "cgroup2",
@@ -351,4 +372,52 @@ fn host_dev_bind_is_left_alone() {
         "wrote into the bound /dev"
     );
     assert!(host_mounts_under(&s.dir).is_empty());
+}
+
+/// rootfsPropagation: "/" ends up with the requested propagation, and
+/// pivot_root still works when it is shared.
+#[test]
+fn rootfs_propagation_values() {
+    require_root!();
+    for (value, shared) in [
+        ("rshared", true),
+        ("shared", true),
+        ("private", false),
+        ("rslave", false),
+    ] {
+        let s = Scratch::new("prop");
+        let mut spec = default_spec();
+        spec.linux_mut()
+            .as_mut()
+            .unwrap()
+            .set_rootfs_propagation(Some(value.into()));
+        let res = in_child(CloneFlags::empty(), || {
+            setup(&spec, &s, &opts())?;
+            let root = mount_at("/")?;
+            check(
+                root.optional.contains("shared:") == shared,
+                format!("{value}: / is {:?}", root.optional),
+            )
+        });
+        assert_eq!(res, Ok(()), "{value}");
+        assert!(host_mounts_under(&s.dir).is_empty());
+    }
+    let s = Scratch::new("prop");
+    let mut spec = default_spec();
+    spec.linux_mut()
+        .as_mut()
+        .unwrap()
+        .set_rootfs_propagation(Some("sideways".into()));
+    // Even a config error is checked in a child: prepare() must never run
+    // in the test's (host) mount namespace.
+    let res = in_child(CloneFlags::empty(), || {
+        match prepare(&spec, &s.rootfs, &s.bundle, &opts()) {
+            Ok(()) => Err("bad rootfsPropagation accepted".into()),
+            Err(e) => check(
+                e.to_string().contains("linux.rootfsPropagation"),
+                e.to_string(),
+            ),
+        }
+    });
+    assert_eq!(res, Ok(()));
 }

@@ -1,6 +1,11 @@
 //! The "cgroup" mount type. With a cgroup namespace the container gets real
 //! cgroup filesystems (rooted at its namespace); without one it only gets
 //! bind mounts of its own cgroup directories, never the host's whole tree.
+//!
+//! The hierarchies come from /proc/self/cgroup and the usual layout
+//! (/sys/fs/cgroup/<controllers>, "unified" for the hybrid cgroup2):
+//! mountinfo costs tens of microseconds to generate, so it is read only
+//! when a host does not follow that layout.
 
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
@@ -29,30 +34,64 @@ const NOT_CONTROLLERS: &[&str] = &[
     "all",
 ];
 
+/// One line of /proc/self/cgroup.
+#[derive(Debug, PartialEq, Eq)]
+struct Hierarchy<'a> {
+    /// "" for cgroup2, else e.g. "cpu,cpuacct" or "name=systemd".
+    controllers: &'a str,
+    /// Our cgroup in it, as the kernel shows it to us.
+    path: &'a str,
+}
+
+impl Hierarchy<'_> {
+    fn is_v2(&self) -> bool {
+        self.controllers.is_empty()
+    }
+
+    /// Its directory under /sys/fs/cgroup in the usual layout.
+    fn dir(&self) -> String {
+        if self.is_v2() {
+            return "unified".into();
+        }
+        let names: Vec<&str> = self
+            .controllers
+            .split(',')
+            .map(|c| c.strip_prefix("name=").unwrap_or(c))
+            .collect();
+        names.join(",")
+    }
+}
+
+fn parse_own(text: &str) -> Vec<Hierarchy<'_>> {
+    text.lines()
+        .filter_map(|l| {
+            let mut p = l.splitn(3, ':');
+            let (_, controllers, path) = (p.next()?, p.next()?, p.next()?);
+            Some(Hierarchy { controllers, path })
+        })
+        .collect()
+}
+
 pub(crate) fn mount(ctx: &mut Ctx<'_>, dest: &Path, o: &MountOptions) -> Result<(), RootfsError> {
     let own = std::fs::read_to_string("/proc/self/cgroup")
         .map_err(mount_err(dest, "read /proc/self/cgroup"))?;
-    let infos = mountinfo::read().map_err(mount_err(dest, "read /proc/self/mountinfo"))?;
+    let own = parse_own(&own);
     let unified = sys::statfs_type(c"/sys/fs/cgroup")
         .map_err(mount_err(dest, "statfs /sys/fs/cgroup"))?
         == sys::CGROUP2_MAGIC;
+    let mut infos: Option<Vec<MountInfo>> = None;
 
     if unified {
+        // Inside a cgroup namespace /proc/self/cgroup shows paths relative to
+        // it, so there is no own directory to fall back to: a failure is final.
         if ctx.cgroupns {
-            match mounts::fresh(ctx, "cgroup2", OsStr::new("cgroup2"), dest, o, false) {
-                // In a user namespace without its own cgroup namespace the
-                // kernel refuses; the container's own directory still works.
-                Err(RootfsError::Mount { source, .. })
-                    if sys::is_errno(&source, libc::EPERM)
-                        || sys::is_errno(&source, libc::EBUSY) => {}
-                r => return r.map(drop),
-            }
+            return mounts::fresh(ctx, "cgroup2", OsStr::new("cgroup2"), dest, o, false).map(drop);
         }
-        let h = infos
+        let h = own
             .iter()
-            .find(|m| m.fstype == "cgroup2" && m.mountpoint == HOST_CGROUP)
-            .ok_or_else(|| invalid(dest, "no cgroup2 mount at /sys/fs/cgroup"))?;
-        return bind_own(ctx, h, &own, dest, None, o);
+            .find(|h| h.is_v2())
+            .ok_or_else(|| invalid(dest, "no cgroup2 entry in /proc/self/cgroup"))?;
+        return bind_own(ctx, h, Path::new(HOST_CGROUP), &mut infos, dest, None, o);
     }
 
     // v1 or hybrid: a tmpfs holding one directory per hierarchy, as on the host.
@@ -64,12 +103,14 @@ pub(crate) fn mount(ctx: &mut Ctx<'_>, dest: &Path, o: &MountOptions) -> Result<
     };
     let top = mounts::fresh(ctx, "tmpfs", OsStr::new("tmpfs"), dest, &tmpfs, true)?
         .ok_or_else(|| invalid(dest, "tmpfs mount has no root"))?;
-    for h in hierarchies(&infos) {
-        let name = Path::new(&h.mountpoint)
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
+    for h in &own {
+        let name = h.dir();
+        let host_dir = Path::new(HOST_CGROUP).join(&name);
+        // On a pure v1 host the cgroup2 hierarchy exists but is not mounted.
+        if h.is_v2() && sys::statfs_type(c"/sys/fs/cgroup/unified").ok() != Some(sys::CGROUP2_MAGIC)
+        {
+            continue;
+        }
         let sub = dest.join(&name);
         // Inside the tmpfs just made: nothing to resolve, nothing to undo.
         let c_name = sys::cstring(OsStr::new(&name)).map_err(mount_err(&sub, "name"))?;
@@ -78,10 +119,10 @@ pub(crate) fn mount(ctx: &mut Ctx<'_>, dest: &Path, o: &MountOptions) -> Result<
         let dst = sys::openat(top.as_fd(), &c_name, dir, 0).map_err(mount_err(&sub, "open"))?;
         let dst = Rc::new(dst);
         if ctx.cgroupns {
-            let (typ, data) = if h.fstype == "cgroup2" {
+            let (typ, data) = if h.is_v2() {
                 ("cgroup2", String::new())
             } else {
-                ("cgroup", subsystems(h).join(","))
+                ("cgroup", h.controllers.to_string())
             };
             let co = MountOptions {
                 flags: libc::MS_NOSUID
@@ -91,22 +132,17 @@ pub(crate) fn mount(ctx: &mut Ctx<'_>, dest: &Path, o: &MountOptions) -> Result<
                 data,
                 ..MountOptions::default()
             };
-            match mount_cgroupfs(ctx, typ, &sub, dst.as_fd(), &co) {
-                // cgroup v1 cannot be mounted from a user namespace.
-                Err(RootfsError::Mount { source, .. }) if sys::is_errno(&source, libc::EPERM) => {
-                    bind_own(ctx, h, &own, &sub, Some(dst), o)?
-                }
-                r => r?,
-            }
+            // cgroup v1 cannot be mounted from a user namespace; as above, no
+            // own directory can stand in for it.
+            mount_cgroupfs(ctx, typ, &sub, dst.as_fd(), &co)?;
         } else {
-            bind_own(ctx, h, &own, &sub, Some(dst), o)?;
+            bind_own(ctx, h, &host_dir, &mut infos, &sub, Some(dst), o)?;
         }
         // "cpu,cpuacct" also answers to "cpu" and "cpuacct".
         if name.contains(',') {
-            let target = sys::cstring(OsStr::new(&name)).map_err(mount_err(&sub, "name"))?;
             for ss in name.split(',') {
                 let link = sys::cstring(OsStr::new(ss)).map_err(mount_err(&sub, "name"))?;
-                match sys::symlinkat(&target, top.as_fd(), &link) {
+                match sys::symlinkat(&c_name, top.as_fd(), &link) {
                     Err(e) if !sys::is_errno(&e, libc::EEXIST) => {
                         return Err(mount_err(&dest.join(ss), "symlink")(e))
                     }
@@ -163,82 +199,50 @@ fn invalid(dest: &Path, reason: &str) -> RootfsError {
     }
 }
 
-/// The host's cgroup hierarchies under /sys/fs/cgroup, one per directory.
-fn hierarchies(infos: &[MountInfo]) -> Vec<&MountInfo> {
-    let mut out: Vec<&MountInfo> = Vec::new();
-    for m in infos {
-        if (m.fstype == "cgroup" || m.fstype == "cgroup2")
-            && Path::new(&m.mountpoint).parent() == Some(Path::new(HOST_CGROUP))
-            && !out.iter().any(|o| o.mountpoint == m.mountpoint)
-        {
-            out.push(m);
-        }
-    }
-    out
-}
-
-fn subsystems(m: &MountInfo) -> Vec<&str> {
+fn subsystems(m: &MountInfo) -> BTreeSet<&str> {
     m.super_options
         .split(',')
         .filter(|o| !NOT_CONTROLLERS.contains(o) && !o.starts_with("release_agent="))
         .collect()
 }
 
-/// Our own cgroup in hierarchy `h`, from /proc/self/cgroup.
-fn own_path<'a>(h: &MountInfo, own: &'a str) -> Option<&'a str> {
-    let want: BTreeSet<&str> = if h.fstype == "cgroup2" {
-        BTreeSet::new()
-    } else {
-        subsystems(h).into_iter().collect()
-    };
-    own.lines().find_map(|line| {
-        let mut parts = line.splitn(3, ':');
-        let id = parts.next()?;
-        let controllers = parts.next()?;
-        let path = parts.next()?;
-        let have: BTreeSet<&str> = controllers.split(',').filter(|c| !c.is_empty()).collect();
-        let v2_line = id == "0" && controllers.is_empty();
-        let matches = if h.fstype == "cgroup2" {
-            v2_line
-        } else {
-            !v2_line && have == want
-        };
-        matches.then_some(path)
-    })
+/// Where our cgroup of `h` is on the host, per mountinfo: for hosts that
+/// mount hierarchies elsewhere or only a subtree of them (nested containers).
+fn source_from_mountinfo(h: &Hierarchy<'_>, infos: &[MountInfo]) -> Option<PathBuf> {
+    let want: BTreeSet<&str> = h.controllers.split(',').filter(|c| !c.is_empty()).collect();
+    infos
+        .iter()
+        .filter(|m| {
+            if h.is_v2() {
+                m.fstype == "cgroup2"
+            } else {
+                m.fstype == "cgroup" && subsystems(m) == want
+            }
+        })
+        .find_map(|m| {
+            let rel = if m.root == "/" {
+                h.path
+            } else {
+                h.path
+                    .strip_prefix(m.root.as_str())
+                    .filter(|r| r.is_empty() || r.starts_with('/'))?
+            };
+            let source = Path::new(&m.mountpoint).join(rel.trim_start_matches('/'));
+            source.exists().then_some(source)
+        })
 }
 
-/// Bind the container's own directory of hierarchy `h` at `dest`.
+/// Bind the container's own directory of hierarchy `h` (mounted at
+/// `host_dir` in the usual layout) at `dest`.
 fn bind_own(
     ctx: &mut Ctx<'_>,
-    h: &MountInfo,
-    own: &str,
+    h: &Hierarchy<'_>,
+    host_dir: &Path,
+    infos: &mut Option<Vec<MountInfo>>,
     dest: &Path,
     dst: Option<Rc<OwnedFd>>,
     o: &MountOptions,
 ) -> Result<(), RootfsError> {
-    let path = own_path(h, own).ok_or_else(|| {
-        invalid(
-            dest,
-            &format!(
-                "own cgroup of {} not found in /proc/self/cgroup",
-                h.mountpoint
-            ),
-        )
-    })?;
-    // The host mount may itself show only a subtree (its mountinfo root).
-    let rel = if h.root == "/" {
-        Some(path)
-    } else {
-        path.strip_prefix(h.root.as_str())
-            .filter(|r| r.is_empty() || r.starts_with('/'))
-    }
-    .ok_or_else(|| {
-        invalid(
-            dest,
-            &format!("own cgroup {path} is outside the mount of {}", h.mountpoint),
-        )
-    })?;
-    let source: PathBuf = Path::new(&h.mountpoint).join(rel.trim_start_matches('/'));
     let bo = MountOptions {
         flags: o.flags & !(SB_FLAGS | libc::MS_REMOUNT),
         cleared: o.cleared,
@@ -248,6 +252,21 @@ fn bind_own(
         rec_attr: o.rec_attr,
         data: String::new(),
     };
+    // The usual layout first; mountinfo only if our cgroup is not there.
+    let source = host_dir.join(h.path.trim_start_matches('/'));
+    match mounts::bind(ctx, &source, dest, dst.clone(), &bo) {
+        Err(RootfsError::Mount { source: e, .. }) if sys::is_errno(&e, libc::ENOENT) => {}
+        r => return r,
+    }
+    if infos.is_none() {
+        *infos = Some(mountinfo::read().map_err(mount_err(dest, "read /proc/self/mountinfo"))?);
+    }
+    let source = source_from_mountinfo(h, infos.as_deref().unwrap_or(&[])).ok_or_else(|| {
+        invalid(
+            dest,
+            &format!("cannot find own cgroup {} ({})", h.path, h.controllers),
+        )
+    })?;
     mounts::bind(ctx, &source, dest, dst, &bo)
 }
 
@@ -267,39 +286,44 @@ mod tests {
     const OWN: &str = "9:name=systemd:/\n4:memory:/process_api/x\n2:cpu,cpuacct:/a\n0::/b\n";
 
     #[test]
-    fn finds_own_cgroup_per_hierarchy() {
-        let mem = mi("cgroup", "/sys/fs/cgroup/memory", "/", "rw,memory");
-        assert_eq!(own_path(&mem, OWN), Some("/process_api/x"));
-        let cpu = mi(
-            "cgroup",
-            "/sys/fs/cgroup/cpu,cpuacct",
-            "/",
-            "rw,cpuacct,cpu",
+    fn parses_own_cgroups_and_dirs() {
+        let own = parse_own(OWN);
+        assert_eq!(own.len(), 4);
+        assert_eq!(own[0].dir(), "systemd");
+        assert_eq!(own[1].dir(), "memory");
+        assert_eq!(own[1].path, "/process_api/x");
+        assert_eq!(own[2].dir(), "cpu,cpuacct");
+        assert!(own[3].is_v2());
+        assert_eq!(own[3].dir(), "unified");
+    }
+
+    #[test]
+    fn mountinfo_fallback_strips_mount_root() {
+        // A nested host: only /docker/c1 of the memory hierarchy is mounted
+        // (here at "/", so that the resulting source path exists).
+        let infos = vec![
+            mi("cgroup", "/", "/", "rw,cpu"),
+            mi("cgroup", "/", "/docker/c1", "rw,memory"),
+        ];
+        let h = Hierarchy {
+            controllers: "memory",
+            path: "/docker/c1/proc",
+        };
+        assert_eq!(
+            source_from_mountinfo(&h, &infos),
+            Some(PathBuf::from("/proc"))
         );
-        assert_eq!(own_path(&cpu, OWN), Some("/a"));
+        let h = Hierarchy {
+            controllers: "cpu",
+            path: "/docker/c1/proc",
+        };
+        assert_eq!(source_from_mountinfo(&h, &infos), None);
         let sd = mi(
             "cgroup",
             "/sys/fs/cgroup/systemd",
             "/",
             "rw,xattr,name=systemd",
         );
-        assert_eq!(own_path(&sd, OWN), Some("/"));
-        let v2 = mi("cgroup2", "/sys/fs/cgroup/unified", "/", "rw");
-        assert_eq!(own_path(&v2, OWN), Some("/b"));
-        let pids = mi("cgroup", "/sys/fs/cgroup/pids", "/", "rw,pids");
-        assert_eq!(own_path(&pids, OWN), None);
-    }
-
-    #[test]
-    fn hierarchies_only_direct_children() {
-        let infos = vec![
-            mi("tmpfs", "/sys/fs/cgroup", "/", "rw"),
-            mi("cgroup", "/sys/fs/cgroup/cpu", "/", "rw,cpu"),
-            mi("cgroup", "/x/sys/fs/cgroup/cpu", "/", "rw,cpu"),
-            mi("cgroup2", "/sys/fs/cgroup/unified", "/", "rw"),
-        ];
-        let h = hierarchies(&infos);
-        assert_eq!(h.len(), 2);
-        assert_eq!(subsystems(h[0]), vec!["cpu"]);
+        assert_eq!(subsystems(&sd), BTreeSet::from(["name=systemd"]));
     }
 }

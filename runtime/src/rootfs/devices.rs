@@ -12,7 +12,7 @@ use oci_spec::runtime::{LinuxDeviceType, Spec};
 
 use super::mounts::{self, is_bind};
 use super::options::MountOptions;
-use super::resolve::{clean, CWD};
+use super::resolve::{self, clean, CWD};
 use super::sys;
 use super::{Ctx, RootfsError};
 
@@ -74,15 +74,19 @@ pub(crate) fn setup(ctx: &mut Ctx<'_>, spec: &Spec) -> Result<(), RootfsError> {
     // Exact modes from mknod, without a chmod per node.
     // SAFETY: umask only swaps the process mask; we restore it below.
     let old_umask = unsafe { libc::umask(0) };
-    let res = devices.iter().try_for_each(|d| create(ctx, d));
+    let mut cache = None;
+    let res = devices.iter().try_for_each(|d| create(ctx, &mut cache, d));
     // SAFETY: restoring the saved mask.
     unsafe { libc::umask(old_umask) };
     res?;
 
-    let dev = ctx
-        .root
-        .mkdir_all(dev_path, &mut ctx.undo)
-        .map_err(err(dev_path, "create directory"))?;
+    let dev = match cache {
+        Some((p, fd)) if p == dev_path => fd,
+        _ => ctx
+            .root
+            .mkdir_all(dev_path, &mut ctx.undo)
+            .map_err(err(dev_path, "create directory"))?,
+    };
     for (target, name) in LINKS {
         link(ctx, &dev, target, name)?;
     }
@@ -109,7 +113,9 @@ fn link(
 ) -> Result<(), RootfsError> {
     match sys::symlinkat(target, dev.as_fd(), name) {
         Ok(()) => {
-            ctx.undo.created_at(dev, name, false);
+            if let Ok(st) = sys::fstatat_nofollow(dev.as_fd(), name) {
+                ctx.undo.record(dev, name, &st);
+            }
             Ok(())
         }
         // An image may ship its own; keep it as runc does.
@@ -185,11 +191,24 @@ fn matches(d: &Device, st: &libc::stat) -> bool {
     sys::file_type(st) == d.kind && (d.kind == libc::S_IFIFO || st.st_rdev == rdev(d))
 }
 
-fn create(ctx: &mut Ctx<'_>, d: &Device) -> Result<(), RootfsError> {
-    let (parent, name) = ctx
-        .root
-        .parent_of(&d.path, &mut ctx.undo)
-        .map_err(err(&d.path, "create parent directory"))?;
+/// The last parent directory looked up: devices mostly share /dev.
+type ParentCache = Option<(PathBuf, Rc<OwnedFd>)>;
+
+fn create(ctx: &mut Ctx<'_>, cache: &mut ParentCache, d: &Device) -> Result<(), RootfsError> {
+    let (parent_path, name) =
+        resolve::split(&d.path).ok_or_else(|| invalid(&d.path, "not a path to a file".into()))?;
+    let name = sys::cstring(name).map_err(err(&d.path, "path"))?;
+    let parent = match cache {
+        Some((p, fd)) if p == parent_path => Rc::clone(fd),
+        _ => {
+            let fd = ctx
+                .root
+                .mkdir_all(parent_path, &mut ctx.undo)
+                .map_err(err(&d.path, "create parent directory"))?;
+            *cache = Some((parent_path.to_path_buf(), Rc::clone(&fd)));
+            fd
+        }
+    };
     if ctx.opts.in_userns {
         return bind_from_host(ctx, d, &parent, &name);
     }
@@ -209,8 +228,8 @@ fn create(ctx: &mut Ctx<'_>, d: &Device) -> Result<(), RootfsError> {
         Err(e) if sys::is_errno(&e, libc::EPERM) => return bind_from_host(ctx, d, &parent, &name),
         Err(e) => return Err(err(&d.path, "mknod")(e)),
     }
-    ctx.undo.created_at(&parent, &name, false);
     let st = sys::fstatat_nofollow(parent.as_fd(), &name).map_err(err(&d.path, "stat"))?;
+    ctx.undo.record(&parent, &name, &st);
     if !matches(d, &st) {
         return Err(invalid(
             &d.path,

@@ -42,6 +42,8 @@ fn pivot(rootfs: &Path, c: &std::ffi::CStr) -> Result<(), RootfsError> {
 /// kernel lets the container mount a fresh, unmasked procfs or sysfs.
 fn move_root(rootfs: &Path, c: &std::ffi::CStr) -> Result<(), RootfsError> {
     let infos = mountinfo::read().map_err(path_err("read", Path::new("/proc/self/mountinfo")))?;
+    // mountinfo shows resolved paths; compare against the resolved rootfs.
+    let rootfs = &std::fs::canonicalize(rootfs).map_err(path_err("resolve", rootfs))?;
     for m in infos.iter().filter(|m| {
         m.root == "/"
             && (m.fstype == "proc" || m.fstype == "sysfs")

@@ -189,17 +189,16 @@ impl Undo {
         Ok(())
     }
 
-    /// Record an inode created by name (mknod, symlink) under `parent`.
-    pub(crate) fn created_at(&mut self, parent: &Rc<OwnedFd>, name: &CStr, dir: bool) {
-        if let Ok(st) = sys::fstatat_nofollow(parent.as_fd(), name) {
-            self.created.push(Created {
-                parent: Rc::clone(parent),
-                name: name.to_owned(),
-                dev: st.st_dev,
-                ino: st.st_ino,
-                dir,
-            });
-        }
+    /// Record an inode created by name (mknod, symlink) under `parent`,
+    /// given its lstat.
+    pub(crate) fn record(&mut self, parent: &Rc<OwnedFd>, name: &CStr, st: &libc::stat) {
+        self.created.push(Created {
+            parent: Rc::clone(parent),
+            name: name.to_owned(),
+            dev: st.st_dev,
+            ino: st.st_ino,
+            dir: sys::file_type(st) == libc::S_IFDIR,
+        });
     }
 
     /// Best effort: detach our mounts (newest first), then remove what we

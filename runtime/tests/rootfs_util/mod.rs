@@ -14,6 +14,9 @@ use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, ForkResult};
 use oci_spec::runtime::{LinuxNamespaceType, Mount, Spec};
 
+/// Serialises fork() with writes to files that children will exec.
+static FORK_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
@@ -43,7 +46,12 @@ impl Scratch {
         for d in ["bin", "proc", "sys", "dev", "etc", "tmp"] {
             fs::create_dir_all(rootfs.join(d)).unwrap();
         }
-        fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+        {
+            // A child forked by a parallel test would inherit the write fd
+            // and make exec fail with ETXTBSY.
+            let _g = FORK_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+            fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+        }
         for tool in ["sh", "cat", "ls", "true"] {
             symlink("busybox", rootfs.join("bin").join(tool)).unwrap();
         }
@@ -78,9 +86,12 @@ pub fn host_mounts_under(dir: &Path) -> Vec<String> {
 /// error message, or Ok. A panic in the child is reported as an error.
 pub fn in_child<F: FnOnce() -> Result<(), String>>(flags: CloneFlags, f: F) -> Result<(), String> {
     let (rd, wr) = nix::unistd::pipe().unwrap();
+    let guard = FORK_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     // SAFETY: the child only runs this test's code and leaves with _exit; it
     // never returns into the test harness.
-    match unsafe { fork() }.unwrap() {
+    let forked = unsafe { fork() }.unwrap();
+    drop(guard);
+    match forked {
         ForkResult::Child => {
             drop(rd);
             let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
