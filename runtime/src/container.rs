@@ -229,10 +229,7 @@ pub fn start(dir: &Dir, st: &Stored) -> Result<()> {
     }
     if !st.poststart.is_empty() {
         let state = stored_hook_state(st, Status::Running);
-        // runtime-spec: a failing poststart hook is logged; the lifecycle goes on.
-        if let Err(e) = crate::hooks::run_all("poststart", &st.poststart, &state) {
-            crate::logging::warn(&e.to_string());
-        }
+        crate::hooks::run_all_warn("poststart", &st.poststart, &state);
     }
     Ok(())
 }
@@ -375,10 +372,7 @@ fn destroy(dir: Dir, st: &Stored) -> Result<()> {
     let state = stored_hook_state(st, Status::Stopped);
     dir.destroy()?;
     if !st.poststop.is_empty() {
-        // runtime-spec: a failing poststop hook is logged; deletion goes on.
-        if let Err(e) = crate::hooks::run_all("poststop", &st.poststop, &state) {
-            crate::logging::warn(&e.to_string());
-        }
+        crate::hooks::run_all_warn("poststop", &st.poststop, &state);
     }
     Ok(())
 }

@@ -18,6 +18,16 @@ pub fn run_all(kind: &str, hooks: &[Hook], state_json: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// poststart and poststop: the runtime-spec says a failing hook is logged as
+/// a warning and the remaining hooks and the lifecycle go on.
+pub fn run_all_warn(kind: &str, hooks: &[Hook], state_json: &[u8]) {
+    for (i, h) in hooks.iter().enumerate() {
+        if let Err(e) = run(h, state_json) {
+            crate::logging::warn(&format!("error running {kind} hook #{i}: {e}"));
+        }
+    }
+}
+
 fn run(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
     let path = h.path();
     let args = h.args().clone().unwrap_or_default();

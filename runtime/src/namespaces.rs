@@ -92,15 +92,16 @@ impl Plan {
                 "linux.uidMappings/gidMappings need a new user namespace".into(),
             ));
         }
+        // As runc: a UTS namespace joined by path may be given a hostname too.
         if spec.hostname().as_ref().is_some_and(|h| !h.is_empty())
-            && !self.new.contains(CloneFlags::CLONE_NEWUTS)
+            && !self.has(CloneFlags::CLONE_NEWUTS)
         {
             return Err(Error::Invalid(
                 "hostname requires a new UTS namespace".into(),
             ));
         }
         if spec.domainname().as_ref().is_some_and(|h| !h.is_empty())
-            && !self.new.contains(CloneFlags::CLONE_NEWUTS)
+            && !self.has(CloneFlags::CLONE_NEWUTS)
         {
             return Err(Error::Invalid(
                 "domainname requires a new UTS namespace".into(),
