@@ -342,16 +342,21 @@ fn wait_gone(st: &Stored, timeout: Duration) -> bool {
     false
 }
 
-/// Delete a container. The spec says deleting a container that is not
-/// stopped MUST fail, and runc kills a created one instead; we follow the
-/// spec and require --force. (No engine we know of relies on runc here:
-/// containerd's shims and podman pass --force when the task may still run.)
+/// Delete a container.
+///
+/// The spec says deleting a container that is not stopped MUST fail. We
+/// follow it for a running container (without --force), but delete a
+/// *created* one as runc does, killing its init first: containerd's runc-v2
+/// shim depends on that. Its `createdState.Delete` (pkg/process/init.go,
+/// `Init.delete`) calls `runc delete` without --force for a task that was
+/// created and never started (`ctr task delete`, or `ctr run` whose start
+/// failed), and with a strict runtime that task would be leaked.
 pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     let dir = Dir::open(root, id)?;
     let st = dir.load()?;
     let status = st.status(&dir.path);
     if status != Status::Stopped {
-        if !force {
+        if !force && status != Status::Created {
             return Err(Error::NotStopped {
                 id: id.into(),
                 status: status.as_str().into(),

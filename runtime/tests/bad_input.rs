@@ -123,14 +123,11 @@ fn start_twice_and_start_stopped() {
 }
 
 #[test]
-fn delete_without_force_refuses_live_containers() {
+fn delete_without_force_refuses_running_containers() {
     let mut b = Bundle::new("delnf");
     b.args(&["sleep", "100"]);
     let id = b.id();
-    b.ok(&["create", "-b", b.dir.to_str().unwrap(), &id]);
-    let err = b.fails(&["delete", &id]);
-    assert!(err.contains("not stopped: created"), "{err}");
-    b.ok(&["start", &id]);
+    b.ok(&["run", "-d", "-b", b.dir.to_str().unwrap(), &id]);
     let err = b.fails(&["delete", &id]);
     assert!(err.contains("not stopped: running"), "{err}");
     assert_eq!(b.status(), "running");

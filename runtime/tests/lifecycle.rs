@@ -160,6 +160,19 @@ fn delete_force_kills_created_and_running() {
 }
 
 #[test]
+fn delete_of_a_created_container_kills_it_as_runc_does() {
+    let mut b = Bundle::new("delcreated");
+    b.args(&["sleep", "100"]);
+    let id = b.id();
+    b.ok(&["create", "-b", b.dir.to_str().unwrap(), &id]);
+    let st: Value = serde_json::from_str(&b.ok(&["state", &id])).unwrap();
+    let pid = st["pid"].as_i64().unwrap() as i32;
+    b.ok(&["delete", &id]);
+    assert!(!pid_alive(pid));
+    b.assert_clean();
+}
+
+#[test]
 fn spec_writes_a_usable_template_once() {
     let b = Bundle::new("spec");
     // Bundle::new ran `berth spec` already: a second one must not overwrite it.
