@@ -194,3 +194,57 @@ fn spec_writes_a_usable_template_once() {
     assert!(ns.contains(&"user".to_string()), "{ns:?}");
     assert!(!ns.contains(&"network".to_string()), "{ns:?}");
 }
+
+#[test]
+fn errors_are_logged_as_runc_json_lines() {
+    let b = Bundle::new("log");
+    let log = b.dir.join("log.json");
+    let out = b.berth(&[
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "state",
+        "nope",
+    ]);
+    assert!(!out.status.success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    let line: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(line["level"], "error");
+    assert!(line["msg"].as_str().unwrap().contains("nope"), "{line}");
+    assert!(line["time"].as_str().unwrap().ends_with('Z'), "{line}");
+}
+
+#[test]
+fn no_pivot_uses_chroot() {
+    let mut b = Bundle::new("nopivot");
+    b.sh("echo $$; ls /");
+    let id = b.id();
+    let out = b.berth(&["run", "--no-pivot", "-b", b.dir.to_str().unwrap(), &id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("1\n") && text.contains("bin\n"), "{text}");
+    b.assert_clean();
+}
+
+#[test]
+fn new_time_namespace() {
+    let mut b = Bundle::new("timens");
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"type": "time"}));
+    b.config["linux"]["timeOffsets"] =
+        serde_json::json!({"monotonic": {"secs": 86400, "nanosecs": 0}});
+    b.sh("readlink /proc/self/ns/time; cat /proc/self/timens_offsets");
+    let (code, out, err) = b.run();
+    assert_eq!(code, 0, "{err}");
+    let host = std::fs::read_link("/proc/self/ns/time").unwrap();
+    assert_ne!(out.lines().next().unwrap(), host.to_str().unwrap(), "{out}");
+    assert!(out.contains("monotonic") && out.contains("86400"), "{out}");
+    b.assert_clean();
+}
