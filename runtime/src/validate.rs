@@ -26,8 +26,17 @@ pub fn unsupported(spec: &Spec) -> Result<()> {
         }
     }
     if let Some(l) = spec.linux() {
-        if l.seccomp().is_some() {
-            bad.push("linux.seccomp");
+        if let Some(s) = l.seccomp() {
+            // Handing the listener fd to an agent is not implemented yet;
+            // a notify rule without one would hang the container.
+            let notify = s
+                .syscalls()
+                .iter()
+                .flatten()
+                .any(|c| c.action() == oci_spec::runtime::LinuxSeccompAction::ScmpActNotify);
+            if s.listener_path().is_some() || notify {
+                bad.push("linux.seccomp.listenerPath");
+            }
         }
         if l.intel_rdt().is_some() {
             bad.push("linux.intelRdt");

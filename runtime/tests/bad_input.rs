@@ -157,9 +157,9 @@ fn missing_executable() {
 #[test]
 fn unsupported_field_is_named() {
     let mut b = Bundle::new("unsup");
-    b.config["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW"});
+    b.config["linux"]["intelRdt"] = json!({"closID": "berth"});
     let err = create_fails(&b);
-    assert!(err.contains("linux.seccomp"), "{err}");
+    assert!(err.contains("linux.intelRdt"), "{err}");
 }
 
 #[test]

@@ -60,6 +60,8 @@ struct Exec {
     argv: Vec<CString>,
     envp: Vec<CString>,
     proc_fd: OwnedFd,
+    /// A filter still to load right before execve (no_new_privs is set).
+    seccomp: Option<crate::seccomp::Filter>,
 }
 
 fn setup(c: &Ctx) -> Result<Exec> {
@@ -145,8 +147,22 @@ fn setup(c: &Ctx) -> Result<Exec> {
     if let Some(pers) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
         set_personality(pers)?;
     }
+    // Compiled now so profile errors reach `create`. Without no_new_privs
+    // loading needs CAP_SYS_ADMIN, so it happens before the caps are
+    // dropped; with it, as late as possible, just before execve, so the
+    // profile need not allow what the init does on the way (runc's rule).
+    let nnp = p.no_new_privileges().unwrap_or(false);
+    let mut seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        Some(s) => Some(crate::seccomp::compile(s)?),
+        None => None,
+    };
+    if !nnp {
+        if let Some(f) = seccomp.take() {
+            f.load()?;
+        }
+    }
     security::apply_user_and_caps(p)?;
-    if p.no_new_privileges().unwrap_or(false) {
+    if nnp {
         security::set_no_new_privs()?;
     }
     let umask = p.user().umask().unwrap_or(0o022);
@@ -166,6 +182,7 @@ fn setup(c: &Ctx) -> Result<Exec> {
         envp: env.iter().map(|a| cstr(a)).collect::<Result<_>>()?,
         pid,
         proc_fd,
+        seccomp,
     })
 }
 
@@ -241,6 +258,11 @@ fn wait_for_start_and_exec(c: &Ctx, e: Exec) -> ! {
         .map(|a| a.as_ptr())
         .chain([std::ptr::null()])
         .collect();
+    if let Some(f) = e.seccomp {
+        if let Err(err) = f.load() {
+            fail(&fifo, err.into());
+        }
+    }
     // SAFETY: execve with NUL-terminated arrays of live C strings.
     unsafe { libc::execve(e.path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
     let err = std::io::Error::last_os_error();

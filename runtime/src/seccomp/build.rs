@@ -1,0 +1,189 @@
+//! Profile → libseccomp filter, with runc's semantics where the spec is
+//! silent: unknown syscall names are skipped, rules whose action equals the
+//! default are dropped, and several conditions on one argument become
+//! separate rules (OR) because libseccomp compares each argument once per rule.
+
+use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext};
+use libseccomp::{ScmpFilterAttr, ScmpSyscall};
+use oci_spec::runtime::{
+    Arch, LinuxSeccomp, LinuxSeccompAction as A, LinuxSeccompArg, LinuxSeccompFilterFlag as F,
+    LinuxSeccompOperator as Op, LinuxSyscall,
+};
+
+use super::{Filter, SeccompError};
+
+/// Beyond this many rules libseccomp's binary-tree layout is faster to run (runc's threshold).
+const TREE_THRESHOLD: usize = 32;
+
+pub fn compile(s: &LinuxSeccomp) -> Result<Filter, SeccompError> {
+    let default = action(
+        s.default_action(),
+        s.default_errno_ret(),
+        "linux.seccomp.defaultErrnoRet",
+    )?;
+    if default == ScmpAction::Notify {
+        return Err(invalid(
+            "linux.seccomp.defaultAction",
+            "SCMP_ACT_NOTIFY cannot be the default action",
+        ));
+    }
+    let mut ctx = ScmpFilterContext::new(default).map_err(SeccompError::lib("create filter"))?;
+    for (i, a) in s.architectures().iter().flatten().enumerate() {
+        ctx.add_arch(arch(*a))
+            .map_err(SeccompError::lib(format!("architectures[{i}] {a}")))?;
+    }
+    for (i, f) in s.flags().iter().flatten().enumerate() {
+        let r = match f {
+            F::SeccompFilterFlagLog => ctx.set_ctl_log(true).map(drop),
+            F::SeccompFilterFlagSpecAllow => ctx.set_ctl_ssb(true).map(drop),
+            F::SeccompFilterFlagWaitKillableRecv => ctx.set_ctl_waitkill(true).map(drop),
+            // init is single-threaded: there are no threads to synchronise.
+            F::SeccompFilterFlagTsync => Ok(()),
+        };
+        r.map_err(SeccompError::lib(format!("flags[{i}] {f}")))?;
+    }
+    let syscalls = s.syscalls().as_deref().unwrap_or_default();
+    if syscalls.len() > TREE_THRESHOLD {
+        // Only a speed-up; older libseccomp lacks it.
+        let _ = ctx.set_filter_attr(ScmpFilterAttr::CtlOptimize, 2);
+    }
+    // no_new_privs is the config's business (process.noNewPrivileges), not the filter's.
+    ctx.set_ctl_nnp(false)
+        .map_err(SeccompError::lib("clear no_new_privs attribute"))?;
+    let mut notify = false;
+    for (i, sc) in syscalls.iter().enumerate() {
+        notify |= add_syscall(&mut ctx, i, sc, default)?;
+    }
+    Ok(Filter { ctx, notify })
+}
+
+/// Add the rules of `syscalls[i]`; returns whether they notify.
+fn add_syscall(
+    ctx: &mut ScmpFilterContext,
+    i: usize,
+    sc: &LinuxSyscall,
+    default: ScmpAction,
+) -> Result<bool, SeccompError> {
+    let field = format!("linux.seccomp.syscalls[{i}]");
+    let act = action(sc.action(), sc.errno_ret(), &format!("{field}.errnoRet"))?;
+    if act == default {
+        return Ok(false);
+    }
+    if act == ScmpAction::Notify && sc.names().iter().any(|n| n == "write") {
+        // The init's own writes (sync, exec fifo) would block on an agent not yet told of us.
+        return Err(invalid(
+            &format!("{field}.names"),
+            "SCMP_ACT_NOTIFY cannot be used for the write syscall",
+        ));
+    }
+    let conds = sc
+        .args()
+        .iter()
+        .flatten()
+        .enumerate()
+        .map(|(j, a)| condition(a, &format!("{field}.args[{j}]")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut seen = [0u8; 6];
+    for a in sc.args().iter().flatten() {
+        seen[a.index()] += 1;
+    }
+    let separate = seen.iter().any(|&n| n > 1);
+    for name in sc.names() {
+        // Unknown to this libseccomp/arch: skipped, as runc does, so one
+        // profile serves many kernels.
+        let Ok(nr) = ScmpSyscall::from_name(name) else {
+            continue;
+        };
+        let ctx_of = || format!("{field}: add rule for syscall {name:?}");
+        if separate {
+            for c in &conds {
+                ctx.add_rule_conditional(act, nr, std::slice::from_ref(c))
+                    .map_err(SeccompError::lib(ctx_of()))?;
+            }
+        } else {
+            ctx.add_rule_conditional(act, nr, &conds)
+                .map_err(SeccompError::lib(ctx_of()))?;
+        }
+    }
+    Ok(act == ScmpAction::Notify)
+}
+
+fn condition(a: &LinuxSeccompArg, field: &str) -> Result<ScmpArgCompare, SeccompError> {
+    if a.index() > 5 {
+        return Err(invalid(
+            &format!("{field}.index"),
+            &format!("{} is out of range: syscalls have 6 arguments", a.index()),
+        ));
+    }
+    let (op, datum) = match a.op() {
+        Op::ScmpCmpNe => (ScmpCompareOp::NotEqual, a.value()),
+        Op::ScmpCmpLt => (ScmpCompareOp::Less, a.value()),
+        Op::ScmpCmpLe => (ScmpCompareOp::LessOrEqual, a.value()),
+        Op::ScmpCmpEq => (ScmpCompareOp::Equal, a.value()),
+        Op::ScmpCmpGe => (ScmpCompareOp::GreaterEqual, a.value()),
+        Op::ScmpCmpGt => (ScmpCompareOp::Greater, a.value()),
+        // value is the mask, valueTwo what the masked argument must equal.
+        Op::ScmpCmpMaskedEq => (
+            ScmpCompareOp::MaskedEqual(a.value()),
+            a.value_two().unwrap_or(0),
+        ),
+    };
+    Ok(ScmpArgCompare::new(a.index() as u32, op, datum))
+}
+
+/// `ret_field` names errnoRet, which only ERRNO and TRACE use (runc ignores it elsewhere).
+fn action(a: A, errno_ret: Option<u32>, ret_field: &str) -> Result<ScmpAction, SeccompError> {
+    let ret = || -> Result<u16, SeccompError> {
+        match errno_ret {
+            None => Ok(libc::EPERM as u16),
+            Some(v) => u16::try_from(v)
+                .map_err(|_| invalid(ret_field, &format!("{v} does not fit in 16 bits"))),
+        }
+    };
+    Ok(match a {
+        A::ScmpActKill | A::ScmpActKillThread => ScmpAction::KillThread,
+        A::ScmpActKillProcess => ScmpAction::KillProcess,
+        A::ScmpActTrap => ScmpAction::Trap,
+        A::ScmpActErrno => ScmpAction::Errno(ret()?.into()),
+        A::ScmpActTrace => ScmpAction::Trace(ret()?),
+        A::ScmpActLog => ScmpAction::Log,
+        A::ScmpActNotify => ScmpAction::Notify,
+        A::ScmpActAllow => ScmpAction::Allow,
+    })
+}
+
+fn arch(a: Arch) -> ScmpArch {
+    match a {
+        Arch::ScmpArchNative => ScmpArch::Native,
+        Arch::ScmpArchX86 => ScmpArch::X86,
+        Arch::ScmpArchX86_64 => ScmpArch::X8664,
+        Arch::ScmpArchX32 => ScmpArch::X32,
+        Arch::ScmpArchArm => ScmpArch::Arm,
+        Arch::ScmpArchAarch64 => ScmpArch::Aarch64,
+        Arch::ScmpArchMips => ScmpArch::Mips,
+        Arch::ScmpArchMips64 => ScmpArch::Mips64,
+        Arch::ScmpArchMips64n32 => ScmpArch::Mips64N32,
+        Arch::ScmpArchMipsel => ScmpArch::Mipsel,
+        Arch::ScmpArchMipsel64 => ScmpArch::Mipsel64,
+        Arch::ScmpArchMipsel64n32 => ScmpArch::Mipsel64N32,
+        Arch::ScmpArchPpc => ScmpArch::Ppc,
+        Arch::ScmpArchPpc64 => ScmpArch::Ppc64,
+        Arch::ScmpArchPpc64le => ScmpArch::Ppc64Le,
+        Arch::ScmpArchS390 => ScmpArch::S390,
+        Arch::ScmpArchS390x => ScmpArch::S390X,
+        Arch::ScmpArchParisc => ScmpArch::Parisc,
+        Arch::ScmpArchParisc64 => ScmpArch::Parisc64,
+        Arch::ScmpArchRiscv64 => ScmpArch::Riscv64,
+        Arch::ScmpArchLoongarch64 => ScmpArch::Loongarch64,
+        Arch::ScmpArchM68k => ScmpArch::M68k,
+        Arch::ScmpArchSh => ScmpArch::Sh,
+        Arch::ScmpArchSheb => ScmpArch::Sheb,
+    }
+}
+
+fn invalid(field: &str, msg: &str) -> SeccompError {
+    SeccompError::Invalid {
+        field: field.to_string(),
+        msg: msg.to_string(),
+    }
+}

@@ -1,0 +1,382 @@
+//! linux.seccomp: each profile is checked from inside a real container by
+//! the syscalls it should allow or deny, in both load orders (with and
+//! without no_new_privs).
+
+mod common;
+
+use common::Bundle;
+use serde_json::{json, Value};
+
+/// A bundle whose profile is `seccomp`, and whose process runs `script`.
+fn bundle(tag: &str, seccomp: Value, nnp: bool, script: &str) -> Bundle {
+    let mut b = Bundle::new(tag);
+    b.config["linux"]["seccomp"] = seccomp;
+    b.config["process"]["noNewPrivileges"] = json!(nnp);
+    b.config["root"]["readonly"] = json!(false);
+    b.sh(script);
+    b
+}
+
+/// Run to completion, expecting exit 0 and no leftovers; returns stdout.
+fn inside(b: &Bundle) -> String {
+    let (code, out, err) = b.run();
+    assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
+    b.assert_clean();
+    out
+}
+
+fn allow_but(syscalls: Value) -> Value {
+    json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": syscalls})
+}
+
+#[test]
+fn errno_rule_denies_mkdir_only() {
+    for nnp in [true, false] {
+        let profile = allow_but(json!([{
+            "names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1
+        }]));
+        let b = bundle(
+            "mkdir",
+            profile,
+            nnp,
+            "echo hello; mkdir /tmp/x 2>&1; test -d /tmp/x && echo made; \
+             grep Seccomp: /proc/self/status",
+        );
+        let out = inside(&b);
+        assert!(out.starts_with("hello\n"), "{out}");
+        assert!(out.contains("Operation not permitted"), "nnp={nnp}: {out}");
+        assert!(!out.contains("made"), "{out}");
+        assert!(out.contains("Seccomp:\t2"), "{out}");
+    }
+}
+
+#[test]
+fn errno_default_is_eperm_and_errno_ret_is_honoured() {
+    // No errnoRet: EPERM. errnoRet 28 (ENOSPC) on mkdir shows the value is used.
+    let profile = allow_but(json!([
+        {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 28},
+        {"names": ["rmdir"], "action": "SCMP_ACT_ERRNO"}
+    ]));
+    let b = bundle(
+        "errnoret",
+        profile,
+        true,
+        "mkdir /tmp/x 2>&1; rmdir /tmp 2>&1; true",
+    );
+    let out = inside(&b);
+    assert!(out.contains("No space left on device"), "{out}");
+    assert!(out.contains("Operation not permitted"), "{out}");
+}
+
+#[test]
+fn default_errno_ret() {
+    // Everything but a shell's needs fails with ENOSPC, and nothing with EPERM.
+    let profile = json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "defaultErrnoRet": 28,
+        "syscalls": [{"names": shell_syscalls(), "action": "SCMP_ACT_ALLOW"}]
+    });
+    let b = bundle(
+        "deferrno",
+        profile,
+        true,
+        "echo hi; mkdir /tmp/x 2>&1; true",
+    );
+    let out = inside(&b);
+    assert!(out.starts_with("hi\n"), "{out}");
+    assert!(out.contains("No space left on device"), "{out}");
+}
+
+/// What busybox sh with echo/mkdir/grep needs, and no more.
+fn shell_syscalls() -> Value {
+    json!([
+        "read",
+        "write",
+        "open",
+        "openat",
+        "close",
+        "stat",
+        "fstat",
+        "lstat",
+        "newfstatat",
+        "statx",
+        "poll",
+        "lseek",
+        "mmap",
+        "mprotect",
+        "munmap",
+        "brk",
+        "rt_sigaction",
+        "rt_sigprocmask",
+        "rt_sigreturn",
+        "ioctl",
+        "access",
+        "faccessat",
+        "faccessat2",
+        "dup",
+        "dup2",
+        "dup3",
+        "fcntl",
+        "getpid",
+        "getppid",
+        "getuid",
+        "geteuid",
+        "getgid",
+        "getegid",
+        "execve",
+        "exit",
+        "exit_group",
+        "wait4",
+        "clone",
+        "fork",
+        "vfork",
+        "arch_prctl",
+        "set_tid_address",
+        "set_robust_list",
+        "rseq",
+        "prlimit64",
+        "getcwd",
+        "uname",
+        "readlink",
+        "getrandom",
+        "pipe",
+        "pipe2",
+        "sigaltstack",
+        "futex",
+        "getpgrp",
+        "setpgid",
+        "getrlimit",
+        "sysinfo",
+        "gettid",
+        "getdents64",
+        "chdir"
+    ])
+}
+
+#[test]
+fn arg_conditions() {
+    // personality: only PER_LINUX (0) allowed (NE), and MASKED_EQ on the
+    // PER_LINUX32 bit; linux32 calls personality(8), linux64 personality(0).
+    for (op, extra) in [
+        ("SCMP_CMP_NE", json!({"value": 0})),
+        ("SCMP_CMP_MASKED_EQ", json!({"value": 8, "valueTwo": 8})),
+    ] {
+        let mut arg = json!({"index": 0, "op": op});
+        arg.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        let profile = allow_but(json!([{
+            "names": ["personality"], "action": "SCMP_ACT_ERRNO", "args": [arg]
+        }]));
+        let mut b = bundle("args", profile, true, "");
+        for a in ["linux32", "linux64"] {
+            let link = b.dir.join("rootfs/bin").join(a);
+            std::os::unix::fs::symlink("busybox", link).unwrap();
+        }
+        b.sh("linux64 true && echo linux64-ok; linux32 true 2>&1 || echo linux32-denied");
+        let out = inside(&b);
+        assert!(out.contains("linux64-ok"), "{op}: {out}");
+        assert!(out.contains("linux32-denied"), "{op}: {out}");
+    }
+}
+
+#[test]
+fn several_conditions_on_one_argument_are_ored() {
+    // kill(pid, USR1) and kill(pid, USR2) are denied; kill(pid, 0) is not.
+    // ANDed into one rule (sig == 10 && sig == 12) they would deny nothing.
+    let profile = allow_but(json!([{
+        "names": ["kill"], "action": "SCMP_ACT_ERRNO",
+        "args": [
+            {"index": 1, "value": 10, "op": "SCMP_CMP_EQ"},
+            {"index": 1, "value": 12, "op": "SCMP_CMP_EQ"}
+        ]
+    }]));
+    let b = bundle(
+        "kill",
+        profile,
+        true,
+        "trap '' USR1 USR2; kill -0 $$ && echo zero-ok; \
+         kill -USR1 $$ 2>/dev/null || echo usr1-denied; \
+         kill -USR2 $$ 2>/dev/null || echo usr2-denied",
+    );
+    assert_eq!(inside(&b), "zero-ok\nusr1-denied\nusr2-denied\n");
+}
+
+#[test]
+fn kill_process_is_death_by_sigsys() {
+    for nnp in [true, false] {
+        let profile = allow_but(json!([{
+            "names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_KILL_PROCESS"
+        }]));
+        let mut b = bundle("sigsys", profile, nnp, "");
+        b.args(&["busybox", "mkdir", "/tmp/x"]);
+        let (code, out, err) = b.run();
+        assert_eq!(code, 128 + libc::SIGSYS, "stdout: {out}\nstderr: {err}");
+        b.assert_clean();
+    }
+}
+
+#[test]
+fn log_flag_and_tsync_are_accepted() {
+    let mut profile = allow_but(json!([{"names": ["mkdir"], "action": "SCMP_ACT_LOG"}]));
+    profile["flags"] = json!(["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_TSYNC"]);
+    let b = bundle("logflag", profile, true, "mkdir /tmp/x && echo made");
+    assert_eq!(inside(&b), "made\n");
+}
+
+#[test]
+fn unknown_names_are_skipped() {
+    let profile = allow_but(json!([{
+        "names": ["no_such_syscall", "mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"
+    }]));
+    let b = bundle("unknown", profile, false, "mkdir /tmp/x 2>&1; true");
+    assert!(inside(&b).contains("Operation not permitted"));
+}
+
+/// A create that must fail with a one-line error containing `want`.
+fn create_fails(b: &Bundle, want: &str) {
+    let id = b.id();
+    let err = b.fails(&["create", "-b", b.dir.to_str().unwrap(), &id]);
+    assert!(err.contains(want), "{err}");
+    b.assert_clean();
+}
+
+#[test]
+fn bad_profiles_fail_cleanly() {
+    let cases = [
+        (json!({"defaultAction": "SCMP_ACT_BOGUS"}), "SCMP_ACT_BOGUS"),
+        (
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_BOGUS"]}),
+            "SECCOMP_FILTER_FLAG_BOGUS",
+        ),
+        (
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_BOGUS"]}),
+            "SCMP_ARCH_BOGUS",
+        ),
+        (
+            allow_but(json!([{"names": ["kill"], "action": "SCMP_ACT_ERRNO",
+                "args": [{"index": 6, "value": 1, "op": "SCMP_CMP_EQ"}]}])),
+            "linux.seccomp.syscalls[0].args[0].index",
+        ),
+        (
+            json!({"defaultAction": "SCMP_ACT_NOTIFY"}),
+            "linux.seccomp.defaultAction",
+        ),
+        (
+            allow_but(json!([{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO",
+                "errnoRet": 70000}])),
+            "linux.seccomp.syscalls[0].errnoRet",
+        ),
+    ];
+    for (profile, want) in cases {
+        let b = bundle("badprof", profile, true, "true");
+        create_fails(&b, want);
+    }
+}
+
+/// A docker-like default profile: default ERRNO, three x86 arches, every
+/// syscall libseccomp knows on this arch allowed except the privileged
+/// ones docker denies, and docker's argument rules on personality and clone.
+fn docker_like() -> Value {
+    const DENIED: &[&str] = &[
+        "acct",
+        "add_key",
+        "bpf",
+        "clock_adjtime",
+        "clock_settime",
+        "clone3",
+        "create_module",
+        "delete_module",
+        "finit_module",
+        "get_kernel_syms",
+        "get_mempolicy",
+        "init_module",
+        "ioperm",
+        "iopl",
+        "kcmp",
+        "kexec_file_load",
+        "kexec_load",
+        "keyctl",
+        "lookup_dcookie",
+        "mbind",
+        "mount",
+        "move_pages",
+        "name_to_handle_at",
+        "nfsservctl",
+        "open_by_handle_at",
+        "perf_event_open",
+        "personality",
+        "pivot_root",
+        "process_vm_readv",
+        "process_vm_writev",
+        "ptrace",
+        "query_module",
+        "quotactl",
+        "reboot",
+        "request_key",
+        "set_mempolicy",
+        "setns",
+        "settimeofday",
+        "stime",
+        "swapoff",
+        "swapon",
+        "sysfs",
+        "_sysctl",
+        "umount",
+        "umount2",
+        "unshare",
+        "uselib",
+        "userfaultfd",
+        "ustat",
+        "vm86",
+        "vm86old",
+        "clone",
+    ];
+    let arch = libseccomp::ScmpArch::native();
+    let names: Vec<String> = (0..1024)
+        .filter_map(|nr| {
+            libseccomp::ScmpSyscall::from(nr)
+                .get_name_by_arch(arch)
+                .ok()
+        })
+        .filter(|n| !DENIED.contains(&n.as_str()))
+        .collect();
+    assert!(names.len() > 250, "only {} syscall names", names.len());
+    // clone without namespace flags: (flags & CLONE_NEW*) == 0.
+    let clone_ns_mask: u64 = 0x7E02_0000;
+    json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": [
+            {"names": names, "action": "SCMP_ACT_ALLOW"},
+            {"names": ["personality"], "action": "SCMP_ACT_ALLOW",
+             "args": [{"index": 0, "value": 0, "op": "SCMP_CMP_EQ"}]},
+            {"names": ["personality"], "action": "SCMP_ACT_ALLOW",
+             "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]},
+            {"names": ["personality"], "action": "SCMP_ACT_ALLOW",
+             "args": [{"index": 0, "value": 0xffff_ffffu64, "op": "SCMP_CMP_EQ"}]},
+            {"names": ["clone"], "action": "SCMP_ACT_ALLOW",
+             "args": [{"index": 0, "value": clone_ns_mask, "valueTwo": 0,
+                       "op": "SCMP_CMP_MASKED_EQ"}]}
+        ]
+    })
+}
+
+#[test]
+fn docker_like_default_profile_runs_a_shell() {
+    for nnp in [true, false] {
+        let b = bundle(
+            "docker",
+            docker_like(),
+            nnp,
+            "echo hi | cat; mkdir /tmp/d && echo made; ls / >/dev/null && echo listed; \
+             unshare -n true 2>&1 || echo unshare-denied",
+        );
+        let link = b.dir.join("rootfs/bin/unshare");
+        std::os::unix::fs::symlink("busybox", link).unwrap();
+        b.write();
+        let out = inside(&b);
+        assert!(out.starts_with("hi\nmade\nlisted\n"), "nnp={nnp}: {out}");
+        assert!(out.contains("unshare-denied"), "nnp={nnp}: {out}");
+    }
+}
