@@ -287,3 +287,16 @@ fn cgroup_limits_applied() {
         "init not in {cg}: {own}"
     );
 }
+
+#[test]
+fn seccomp_denying_getcwd_does_not_break_setup() {
+    // berth's own cwd check must happen before a profile that denies it
+    // (runc 1.1.5 on Debian fails exactly this upstream case).
+    let mut b = Bundle::new("seccwd");
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["getcwd"], "action": "SCMP_ACT_ERRNO"}]
+    });
+    let out = inside(&mut b, "echo started");
+    assert_eq!(out, "started\n");
+}

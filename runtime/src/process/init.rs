@@ -147,6 +147,18 @@ fn setup(c: &Ctx) -> Result<Exec> {
     if let Some(pers) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
         set_personality(pers)?;
     }
+    let umask = p.user().umask().unwrap_or(0o022);
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(umask));
+    // The cwd check (getcwd) and the executable lookup (stat, access) come
+    // before any seccomp filter, which may well deny those syscalls.
+    chdir_inside(p.cwd())?;
+    let env: Vec<String> = p.env().clone().unwrap_or_default();
+    let args = p.args().clone().unwrap_or_default();
+    let Some(arg0) = args.first() else {
+        return Err(Error::Invalid("process.args must not be empty".into()));
+    };
+    let path = find_executable(arg0, &env)?;
+
     // Compiled now so profile errors reach `create`. Without no_new_privs
     // loading needs CAP_SYS_ADMIN, so it happens before the caps are
     // dropped; with it, as late as possible, just before execve, so the
@@ -165,16 +177,6 @@ fn setup(c: &Ctx) -> Result<Exec> {
     if nnp {
         security::set_no_new_privs()?;
     }
-    let umask = p.user().umask().unwrap_or(0o022);
-    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(umask));
-    chdir_inside(p.cwd())?;
-
-    let env: Vec<String> = p.env().clone().unwrap_or_default();
-    let args = p.args().clone().unwrap_or_default();
-    let Some(arg0) = args.first() else {
-        return Err(Error::Invalid("process.args must not be empty".into()));
-    };
-    let path = find_executable(arg0, &env)?;
     let cstr = |s: &str| CString::new(s).map_err(|_| Error::Invalid(format!("NUL byte in {s:?}")));
     Ok(Exec {
         path: cstr(&path.to_string_lossy())?,
