@@ -380,3 +380,105 @@ fn docker_like_default_profile_runs_a_shell() {
         assert!(out.contains("unshare-denied"), "nnp={nnp}: {out}");
     }
 }
+
+/// Load `profile` in a forked child, make each raw syscall (no arguments)
+/// there, and return the errno of each (0 for success), or the signal that
+/// killed the child first.
+#[cfg(target_arch = "x86_64")]
+fn syscalls_under(profile: Value, calls: &[i64]) -> Result<Vec<i32>, i32> {
+    let s: oci_spec::runtime::LinuxSeccomp = serde_json::from_value(profile).unwrap();
+    let filter = berth::seccomp::compile(&s).unwrap();
+    let mut p = [0i32; 2];
+    // SAFETY: pipe, fork and raw syscalls; the child only makes syscalls
+    // (no allocation: the program is prebuilt) and _exits.
+    unsafe {
+        assert_eq!(libc::pipe(p.as_mut_ptr()), 0);
+        let pid = libc::fork();
+        assert!(pid >= 0);
+        if pid == 0 {
+            libc::close(p[0]);
+            libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+            if filter.load().is_err() {
+                libc::_exit(99);
+            }
+            for &nr in calls {
+                let r = libc::syscall(nr, 0, 0, 0, 0, 0, 0);
+                let e: i32 = if r < 0 { *libc::__errno_location() } else { 0 };
+                libc::write(p[1], (&e as *const i32).cast(), 4);
+            }
+            libc::_exit(0);
+        }
+        libc::close(p[1]);
+        let mut out = Vec::new();
+        let mut e = 0i32;
+        while libc::read(p[0], (&mut e as *mut i32).cast(), 4) == 4 {
+            out.push(e);
+        }
+        libc::close(p[0]);
+        let mut status = 0;
+        assert_eq!(libc::waitpid(pid, &mut status, 0), pid);
+        if libc::WIFSIGNALED(status) {
+            return Err(libc::WTERMSIG(status));
+        }
+        assert_eq!(libc::WEXITSTATUS(status), 0, "child failed to load");
+        Ok(out)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn syscalls_newer_than_the_profile_get_enosys() {
+    const X32: i64 = 0x4000_0000;
+    let (getpid, getppid, exit_group) = (39, 110, 231);
+    let profile = |default: &str, arches: Value| {
+        json!({
+            "defaultAction": default,
+            "architectures": arches,
+            "syscalls": [{"names": ["getpid", "write", "exit_group"], "action": "SCMP_ACT_ALLOW"}]
+        })
+    };
+    // exit_group (231) is the highest syscall named: 232 and up are unknown.
+    let calls = [
+        getpid,
+        getppid,
+        exit_group + 1,
+        1000,
+        X32 | getppid,
+        X32 | 1000,
+    ];
+    let got = syscalls_under(
+        profile(
+            "SCMP_ACT_ERRNO",
+            json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X32"]),
+        ),
+        &calls,
+    );
+    let (ok, eperm, enosys) = (0, libc::EPERM, libc::ENOSYS);
+    assert_eq!(got, Ok(vec![ok, eperm, enosys, enosys, eperm, enosys]));
+
+    // The native arch is covered even when the profile lists none.
+    let got = syscalls_under(profile("SCMP_ACT_ERRNO", json!([])), &calls[..4]);
+    assert_eq!(got, Ok(vec![ok, eperm, enosys, enosys]));
+
+    // A killing default: unknown syscalls still just fail, known ones kill.
+    let got = syscalls_under(
+        profile("SCMP_ACT_KILL_PROCESS", json!(["SCMP_ARCH_X86_64"])),
+        &[1000, getpid, getppid, getpid],
+    );
+    assert_eq!(got, Err(libc::SIGSYS));
+    let got = syscalls_under(
+        profile("SCMP_ACT_KILL_PROCESS", json!(["SCMP_ARCH_X86_64"])),
+        &[1000, getpid],
+    );
+    assert_eq!(got, Ok(vec![enosys, ok]));
+
+    // An allowing default has nothing to protect: no stub, and rules still apply.
+    let allow = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_ERRNO"}]
+    });
+    assert_eq!(
+        syscalls_under(allow, &[getppid, getpid]),
+        Ok(vec![eperm, ok])
+    );
+}

@@ -258,7 +258,8 @@ fn wait_for_start_and_exec(c: &Ctx, e: Exec) -> ! {
         .map(|a| a.as_ptr())
         .chain([std::ptr::null()])
         .collect();
-    if let Some(f) = e.seccomp {
+    // Borrowed, so nothing is freed (no syscall) between the load and execve.
+    if let Some(f) = &e.seccomp {
         if let Err(err) = f.load() {
             fail(&fifo, err.into());
         }
