@@ -482,3 +482,118 @@ fn syscalls_newer_than_the_profile_get_enosys() {
         Ok(vec![eperm, ok])
     );
 }
+
+/// A seccomp agent on `path`: takes the listener berth sends, answers every
+/// notification with EXDEV until the container is gone, and returns the
+/// state message and the names of the syscalls it was asked about.
+fn agent(path: &std::path::Path) -> std::thread::JoinHandle<(Value, Vec<String>)> {
+    use std::io::IoSliceMut;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+    use libseccomp::{ScmpNotifReq, ScmpNotifResp, ScmpNotifRespFlags};
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+
+    let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
+    std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut space = nix::cmsg_space!([RawFd; 1]);
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let msg = recvmsg::<()>(
+            conn.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::empty(),
+        )
+        .unwrap();
+        let mut fd = None;
+        for c in msg.cmsgs().unwrap() {
+            if let ControlMessageOwned::ScmRights(fds) = c {
+                // SAFETY: received fds are ours.
+                fd = Some(unsafe { OwnedFd::from_raw_fd(fds[0]) });
+            }
+        }
+        let n = msg.bytes;
+        let mut data = buf[..n].to_vec();
+        std::io::Read::read_to_end(&mut &conn, &mut data).unwrap();
+        let state: Value = serde_json::from_slice(&data).unwrap();
+        let fd = fd.expect("no listener fd came with the state");
+        let mut names = Vec::new();
+        loop {
+            let mut p = libc::pollfd {
+                fd: fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: poll on one valid pollfd.
+            let r = unsafe { libc::poll(&mut p, 1, 20_000) };
+            assert!(r > 0, "agent: no notification and no hangup in 20 s");
+            if p.revents & libc::POLLIN == 0 {
+                break; // POLLHUP: every process under the filter is gone.
+            }
+            let req = ScmpNotifReq::receive(fd.as_raw_fd()).unwrap();
+            names.push(req.data.syscall.get_name().unwrap());
+            let resp = ScmpNotifResp::new_error(req.id, -libc::EXDEV, ScmpNotifRespFlags::empty());
+            // The container may have died in between; that is not our failure.
+            let _ = resp.respond(fd.as_raw_fd());
+        }
+        (state, names)
+    })
+}
+
+#[test]
+fn notify_hands_the_listener_to_the_agent() {
+    for nnp in [true, false] {
+        let mut b = bundle("notify", json!(null), nnp, "mkdir /tmp/x 2>&1; echo done");
+        let sock = b.dir.join("agent.sock");
+        let mut profile = allow_but(json!([{
+            "names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"
+        }]));
+        profile["listenerPath"] = json!(sock);
+        profile["listenerMetadata"] = json!("berth-test");
+        if nnp {
+            profile["flags"] = json!(["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]);
+        }
+        b.config["linux"]["seccomp"] = profile;
+        let agent = agent(&sock);
+        let out = inside(&b);
+        assert_eq!(
+            out,
+            "mkdir: can't create directory '/tmp/x': Invalid cross-device link\ndone\n"
+        );
+        let (msg, names) = agent.join().unwrap();
+        assert_eq!(msg["fds"], json!(["seccompFd"]), "{msg}");
+        assert_eq!(msg["metadata"], "berth-test", "{msg}");
+        assert_eq!(msg["state"]["id"], b.id().as_str(), "{msg}");
+        assert_eq!(msg["state"]["status"], "creating", "{msg}");
+        assert!(msg["pid"].as_i64().unwrap() > 0, "{msg}");
+        assert_eq!(msg["pid"], msg["state"]["pid"], "{msg}");
+        assert!(!msg["ociVersion"].is_null(), "{msg}");
+        assert!(
+            names.iter().all(|n| n.starts_with("mkdir")) && !names.is_empty(),
+            "{names:?}"
+        );
+    }
+}
+
+#[test]
+fn notify_without_a_working_agent_fails_cleanly() {
+    let notify = allow_but(json!([{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]));
+    let b = bundle("nolistener", notify.clone(), true, "true");
+    create_fails(&b, "linux.seccomp.listenerPath");
+
+    let mut gone = notify.clone();
+    gone["listenerPath"] = json!("/nonexistent/agent.sock");
+    let b = bundle("deadagent", gone, false, "true");
+    create_fails(&b, "listenerPath /nonexistent/agent.sock: connect");
+
+    let mut profile = allow_but(json!([{"names": ["write"], "action": "SCMP_ACT_NOTIFY"}]));
+    profile["listenerPath"] = json!("/nonexistent/agent.sock");
+    let b = bundle("notifywrite", profile, true, "true");
+    create_fails(&b, "linux.seccomp.syscalls[0].names");
+
+    let mut wait = allow_but(json!([]));
+    wait["flags"] = json!(["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]);
+    let b = bundle("waitkill", wait, true, "true");
+    create_fails(&b, "linux.seccomp.flags[0]");
+}

@@ -4,7 +4,7 @@
 
 use std::ffi::CString;
 use std::io::Write;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use nix::sched::CloneFlags;
@@ -151,14 +151,18 @@ fn setup(c: &Ctx) -> Result<Exec> {
     // loading needs CAP_SYS_ADMIN, so it happens before the caps are
     // dropped; with it, as late as possible, just before execve, so the
     // profile need not allow what the init does on the way (runc's rule).
+    // A notify listener must reach the parent while it still listens on
+    // the sync socket, so that case loads here too.
     let nnp = p.no_new_privileges().unwrap_or(false);
     let mut seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         Some(s) => Some(crate::seccomp::compile(s)?),
         None => None,
     };
-    if !nnp {
+    if !nnp || seccomp.as_ref().is_some_and(|f| f.wants_listener()) {
         if let Some(f) = seccomp.take() {
-            f.load()?;
+            if let Some(fd) = f.load()? {
+                c.chan.send_fd(&Msg::SeccompFd, fd.as_fd())?;
+            }
         }
     }
     security::apply_user_and_caps(p)?;

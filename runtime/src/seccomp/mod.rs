@@ -5,9 +5,12 @@
 //! because it prepends the ENOSYS stub (see enosys.rs) and passes filter
 //! flags libseccomp 2.5 does not know.
 
+mod agent;
 mod bpf;
 mod build;
 mod enosys;
+
+pub use agent::{send as send_to_agent, validate};
 
 use std::os::fd::OwnedFd;
 
