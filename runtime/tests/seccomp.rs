@@ -597,3 +597,17 @@ fn notify_without_a_working_agent_fails_cleanly() {
     let b = bundle("waitkill", wait, true, "true");
     create_fails(&b, "linux.seccomp.flags[0]");
 }
+
+#[test]
+fn a_profile_may_deny_what_the_init_needs_after_loading() {
+    // Without no_new_privs the filter is loaded before the caps are dropped;
+    // the cwd check (getcwd) must already be done by then (runtime-tools'
+    // linux_seccomp denies getcwd).
+    for nnp in [false, true] {
+        let profile = allow_but(json!([{"names": ["getcwd"], "action": "SCMP_ACT_ERRNO"}]));
+        let mut b = bundle("getcwd", profile, nnp, "pwd 2>&1; echo ran");
+        b.config["process"]["cwd"] = json!("/tmp");
+        let out = inside(&b);
+        assert!(out.ends_with("ran\n"), "nnp={nnp}: {out}");
+    }
+}

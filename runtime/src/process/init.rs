@@ -147,6 +147,10 @@ fn setup(c: &Ctx) -> Result<Exec> {
     if let Some(pers) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
         set_personality(pers)?;
     }
+    // As runc: chdir while still root, so the check (getcwd) runs before
+    // a profile that may deny it is loaded; if root may not enter the
+    // directory (a volume owned by the container user), retry as the user.
+    let cwd_done = chdir_as_root(p.cwd())?;
     // Compiled now so profile errors reach `create`. Without no_new_privs
     // loading needs CAP_SYS_ADMIN, so it happens before the caps are
     // dropped; with it, as late as possible, just before execve, so the
@@ -171,7 +175,9 @@ fn setup(c: &Ctx) -> Result<Exec> {
     }
     let umask = p.user().umask().unwrap_or(0o022);
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(umask));
-    chdir_inside(p.cwd())?;
+    if !cwd_done {
+        chdir_inside(p.cwd())?;
+    }
 
     let env: Vec<String> = p.env().clone().unwrap_or_default();
     let args = p.args().clone().unwrap_or_default();
@@ -309,10 +315,25 @@ fn close_fds_except(min: i32, keep: &[RawFd]) {
     unsafe { libc::syscall(libc::SYS_close_range, lo, u32::MAX, 0) };
 }
 
-/// chdir to the configured cwd and prove it is inside the container root:
-/// a cwd reached through a leaked fd would be "(unreachable)".
+/// `chdir_inside`, but false where permission is denied, to retry later.
+fn chdir_as_root(cwd: &Path) -> Result<bool> {
+    match nix::unistd::chdir(cwd) {
+        Err(nix::errno::Errno::EACCES | nix::errno::Errno::EPERM) => Ok(false),
+        r => r
+            .ctx(|| format!("chdir to cwd {}", cwd.display()))
+            .and_then(|()| verify_cwd(cwd))
+            .map(|()| true),
+    }
+}
+
+/// chdir to the configured cwd and prove it is inside the container root.
 fn chdir_inside(cwd: &Path) -> Result<()> {
     nix::unistd::chdir(cwd).ctx(|| format!("chdir to cwd {}", cwd.display()))?;
+    verify_cwd(cwd)
+}
+
+/// A cwd reached through a leaked fd would be "(unreachable)".
+fn verify_cwd(cwd: &Path) -> Result<()> {
     match nix::unistd::getcwd() {
         Ok(p) if p.is_absolute() => Ok(()),
         _ => Err(Error::Invalid(format!(
