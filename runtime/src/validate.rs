@@ -27,16 +27,7 @@ pub fn unsupported(spec: &Spec) -> Result<()> {
     }
     if let Some(l) = spec.linux() {
         if let Some(s) = l.seccomp() {
-            // Handing the listener fd to an agent is not implemented yet;
-            // a notify rule without one would hang the container.
-            let notify = s
-                .syscalls()
-                .iter()
-                .flatten()
-                .any(|c| c.action() == oci_spec::runtime::LinuxSeccompAction::ScmpActNotify);
-            if s.listener_path().is_some() || notify {
-                bad.push("linux.seccomp.listenerPath");
-            }
+            crate::seccomp::validate(s)?;
         }
         if l.intel_rdt().is_some() {
             bad.push("linux.intelRdt");

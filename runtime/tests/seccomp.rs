@@ -380,3 +380,234 @@ fn docker_like_default_profile_runs_a_shell() {
         assert!(out.contains("unshare-denied"), "nnp={nnp}: {out}");
     }
 }
+
+/// Load `profile` in a forked child, make each raw syscall (no arguments)
+/// there, and return the errno of each (0 for success), or the signal that
+/// killed the child first.
+#[cfg(target_arch = "x86_64")]
+fn syscalls_under(profile: Value, calls: &[i64]) -> Result<Vec<i32>, i32> {
+    let s: oci_spec::runtime::LinuxSeccomp = serde_json::from_value(profile).unwrap();
+    let filter = berth::seccomp::compile(&s).unwrap();
+    let mut p = [0i32; 2];
+    // SAFETY: pipe, fork and raw syscalls; the child only makes syscalls
+    // (no allocation: the program is prebuilt) and _exits.
+    unsafe {
+        assert_eq!(libc::pipe(p.as_mut_ptr()), 0);
+        let pid = libc::fork();
+        assert!(pid >= 0);
+        if pid == 0 {
+            libc::close(p[0]);
+            libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+            if filter.load().is_err() {
+                libc::_exit(99);
+            }
+            for &nr in calls {
+                let r = libc::syscall(nr, 0, 0, 0, 0, 0, 0);
+                let e: i32 = if r < 0 { *libc::__errno_location() } else { 0 };
+                libc::write(p[1], (&e as *const i32).cast(), 4);
+            }
+            libc::_exit(0);
+        }
+        libc::close(p[1]);
+        let mut out = Vec::new();
+        let mut e = 0i32;
+        while libc::read(p[0], (&mut e as *mut i32).cast(), 4) == 4 {
+            out.push(e);
+        }
+        libc::close(p[0]);
+        let mut status = 0;
+        assert_eq!(libc::waitpid(pid, &mut status, 0), pid);
+        if libc::WIFSIGNALED(status) {
+            return Err(libc::WTERMSIG(status));
+        }
+        assert_eq!(libc::WEXITSTATUS(status), 0, "child failed to load");
+        Ok(out)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn syscalls_newer_than_the_profile_get_enosys() {
+    const X32: i64 = 0x4000_0000;
+    let (getpid, getppid, exit_group) = (39, 110, 231);
+    let profile = |default: &str, arches: Value| {
+        json!({
+            "defaultAction": default,
+            "architectures": arches,
+            "syscalls": [{"names": ["getpid", "write", "exit_group"], "action": "SCMP_ACT_ALLOW"}]
+        })
+    };
+    // exit_group (231) is the highest syscall named: 232 and up are unknown.
+    let calls = [
+        getpid,
+        getppid,
+        exit_group + 1,
+        1000,
+        X32 | getppid,
+        X32 | 1000,
+    ];
+    let got = syscalls_under(
+        profile(
+            "SCMP_ACT_ERRNO",
+            json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X32"]),
+        ),
+        &calls,
+    );
+    let (ok, eperm, enosys) = (0, libc::EPERM, libc::ENOSYS);
+    assert_eq!(got, Ok(vec![ok, eperm, enosys, enosys, eperm, enosys]));
+
+    // The native arch is covered even when the profile lists none.
+    let got = syscalls_under(profile("SCMP_ACT_ERRNO", json!([])), &calls[..4]);
+    assert_eq!(got, Ok(vec![ok, eperm, enosys, enosys]));
+
+    // A killing default: unknown syscalls still just fail, known ones kill.
+    let got = syscalls_under(
+        profile("SCMP_ACT_KILL_PROCESS", json!(["SCMP_ARCH_X86_64"])),
+        &[1000, getpid, getppid, getpid],
+    );
+    assert_eq!(got, Err(libc::SIGSYS));
+    let got = syscalls_under(
+        profile("SCMP_ACT_KILL_PROCESS", json!(["SCMP_ARCH_X86_64"])),
+        &[1000, getpid],
+    );
+    assert_eq!(got, Ok(vec![enosys, ok]));
+
+    // An allowing default has nothing to protect: no stub, and rules still apply.
+    let allow = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_ERRNO"}]
+    });
+    assert_eq!(
+        syscalls_under(allow, &[getppid, getpid]),
+        Ok(vec![eperm, ok])
+    );
+}
+
+/// A seccomp agent on `path`: takes the listener berth sends, answers every
+/// notification with EXDEV until the container is gone, and returns the
+/// state message and the names of the syscalls it was asked about.
+fn agent(path: &std::path::Path) -> std::thread::JoinHandle<(Value, Vec<String>)> {
+    use std::io::IoSliceMut;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+    use libseccomp::{ScmpNotifReq, ScmpNotifResp, ScmpNotifRespFlags};
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+
+    let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
+    std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut space = nix::cmsg_space!([RawFd; 1]);
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let msg = recvmsg::<()>(
+            conn.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::empty(),
+        )
+        .unwrap();
+        let mut fd = None;
+        for c in msg.cmsgs().unwrap() {
+            if let ControlMessageOwned::ScmRights(fds) = c {
+                // SAFETY: received fds are ours.
+                fd = Some(unsafe { OwnedFd::from_raw_fd(fds[0]) });
+            }
+        }
+        let n = msg.bytes;
+        let mut data = buf[..n].to_vec();
+        std::io::Read::read_to_end(&mut &conn, &mut data).unwrap();
+        let state: Value = serde_json::from_slice(&data).unwrap();
+        let fd = fd.expect("no listener fd came with the state");
+        let mut names = Vec::new();
+        loop {
+            let mut p = libc::pollfd {
+                fd: fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: poll on one valid pollfd.
+            let r = unsafe { libc::poll(&mut p, 1, 20_000) };
+            assert!(r > 0, "agent: no notification and no hangup in 20 s");
+            if p.revents & libc::POLLIN == 0 {
+                break; // POLLHUP: every process under the filter is gone.
+            }
+            let req = ScmpNotifReq::receive(fd.as_raw_fd()).unwrap();
+            names.push(req.data.syscall.get_name().unwrap());
+            let resp = ScmpNotifResp::new_error(req.id, -libc::EXDEV, ScmpNotifRespFlags::empty());
+            // The container may have died in between; that is not our failure.
+            let _ = resp.respond(fd.as_raw_fd());
+        }
+        (state, names)
+    })
+}
+
+#[test]
+fn notify_hands_the_listener_to_the_agent() {
+    for nnp in [true, false] {
+        let mut b = bundle("notify", json!(null), nnp, "mkdir /tmp/x 2>&1; echo done");
+        let sock = b.dir.join("agent.sock");
+        let mut profile = allow_but(json!([{
+            "names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"
+        }]));
+        profile["listenerPath"] = json!(sock);
+        profile["listenerMetadata"] = json!("berth-test");
+        if nnp {
+            profile["flags"] = json!(["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]);
+        }
+        b.config["linux"]["seccomp"] = profile;
+        let agent = agent(&sock);
+        let out = inside(&b);
+        assert_eq!(
+            out,
+            "mkdir: can't create directory '/tmp/x': Invalid cross-device link\ndone\n"
+        );
+        let (msg, names) = agent.join().unwrap();
+        assert_eq!(msg["fds"], json!(["seccompFd"]), "{msg}");
+        assert_eq!(msg["metadata"], "berth-test", "{msg}");
+        assert_eq!(msg["state"]["id"], b.id().as_str(), "{msg}");
+        assert_eq!(msg["state"]["status"], "creating", "{msg}");
+        assert!(msg["pid"].as_i64().unwrap() > 0, "{msg}");
+        assert_eq!(msg["pid"], msg["state"]["pid"], "{msg}");
+        assert!(!msg["ociVersion"].is_null(), "{msg}");
+        assert!(
+            names.iter().all(|n| n.starts_with("mkdir")) && !names.is_empty(),
+            "{names:?}"
+        );
+    }
+}
+
+#[test]
+fn notify_without_a_working_agent_fails_cleanly() {
+    let notify = allow_but(json!([{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]));
+    let b = bundle("nolistener", notify.clone(), true, "true");
+    create_fails(&b, "linux.seccomp.listenerPath");
+
+    let mut gone = notify.clone();
+    gone["listenerPath"] = json!("/nonexistent/agent.sock");
+    let b = bundle("deadagent", gone, false, "true");
+    create_fails(&b, "listenerPath /nonexistent/agent.sock: connect");
+
+    let mut profile = allow_but(json!([{"names": ["write"], "action": "SCMP_ACT_NOTIFY"}]));
+    profile["listenerPath"] = json!("/nonexistent/agent.sock");
+    let b = bundle("notifywrite", profile, true, "true");
+    create_fails(&b, "linux.seccomp.syscalls[0].names");
+
+    let mut wait = allow_but(json!([]));
+    wait["flags"] = json!(["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]);
+    let b = bundle("waitkill", wait, true, "true");
+    create_fails(&b, "linux.seccomp.flags[0]");
+}
+
+#[test]
+fn a_profile_may_deny_what_the_init_needs_after_loading() {
+    // Without no_new_privs the filter is loaded before the caps are dropped;
+    // the cwd check (getcwd) must already be done by then (runtime-tools'
+    // linux_seccomp denies getcwd).
+    for nnp in [false, true] {
+        let profile = allow_but(json!([{"names": ["getcwd"], "action": "SCMP_ACT_ERRNO"}]));
+        let mut b = bundle("getcwd", profile, nnp, "pwd 2>&1; echo ran");
+        b.config["process"]["cwd"] = json!("/tmp");
+        let out = inside(&b);
+        assert!(out.ends_with("ran\n"), "nnp={nnp}: {out}");
+    }
+}

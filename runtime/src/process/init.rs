@@ -4,7 +4,7 @@
 
 use std::ffi::CString;
 use std::io::Write;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use nix::sched::CloneFlags;
@@ -147,36 +147,44 @@ fn setup(c: &Ctx) -> Result<Exec> {
     if let Some(pers) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
         set_personality(pers)?;
     }
-    let umask = p.user().umask().unwrap_or(0o022);
-    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(umask));
-    // The cwd check (getcwd) and the executable lookup (stat, access) come
-    // before any seccomp filter, which may well deny those syscalls.
-    chdir_inside(p.cwd())?;
-    let env: Vec<String> = p.env().clone().unwrap_or_default();
-    let args = p.args().clone().unwrap_or_default();
-    let Some(arg0) = args.first() else {
-        return Err(Error::Invalid("process.args must not be empty".into()));
-    };
-    let path = find_executable(arg0, &env)?;
-
+    // As runc: chdir while still root, so the check (getcwd) runs before
+    // a profile that may deny it is loaded; if root may not enter the
+    // directory (a volume owned by the container user), retry as the user.
+    let cwd_done = chdir_as_root(p.cwd())?;
     // Compiled now so profile errors reach `create`. Without no_new_privs
     // loading needs CAP_SYS_ADMIN, so it happens before the caps are
     // dropped; with it, as late as possible, just before execve, so the
     // profile need not allow what the init does on the way (runc's rule).
+    // A notify listener must reach the parent while it still listens on
+    // the sync socket, so that case loads here too.
     let nnp = p.no_new_privileges().unwrap_or(false);
     let mut seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         Some(s) => Some(crate::seccomp::compile(s)?),
         None => None,
     };
-    if !nnp {
+    if !nnp || seccomp.as_ref().is_some_and(|f| f.wants_listener()) {
         if let Some(f) = seccomp.take() {
-            f.load()?;
+            if let Some(fd) = f.load()? {
+                c.chan.send_fd(&Msg::SeccompFd, fd.as_fd())?;
+            }
         }
     }
     security::apply_user_and_caps(p)?;
     if nnp {
         security::set_no_new_privs()?;
     }
+    let umask = p.user().umask().unwrap_or(0o022);
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(umask));
+    if !cwd_done {
+        chdir_inside(p.cwd())?;
+    }
+
+    let env: Vec<String> = p.env().clone().unwrap_or_default();
+    let args = p.args().clone().unwrap_or_default();
+    let Some(arg0) = args.first() else {
+        return Err(Error::Invalid("process.args must not be empty".into()));
+    };
+    let path = find_executable(arg0, &env)?;
     let cstr = |s: &str| CString::new(s).map_err(|_| Error::Invalid(format!("NUL byte in {s:?}")));
     Ok(Exec {
         path: cstr(&path.to_string_lossy())?,
@@ -260,7 +268,8 @@ fn wait_for_start_and_exec(c: &Ctx, e: Exec) -> ! {
         .map(|a| a.as_ptr())
         .chain([std::ptr::null()])
         .collect();
-    if let Some(f) = e.seccomp {
+    // Borrowed, so nothing is freed (no syscall) between the load and execve.
+    if let Some(f) = &e.seccomp {
         if let Err(err) = f.load() {
             fail(&fifo, err.into());
         }
@@ -306,10 +315,25 @@ fn close_fds_except(min: i32, keep: &[RawFd]) {
     unsafe { libc::syscall(libc::SYS_close_range, lo, u32::MAX, 0) };
 }
 
-/// chdir to the configured cwd and prove it is inside the container root:
-/// a cwd reached through a leaked fd would be "(unreachable)".
+/// `chdir_inside`, but false where permission is denied, to retry later.
+fn chdir_as_root(cwd: &Path) -> Result<bool> {
+    match nix::unistd::chdir(cwd) {
+        Err(nix::errno::Errno::EACCES | nix::errno::Errno::EPERM) => Ok(false),
+        r => r
+            .ctx(|| format!("chdir to cwd {}", cwd.display()))
+            .and_then(|()| verify_cwd(cwd))
+            .map(|()| true),
+    }
+}
+
+/// chdir to the configured cwd and prove it is inside the container root.
 fn chdir_inside(cwd: &Path) -> Result<()> {
     nix::unistd::chdir(cwd).ctx(|| format!("chdir to cwd {}", cwd.display()))?;
+    verify_cwd(cwd)
+}
+
+/// A cwd reached through a leaked fd would be "(unreachable)".
+fn verify_cwd(cwd: &Path) -> Result<()> {
     match nix::unistd::getcwd() {
         Ok(p) if p.is_absolute() => Ok(()),
         _ => Err(Error::Invalid(format!(

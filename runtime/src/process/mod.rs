@@ -18,7 +18,7 @@ mod init;
 pub mod sync;
 
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use nix::sched::CloneFlags;
@@ -164,7 +164,15 @@ fn drive(
     }
     chan.send(&Msg::Go(pid))?;
     loop {
-        match chan.recv()? {
+        let (msg, fd) = chan.recv_fd()?;
+        match msg {
+            Some(Msg::SeccompFd) => {
+                let fd = fd.ok_or_else(|| Error::Init("sync: seccomp fd missing".into()))?;
+                let s = l.spec.linux().as_ref().and_then(|x| x.seccomp().as_ref());
+                let s = s.ok_or_else(|| Error::Init("sync: seccomp fd without profile".into()))?;
+                let state = crate::container::hook_state(l, pid, "creating");
+                crate::seccomp::send_to_agent(s, &state, pid, fd.as_fd())?;
+            }
             Some(Msg::RunHooks) => {
                 let hooks = l.spec.hooks().as_ref();
                 let state = hook_state(pid);

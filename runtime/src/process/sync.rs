@@ -1,9 +1,13 @@
 //! The parent/init channel: a SOCK_SEQPACKET socketpair, one message per
 //! datagram, so no framing is needed and a dead peer reads as EOF.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
-use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+use nix::sys::socket::{
+    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
+    SockFlag, SockType,
+};
 
 use crate::error::{Context, Error, Result};
 
@@ -21,6 +25,9 @@ pub enum Msg {
     Ready,
     /// init → parent: setup failed with this message.
     Failed(String),
+    /// init → parent: the seccomp notify listener fd rides along (SCM_RIGHTS),
+    /// for the parent to hand to linux.seccomp.listenerPath.
+    SeccompFd,
 }
 
 impl Msg {
@@ -31,6 +38,7 @@ impl Msg {
             Msg::HooksDone => b"D".to_vec(),
             Msg::Ready => b"R".to_vec(),
             Msg::Failed(m) => [b"F", m.as_bytes()].concat(),
+            Msg::SeccompFd => b"S".to_vec(),
         }
     }
 
@@ -41,6 +49,7 @@ impl Msg {
             b'D' => Msg::HooksDone,
             b'R' => Msg::Ready,
             b'F' => Msg::Failed(String::from_utf8_lossy(&b[1..]).into_owned()),
+            b'S' => Msg::SeccompFd,
             _ => return None,
         })
     }
@@ -70,24 +79,60 @@ impl Channel {
         Ok(())
     }
 
-    /// Receive one message; None when the peer has gone.
+    /// Send `m` with `fd` attached as SCM_RIGHTS.
+    pub fn send_fd(&self, m: &Msg, fd: BorrowedFd) -> Result<()> {
+        let b = m.encode();
+        let fds = [fd.as_raw_fd()];
+        sendmsg::<()>(
+            self.0.as_raw_fd(),
+            &[IoSlice::new(&b)],
+            &[ControlMessage::ScmRights(&fds)],
+            MsgFlags::empty(),
+            None,
+        )
+        .ctx(|| "sync: send fd")?;
+        Ok(())
+    }
+
+    /// Receive one message; None when the peer has gone. An fd sent along is closed.
     pub fn recv(&self) -> Result<Option<Msg>> {
+        Ok(self.recv_fd()?.0)
+    }
+
+    /// Receive one message and the fd that came with it, if any. recvmsg
+    /// costs what read does, and a plain read would drop an attached fd.
+    pub fn recv_fd(&self) -> Result<(Option<Msg>, Option<OwnedFd>)> {
         let mut buf = vec![0u8; 64 * 1024];
+        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
         loop {
-            // SAFETY: read into a buffer we own, bounded by its length.
-            let n = unsafe { libc::read(self.0.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-            if n < 0 {
-                let e = std::io::Error::last_os_error();
-                if e.kind() == std::io::ErrorKind::Interrupted {
-                    continue;
+            let mut iov = [IoSliceMut::new(&mut buf)];
+            let r = recvmsg::<()>(
+                self.0.as_raw_fd(),
+                &mut iov,
+                Some(&mut space),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            );
+            let msg = match r {
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(e).ctx(|| "sync: recv"),
+                Ok(m) => m,
+            };
+            let mut fd = None;
+            for c in msg.cmsgs().ctx(|| "sync: recv control data")? {
+                if let ControlMessageOwned::ScmRights(fds) = c {
+                    for f in fds {
+                        // SAFETY: the kernel installed this fd for us; we own it.
+                        let owned = unsafe { OwnedFd::from_raw_fd(f) };
+                        fd.get_or_insert(owned);
+                    }
                 }
-                return Err(e).ctx(|| "sync: recv");
             }
+            let n = msg.bytes;
             if n == 0 {
-                return Ok(None);
+                return Ok((None, fd));
             }
-            return Msg::decode(&buf[..n as usize])
-                .map(Some)
+            return Msg::decode(&buf[..n])
+                .map(|m| (Some(m), fd))
                 .ok_or_else(|| Error::Init("sync: garbled message".into()));
         }
     }

@@ -5,6 +5,7 @@
 
 use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext};
 use libseccomp::{ScmpFilterAttr, ScmpSyscall};
+
 use oci_spec::runtime::{
     Arch, LinuxSeccomp, LinuxSeccompAction as A, LinuxSeccompArg, LinuxSeccompFilterFlag as F,
     LinuxSeccompOperator as Op, LinuxSyscall,
@@ -32,29 +33,42 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Filter, SeccompError> {
         ctx.add_arch(arch(*a))
             .map_err(SeccompError::lib(format!("architectures[{i}] {a}")))?;
     }
+    // Filter flags are seccomp(2) flags, passed when berth loads the program.
+    let mut flags: libc::c_ulong = 0;
+    let mut wait_killable = None;
     for (i, f) in s.flags().iter().flatten().enumerate() {
-        let r = match f {
-            F::SeccompFilterFlagLog => ctx.set_ctl_log(true).map(drop),
-            F::SeccompFilterFlagSpecAllow => ctx.set_ctl_ssb(true).map(drop),
-            F::SeccompFilterFlagWaitKillableRecv => ctx.set_ctl_waitkill(true).map(drop),
+        match f {
+            F::SeccompFilterFlagLog => flags |= libc::SECCOMP_FILTER_FLAG_LOG,
+            F::SeccompFilterFlagSpecAllow => flags |= libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+            F::SeccompFilterFlagWaitKillableRecv => wait_killable = Some(i),
             // init is single-threaded: there are no threads to synchronise.
-            F::SeccompFilterFlagTsync => Ok(()),
-        };
-        r.map_err(SeccompError::lib(format!("flags[{i}] {f}")))?;
+            F::SeccompFilterFlagTsync => {}
+        }
     }
     let syscalls = s.syscalls().as_deref().unwrap_or_default();
     if syscalls.len() > TREE_THRESHOLD {
         // Only a speed-up; older libseccomp lacks it.
         let _ = ctx.set_filter_attr(ScmpFilterAttr::CtlOptimize, 2);
     }
-    // no_new_privs is the config's business (process.noNewPrivileges), not the filter's.
-    ctx.set_ctl_nnp(false)
-        .map_err(SeccompError::lib("clear no_new_privs attribute"))?;
     let mut notify = false;
     for (i, sc) in syscalls.iter().enumerate() {
         notify |= add_syscall(&mut ctx, i, sc, default)?;
     }
-    Ok(Filter { ctx, notify })
+    if notify {
+        flags |= libc::SECCOMP_FILTER_FLAG_NEW_LISTENER;
+        if wait_killable.is_some() {
+            flags |= libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
+        }
+    } else if let Some(i) = wait_killable {
+        // The kernel refuses it without a listener.
+        return Err(invalid(
+            &format!("linux.seccomp.flags[{i}]"),
+            "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV needs an SCMP_ACT_NOTIFY rule",
+        ));
+    }
+    let mut prog = super::enosys::stub(s, default)?;
+    prog.extend(super::bpf::export(&ctx)?);
+    Ok(Filter { prog, flags })
 }
 
 /// Add the rules of `syscalls[i]`; returns whether they notify.
@@ -152,33 +166,40 @@ fn action(a: A, errno_ret: Option<u32>, ret_field: &str) -> Result<ScmpAction, S
     })
 }
 
-fn arch(a: Arch) -> ScmpArch {
-    match a {
-        Arch::ScmpArchNative => ScmpArch::Native,
-        Arch::ScmpArchX86 => ScmpArch::X86,
-        Arch::ScmpArchX86_64 => ScmpArch::X8664,
-        Arch::ScmpArchX32 => ScmpArch::X32,
-        Arch::ScmpArchArm => ScmpArch::Arm,
-        Arch::ScmpArchAarch64 => ScmpArch::Aarch64,
-        Arch::ScmpArchMips => ScmpArch::Mips,
-        Arch::ScmpArchMips64 => ScmpArch::Mips64,
-        Arch::ScmpArchMips64n32 => ScmpArch::Mips64N32,
-        Arch::ScmpArchMipsel => ScmpArch::Mipsel,
-        Arch::ScmpArchMipsel64 => ScmpArch::Mipsel64,
-        Arch::ScmpArchMipsel64n32 => ScmpArch::Mipsel64N32,
-        Arch::ScmpArchPpc => ScmpArch::Ppc,
-        Arch::ScmpArchPpc64 => ScmpArch::Ppc64,
-        Arch::ScmpArchPpc64le => ScmpArch::Ppc64Le,
-        Arch::ScmpArchS390 => ScmpArch::S390,
-        Arch::ScmpArchS390x => ScmpArch::S390X,
-        Arch::ScmpArchParisc => ScmpArch::Parisc,
-        Arch::ScmpArchParisc64 => ScmpArch::Parisc64,
-        Arch::ScmpArchRiscv64 => ScmpArch::Riscv64,
-        Arch::ScmpArchLoongarch64 => ScmpArch::Loongarch64,
-        Arch::ScmpArchM68k => ScmpArch::M68k,
-        Arch::ScmpArchSh => ScmpArch::Sh,
-        Arch::ScmpArchSheb => ScmpArch::Sheb,
-    }
+/// OCI arch names and libseccomp's; the OCI enum's values are libseccomp's tokens.
+pub(super) const ARCHES: &[(Arch, ScmpArch)] = &[
+    (Arch::ScmpArchNative, ScmpArch::Native),
+    (Arch::ScmpArchX86, ScmpArch::X86),
+    (Arch::ScmpArchX86_64, ScmpArch::X8664),
+    (Arch::ScmpArchX32, ScmpArch::X32),
+    (Arch::ScmpArchArm, ScmpArch::Arm),
+    (Arch::ScmpArchAarch64, ScmpArch::Aarch64),
+    (Arch::ScmpArchMips, ScmpArch::Mips),
+    (Arch::ScmpArchMips64, ScmpArch::Mips64),
+    (Arch::ScmpArchMips64n32, ScmpArch::Mips64N32),
+    (Arch::ScmpArchMipsel, ScmpArch::Mipsel),
+    (Arch::ScmpArchMipsel64, ScmpArch::Mipsel64),
+    (Arch::ScmpArchMipsel64n32, ScmpArch::Mipsel64N32),
+    (Arch::ScmpArchPpc, ScmpArch::Ppc),
+    (Arch::ScmpArchPpc64, ScmpArch::Ppc64),
+    (Arch::ScmpArchPpc64le, ScmpArch::Ppc64Le),
+    (Arch::ScmpArchS390, ScmpArch::S390),
+    (Arch::ScmpArchS390x, ScmpArch::S390X),
+    (Arch::ScmpArchParisc, ScmpArch::Parisc),
+    (Arch::ScmpArchParisc64, ScmpArch::Parisc64),
+    (Arch::ScmpArchRiscv64, ScmpArch::Riscv64),
+    (Arch::ScmpArchLoongarch64, ScmpArch::Loongarch64),
+    (Arch::ScmpArchM68k, ScmpArch::M68k),
+    (Arch::ScmpArchSh, ScmpArch::Sh),
+    (Arch::ScmpArchSheb, ScmpArch::Sheb),
+];
+
+pub(super) fn arch(a: Arch) -> ScmpArch {
+    ARCHES
+        .iter()
+        .find(|(oci, _)| *oci == a)
+        .map(|(_, s)| *s)
+        .expect("ARCHES lists every OCI arch")
 }
 
 fn invalid(field: &str, msg: &str) -> SeccompError {

@@ -1,12 +1,19 @@
-//! `linux.seccomp`: the profile is compiled into a libseccomp filter while
-//! the init still runs setup (so profile errors reach `create`), and loaded
-//! later, at the point the caller picks (see process/init.rs for runc's timing).
+//! `linux.seccomp`: the profile is compiled with libseccomp into a BPF
+//! program while the init still runs setup (so profile errors reach
+//! `create`), and loaded later with one seccomp(2) call, at the point the
+//! caller picks (see process/init.rs). berth loads the program itself
+//! because it prepends the ENOSYS stub (see enosys.rs) and passes filter
+//! flags libseccomp 2.5 does not know.
 
+mod agent;
+mod bpf;
 mod build;
+mod enosys;
 
-use std::os::fd::{FromRawFd, OwnedFd};
+pub use agent::{send as send_to_agent, validate};
 
-use libseccomp::ScmpFilterContext;
+use std::os::fd::OwnedFd;
+
 use oci_spec::runtime::LinuxSeccomp;
 
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +27,12 @@ pub enum SeccompError {
         #[source]
         source: libseccomp::error::SeccompError,
     },
+    #[error("linux.seccomp: {ctx}: {source}")]
+    Io {
+        ctx: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl SeccompError {
@@ -31,9 +44,9 @@ impl SeccompError {
 
 /// A compiled profile, ready to load.
 pub struct Filter {
-    ctx: ScmpFilterContext,
-    /// Some rule uses SCMP_ACT_NOTIFY, so loading yields a listener fd.
-    notify: bool,
+    prog: Vec<libc::sock_filter>,
+    /// SECCOMP_FILTER_FLAG_* for seccomp(2).
+    flags: libc::c_ulong,
 }
 
 /// Compile a profile without loading it.
@@ -42,25 +55,15 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Filter, SeccompError> {
 }
 
 impl Filter {
-    /// Whether loading returns a notify listener fd.
+    /// Whether loading returns a notify listener fd (some rule uses SCMP_ACT_NOTIFY).
     pub fn wants_listener(&self) -> bool {
-        self.notify
+        self.flags & libc::SECCOMP_FILTER_FLAG_NEW_LISTENER != 0
     }
 
-    /// Install the filter on the calling thread. Without no_new_privs this
-    /// needs CAP_SYS_ADMIN. Returns the notify listener fd when a rule uses
-    /// SCMP_ACT_NOTIFY.
-    pub fn load(self) -> Result<Option<OwnedFd>, SeccompError> {
-        self.ctx.load().map_err(SeccompError::lib("load filter"))?;
-        if !self.notify {
-            return Ok(None);
-        }
-        let fd = self
-            .ctx
-            .get_notify_fd()
-            .map_err(SeccompError::lib("get notify fd"))?;
-        // SAFETY: libseccomp hands the listener fd to us; nothing else closes it.
-        Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }))
+    /// Install the filter on the calling thread: one syscall, no allocation.
+    /// Without no_new_privs this needs CAP_SYS_ADMIN.
+    pub fn load(&self) -> Result<Option<OwnedFd>, SeccompError> {
+        bpf::load(&self.prog, self.flags)
     }
 }
 
