@@ -5,7 +5,6 @@
 use std::ffi::CString;
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::path::{Path, PathBuf};
 
 use nix::sched::CloneFlags;
 use oci_spec::runtime::{Process, Spec};
@@ -56,12 +55,8 @@ fn process(spec: &Spec) -> &Process {
 /// What remains once setup is done: the program to exec.
 struct Exec {
     pid: i32,
-    path: CString,
-    argv: Vec<CString>,
-    envp: Vec<CString>,
     proc_fd: OwnedFd,
-    /// A filter still to load right before execve (no_new_privs is set).
-    seccomp: Option<crate::seccomp::Filter>,
+    prepared: super::apply::Prepared,
 }
 
 fn setup(c: &Ctx) -> Result<Exec> {
@@ -72,7 +67,7 @@ fn setup(c: &Ctx) -> Result<Exec> {
     let mut keep: Vec<RawFd> = vec![c.chan.0.as_raw_fd(), c.fifo.as_raw_fd()];
     keep.extend(c.console.as_ref().map(|f| f.as_raw_fd()));
     keep.extend(c.plan.join.iter().map(|(_, fd, _)| fd.as_raw_fd()));
-    close_fds_except(3 + l.preserve_fds, &keep);
+    super::apply::close_fds_except(3 + l.preserve_fds, &keep);
 
     for (flag, fd, path) in &c.plan.join {
         namespaces::setns(fd, *flag, path)?;
@@ -141,58 +136,13 @@ fn setup(c: &Ctx) -> Result<Exec> {
     }
     rootfs::finalize(spec, &opts)?;
 
-    if let Some(r) = p.rlimits() {
-        security::set_rlimits(r)?;
-    }
-    if let Some(pers) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
-        set_personality(pers)?;
-    }
-    // As runc: chdir while still root, so the check (getcwd) runs before
-    // a profile that may deny it is loaded; if root may not enter the
-    // directory (a volume owned by the container user), retry as the user.
-    let cwd_done = chdir_as_root(p.cwd())?;
-    // Compiled now so profile errors reach `create`. Without no_new_privs
-    // loading needs CAP_SYS_ADMIN, so it happens before the caps are
-    // dropped; with it, as late as possible, just before execve, so the
-    // profile need not allow what the init does on the way (runc's rule).
-    // A notify listener must reach the parent while it still listens on
-    // the sync socket, so that case loads here too.
-    let nnp = p.no_new_privileges().unwrap_or(false);
-    let mut seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-        Some(s) => Some(crate::seccomp::compile(s)?),
-        None => None,
-    };
-    if !nnp || seccomp.as_ref().is_some_and(|f| f.wants_listener()) {
-        if let Some(f) = seccomp.take() {
-            if let Some(fd) = f.load()? {
-                c.chan.send_fd(&Msg::SeccompFd, fd.as_fd())?;
-            }
-        }
-    }
-    security::apply_user_and_caps(p)?;
-    if nnp {
-        security::set_no_new_privs()?;
-    }
-    let umask = p.user().umask().unwrap_or(0o022);
-    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(umask));
-    if !cwd_done {
-        chdir_inside(p.cwd())?;
-    }
-
-    let env: Vec<String> = p.env().clone().unwrap_or_default();
-    let args = p.args().clone().unwrap_or_default();
-    let Some(arg0) = args.first() else {
-        return Err(Error::Invalid("process.args must not be empty".into()));
-    };
-    let path = find_executable(arg0, &env)?;
-    let cstr = |s: &str| CString::new(s).map_err(|_| Error::Invalid(format!("NUL byte in {s:?}")));
+    let prepared = super::apply::prepare(p, spec.linux().as_ref(), &mut |fd| {
+        c.chan.send_fd(&Msg::SeccompFd, fd.as_fd())
+    })?;
     Ok(Exec {
-        path: cstr(&path.to_string_lossy())?,
-        argv: args.iter().map(|a| cstr(a)).collect::<Result<_>>()?,
-        envp: env.iter().map(|a| cstr(a)).collect::<Result<_>>()?,
         pid,
         proc_fd,
-        seccomp,
+        prepared,
     })
 }
 
@@ -246,130 +196,8 @@ fn wait_for_start_and_exec(c: &Ctx, e: Exec) -> ! {
     }
     // Everything above the preserved fds closes on exec: that includes the
     // fifo, whose closing tells `start` that the exec happened (EOF).
-    // SAFETY: close_range with constant flags.
-    unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            3 + c.l.preserve_fds as u32,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        );
-    }
-    reset_signals();
-    let argv: Vec<*const libc::c_char> = e
-        .argv
-        .iter()
-        .map(|a| a.as_ptr())
-        .chain([std::ptr::null()])
-        .collect();
-    let envp: Vec<*const libc::c_char> = e
-        .envp
-        .iter()
-        .map(|a| a.as_ptr())
-        .chain([std::ptr::null()])
-        .collect();
-    // Borrowed, so nothing is freed (no syscall) between the load and execve.
-    if let Some(f) = &e.seccomp {
-        if let Err(err) = f.load() {
-            fail(&fifo, err.into());
-        }
-    }
-    // SAFETY: execve with NUL-terminated arrays of live C strings.
-    unsafe { libc::execve(e.path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
-    let err = std::io::Error::last_os_error();
-    fail(
-        &fifo,
-        Error::Io {
-            ctx: format!("exec {:?}", e.path),
-            source: err,
-        },
-    )
-}
-
-/// Restore what the user's program must inherit: Rust ignores SIGPIPE, and
-/// an ignored disposition survives execve.
-fn reset_signals() {
-    // SAFETY: resetting dispositions and the mask of a single-threaded process.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-    }
-}
-
-/// Close every fd from `min` up that init does not need, so nothing the
-/// caller leaked (a host directory, say: CVE-2024-21626) reaches the container.
-fn close_fds_except(min: i32, keep: &[RawFd]) {
-    let mut keep: Vec<RawFd> = keep.iter().copied().filter(|&f| f >= min).collect();
-    keep.sort_unstable();
-    let mut lo = min as u32;
-    for k in keep.into_iter().map(|k| k as u32) {
-        if k > lo {
-            // SAFETY: closing fd ranges of our own process.
-            unsafe { libc::syscall(libc::SYS_close_range, lo, k - 1, 0) };
-        }
-        lo = k + 1;
-    }
-    // SAFETY: as above.
-    unsafe { libc::syscall(libc::SYS_close_range, lo, u32::MAX, 0) };
-}
-
-/// `chdir_inside`, but false where permission is denied, to retry later.
-fn chdir_as_root(cwd: &Path) -> Result<bool> {
-    match nix::unistd::chdir(cwd) {
-        Err(nix::errno::Errno::EACCES | nix::errno::Errno::EPERM) => Ok(false),
-        r => r
-            .ctx(|| format!("chdir to cwd {}", cwd.display()))
-            .and_then(|()| verify_cwd(cwd))
-            .map(|()| true),
-    }
-}
-
-/// chdir to the configured cwd and prove it is inside the container root.
-fn chdir_inside(cwd: &Path) -> Result<()> {
-    nix::unistd::chdir(cwd).ctx(|| format!("chdir to cwd {}", cwd.display()))?;
-    verify_cwd(cwd)
-}
-
-/// A cwd reached through a leaked fd would be "(unreachable)".
-fn verify_cwd(cwd: &Path) -> Result<()> {
-    match nix::unistd::getcwd() {
-        Ok(p) if p.is_absolute() => Ok(()),
-        _ => Err(Error::Invalid(format!(
-            "cwd {} is outside the container root",
-            cwd.display()
-        ))),
-    }
-}
-
-fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf> {
-    let executable = |p: &Path| {
-        nix::unistd::access(p, nix::unistd::AccessFlags::X_OK).is_ok()
-            && std::fs::metadata(p).is_ok_and(|m| m.is_file())
-    };
-    if arg0.contains('/') {
-        let p = PathBuf::from(arg0);
-        return if executable(&p) {
-            Ok(p)
-        } else {
-            Err(Error::Invalid(format!(
-                "exec: {arg0:?}: no such executable file"
-            )))
-        };
-    }
-    let path = env
-        .iter()
-        .find_map(|e| e.strip_prefix("PATH="))
-        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-    path.split(':')
-        .map(|d| Path::new(if d.is_empty() { "." } else { d }).join(arg0))
-        .find(|p| executable(p))
-        .ok_or_else(|| {
-            Error::Invalid(format!(
-                "exec: {arg0:?}: executable file not found in $PATH"
-            ))
-        })
+    let err = super::apply::exec(&e.prepared, c.l.preserve_fds);
+    fail(&fifo, err)
 }
 
 fn open_dir(p: &str) -> Result<OwnedFd> {
@@ -431,22 +259,6 @@ fn write_time_offsets(spec: &Spec) -> Result<()> {
         ));
     }
     std::fs::write("/proc/self/timens_offsets", s).ctx(|| "write timens_offsets")
-}
-
-fn set_personality(p: &oci_spec::runtime::LinuxPersonality) -> Result<()> {
-    use oci_spec::runtime::LinuxPersonalityDomain as D;
-    if p.flags().as_ref().is_some_and(|f| !f.is_empty()) {
-        return Err(Error::Unsupported("linux.personality.flags".into()));
-    }
-    let persona = match p.domain() {
-        D::PerLinux => 0x0000,
-        D::PerLinux32 => 0x0008,
-    };
-    // SAFETY: personality(2) with a constant.
-    if unsafe { libc::personality(persona) } < 0 {
-        return Err(std::io::Error::last_os_error()).ctx(|| "personality");
-    }
-    Ok(())
 }
 
 fn join_session_keyring(id: &str) -> Result<()> {

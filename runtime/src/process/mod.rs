@@ -14,6 +14,7 @@
 //! copying the binary to a memfd on every call (crun) costs a copy of ~1 MB,
 //! and runc's overlayfs sealing costs a mount.
 
+mod apply;
 mod init;
 pub mod sync;
 
