@@ -55,6 +55,53 @@ struct CreateArgs {
     id: String,
 }
 
+#[derive(Args, Debug)]
+struct ExecArgs {
+    /// A process.json to run instead of the command line.
+    #[arg(short, long)]
+    process: Option<PathBuf>,
+    /// Allocate a pseudo-TTY (needs --console-socket).
+    #[arg(short, long)]
+    tty: bool,
+    #[arg(long = "console-socket")]
+    console_socket: Option<PathBuf>,
+    /// Do not wait for the process.
+    #[arg(short, long)]
+    detach: bool,
+    #[arg(long = "pid-file")]
+    pid_file: Option<PathBuf>,
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    preserve_fds: i32,
+    /// Extra environment: KEY=VALUE (repeatable).
+    #[arg(short, long)]
+    env: Vec<String>,
+    #[arg(long)]
+    cwd: Option<PathBuf>,
+    /// uid[:gid]
+    #[arg(short, long)]
+    user: Option<String>,
+    #[arg(short = 'g', long = "additional-gids")]
+    additional_gids: Vec<u32>,
+    /// Add a capability (repeatable).
+    #[arg(short, long)]
+    cap: Vec<String>,
+    #[arg(long = "no-new-privs")]
+    no_new_privs: bool,
+    #[arg(long)]
+    apparmor: Option<String>,
+    #[arg(long = "process-label")]
+    process_label: Option<String>,
+    /// Run in this sub-cgroup of the container's cgroup.
+    #[arg(long)]
+    cgroup: Option<String>,
+    #[arg(long = "ignore-paused")]
+    ignore_paused: bool,
+    id: String,
+    /// The command and its arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
+}
+
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Create a container (left waiting for `start`).
@@ -72,6 +119,8 @@ enum Cmd {
         #[arg(long = "no-subreaper")]
         no_subreaper: bool,
     },
+    /// Run a process in a running container.
+    Exec(Box<ExecArgs>),
     /// Print a container's state.
     State { id: String },
     /// Send a signal to a container.
@@ -175,6 +224,29 @@ fn dispatch(cli: Cli) -> Result<i32> {
             need_cgroupfs(cli.systemd_cgroup)?;
             let (id, o) = c.into();
             return container::run(&root, &id, &o, detach);
+        }
+        Cmd::Exec(a) => {
+            let a = *a;
+            let o = container::ExecOpts {
+                process_file: a.process,
+                args: a.args,
+                tty: a.tty,
+                console_socket: a.console_socket,
+                pid_file: a.pid_file,
+                preserve_fds: a.preserve_fds,
+                detach: a.detach,
+                env: a.env,
+                cwd: a.cwd,
+                user: a.user,
+                additional_gids: a.additional_gids,
+                caps: a.cap,
+                no_new_privs: a.no_new_privs,
+                apparmor: a.apparmor,
+                process_label: a.process_label,
+                cgroup: a.cgroup,
+                ignore_paused: a.ignore_paused,
+            };
+            return container::exec(&root, &a.id, &o);
         }
         Cmd::State { id } => println!("{}", container::state_json(&root, &id)?),
         Cmd::Kill { all, id, signal } => {

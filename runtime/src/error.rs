@@ -42,6 +42,8 @@ pub enum Error {
     },
     #[error("container init: {0}")]
     Init(String),
+    #[error("exec: {0}")]
+    Exec(String),
     #[error("{0}")]
     Hook(String),
     #[error(transparent)]

@@ -17,6 +17,7 @@ use crate::error::{Context, Error, Result};
 
 pub const OCI_VERSION: &str = "1.0.2-dev";
 const STATE_FILE: &str = "state.json";
+const CONFIG_FILE: &str = "config.json";
 pub const FIFO: &str = "exec.fifo";
 
 /// What berth remembers about a container between invocations.
@@ -155,6 +156,17 @@ impl Dir {
         f.write_all(&data)
             .ctx(|| format!("write {}", tmp.display()))?;
         fs::rename(&tmp, self.path.join(STATE_FILE)).ctx(|| format!("rename {}", tmp.display()))
+    }
+
+    pub fn save_config(&self, raw: &[u8]) -> Result<()> {
+        let p = self.path.join(CONFIG_FILE);
+        fs::write(&p, raw).ctx(|| format!("write {}", p.display()))
+    }
+
+    pub fn load_config(&self) -> Result<oci_spec::runtime::Spec> {
+        let p = self.path.join(CONFIG_FILE);
+        let data = fs::read(&p).ctx(|| format!("read {}", p.display()))?;
+        serde_json::from_slice(&data).map_err(|e| Error::Invalid(format!("{}: {e}", p.display())))
     }
 
     pub fn fifo(&self) -> PathBuf {

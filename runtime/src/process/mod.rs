@@ -15,6 +15,7 @@
 //! and runc's overlayfs sealing costs a mount.
 
 mod apply;
+pub mod exec;
 mod init;
 pub mod sync;
 
@@ -67,7 +68,7 @@ struct CloneArgs {
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
 /// Fork with namespace flags through clone3. Returns 0 in the child.
-fn clone3(flags: CloneFlags, cgroup_fd: Option<RawFd>) -> Result<i32> {
+pub(crate) fn clone3(flags: CloneFlags, cgroup_fd: Option<RawFd>) -> Result<i32> {
     let mut args = CloneArgs {
         flags: flags.bits() as u32 as u64,
         pidfd: 0,
