@@ -62,7 +62,15 @@ impl<W: Write> Tap<W> {
         self.ok(false, desc, err);
     }
 
-    pub fn finish(mut self) -> u32 {
+    pub fn inner(&mut self) -> &W {
+        &self.out
+    }
+
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+
+    pub fn finish(&mut self) -> u32 {
         let n = self.n;
         self.line(format_args!("1..{n}"));
         let _ = self.out.flush();

@@ -108,6 +108,9 @@ pub enum Want {
     NoLine(String),
     /// Some line holds all of these whitespace-separated words.
     LineHas(Vec<String>),
+    /// v1 devices.list has a rule covering `type major:minor access`
+    /// (runtimes add default rules that may widen the configured ones).
+    DeviceAllowed(String),
 }
 
 #[derive(Debug, Clone)]
@@ -154,6 +157,24 @@ pub fn checks(resources: &Value, layout: &Layout) -> Vec<FileCheck> {
     out
 }
 
+/// Whether devices.list line `have` allows everything rule `want` asks for.
+fn covers(have: &str, want: &str) -> bool {
+    let split = |s: &str| -> Option<(String, String, String, String)> {
+        let mut f = s.split_whitespace();
+        let (ty, num, acc) = (f.next()?, f.next()?, f.next()?);
+        let (ma, mi) = num.split_once(':')?;
+        Some((ty.into(), ma.into(), mi.into(), acc.into()))
+    };
+    let (Some(h), Some(w)) = (split(have), split(want)) else {
+        return false;
+    };
+    let field = |h: &str, w: &str| h == "*" || h == w;
+    (h.0 == "a" || h.0 == w.0)
+        && field(&h.1, &w.1)
+        && field(&h.2, &w.2)
+        && w.3.chars().all(|c| h.3.contains(c))
+}
+
 fn judge(want: &Want, text: &str) -> Result<(), String> {
     let t = text.trim();
     let ok = match want {
@@ -161,6 +182,7 @@ fn judge(want: &Want, text: &str) -> Result<(), String> {
         Want::AnyOf(ws) => ws.iter().any(|w| w == t),
         Want::Line(w) => t.lines().any(|l| l.trim() == w),
         Want::NoLine(w) => !t.lines().any(|l| l.trim() == w),
+        Want::DeviceAllowed(w) => t.lines().any(|l| covers(l, w)),
         Want::LineHas(ws) => t
             .lines()
             .any(|l| ws.iter().all(|w| l.split_whitespace().any(|x| x == w))),

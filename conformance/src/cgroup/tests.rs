@@ -59,3 +59,12 @@ fn judge_lines() {
     assert!(judge(&Want::Line("c 1:3 rwm".into()), "a *:* m\nc 1:3 rwm\n").is_ok());
     assert!(judge(&Want::NoLine("a *:* rwm".into()), "a *:* rwm\n").is_err());
 }
+
+#[test]
+fn device_rules_cover() {
+    assert!(covers("c 1:5 rwm", "c 1:5 r"));
+    assert!(covers("c 136:* rwm", "c 136:* rw"));
+    assert!(covers("a *:* rwm", "b 7:1 m"));
+    assert!(!covers("c 1:5 r", "c 1:5 rw"));
+    assert!(!covers("c 136:1 rwm", "c 136:* rw"));
+}

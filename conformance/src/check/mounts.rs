@@ -75,8 +75,20 @@ fn one(cx: &Ctx, t: &mut T, mounts: &[Mount], m: &Value) {
             t.eq(format!("mount {dest}: source"), src, &got.source);
         }
     }
+    // runc-style v1: a tmpfs holding one mount per hierarchy; the flags
+    // belong on those (the tmpfs itself is the runtime's scaffolding).
+    let subs: Vec<&Mount> = if ty == "cgroup" && got.fstype == "tmpfs" {
+        mounts
+            .iter()
+            .filter(|m| m.parent == got.id && m.fstype == "cgroup")
+            .collect()
+    } else {
+        vec![got]
+    };
     for o in &opts {
-        option(t, dest, o, got);
+        for m in &subs {
+            option(t, &m.point, o, m);
+        }
     }
 }
 
@@ -99,7 +111,8 @@ fn expect(o: &str, got: &Mount) -> Option<Result<(), String>> {
         "suid" | "dev" | "exec" => r(!has(&format!("no{o}"))),
         "strictatime" => r(!has("noatime") && !has("relatime")),
         "shared" | "rshared" => r(prop.contains("shared")),
-        "slave" | "rslave" => r(prop.contains("slave")),
+        // Making a mount whose peers are all private a slave leaves it private.
+        "slave" | "rslave" => r(prop.contains("slave") || prop == "private"),
         "private" | "rprivate" => r(prop == "private"),
         "unbindable" | "runbindable" => r(prop == "unbindable"),
         _ => {
@@ -107,7 +120,7 @@ fn expect(o: &str, got: &Mount) -> Option<Result<(), String>> {
             let want = match k {
                 // The kernel prints modes in octal with at least three digits.
                 "mode" | "ptmxmode" => format!("{k}={:03o}", u32::from_str_radix(v, 8).ok()?),
-                "uid" | "gid" => o.to_string(),
+                "uid" | "gid" => format!("{k}={}", sys::to_host_id(k, v.parse().ok()?)),
                 "size" => format!("size={}k", size_bytes(v)? / 1024),
                 _ => return None,
             };
@@ -174,7 +187,7 @@ fn root(cx: &Ctx, t: &mut T, mounts: &[Mount]) {
             let got = rm.propagation();
             let ok = match p {
                 "shared" | "rshared" => got.contains("shared"),
-                "slave" | "rslave" => got.contains("slave"),
+                "slave" | "rslave" => got.contains("slave") || got == "private",
                 "private" | "rprivate" => got == "private",
                 "unbindable" | "runbindable" => got == "unbindable",
                 _ => false,

@@ -45,24 +45,45 @@ pub fn check(cx: &Ctx, t: &mut T) {
             "no ro mount at that path",
         );
         // Opening for writing (and writing nothing) proves the flag without side effects.
-        // mkdir checks the mount's flag before anything else; on a file,
-        // opening for writing (and writing nothing) does.
-        let err = if meta.is_dir() {
-            let probe = format!("{p}/.conformance-probe");
-            match std::fs::create_dir(&probe) {
-                Ok(()) => {
-                    let _ = std::fs::remove_dir(&probe);
-                    0
-                }
-                Err(e) => e.raw_os_error().unwrap_or(0),
-            }
-        } else {
-            sys::try_open(&p, libc::O_WRONLY).err().unwrap_or(0)
-        };
+        let sv = sys::statvfs_ro(&p);
         t.eq(
-            format!("readonlyPaths {p}: write is refused with EROFS"),
-            libc::EROFS,
-            err,
+            format!("readonlyPaths {p}: statvfs reports ST_RDONLY"),
+            Ok(true),
+            sv.map_err(|e| e.to_string()),
         );
+        // On a file, opening for writing (and writing nothing) meets the flag.
+        // On a directory, mkdir does, unless the filesystem (procfs) refuses
+        // the name before checking the mount: then there is nothing to probe.
+        if !meta.is_dir() {
+            let err = sys::try_open(&p, libc::O_WRONLY).err().unwrap_or(0);
+            t.eq(
+                format!("readonlyPaths {p}: open for writing fails with EROFS"),
+                libc::EROFS,
+                err,
+            );
+            continue;
+        }
+        let probe = format!("{p}/.conformance-probe");
+        match std::fs::create_dir(&probe) {
+            Ok(()) => {
+                let _ = std::fs::remove_dir(&probe);
+                t.ok(
+                    false,
+                    format!("readonlyPaths {p}: mkdir fails with EROFS"),
+                    "mkdir succeeded",
+                );
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EROFS) => {
+                t.ok(
+                    true,
+                    format!("readonlyPaths {p}: mkdir fails with EROFS"),
+                    "",
+                );
+            }
+            Err(e) => t.skip(
+                format!("readonlyPaths {p}: mkdir probe"),
+                format!("refused before the mount flag: {e}"),
+            ),
+        }
     }
 }

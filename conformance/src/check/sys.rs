@@ -74,3 +74,32 @@ pub fn ids() -> (u32, u32, u32, u32) {
         )
     }
 }
+
+/// Whether the mount holding `path` is read-only, per statvfs(2).
+pub fn statvfs_ro(path: &str) -> io::Result<bool> {
+    let c = CString::new(path).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let mut sv: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: c is NUL-terminated and sv a valid out-pointer.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut sv) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(sv.f_flag & libc::ST_RDONLY != 0)
+}
+
+/// Maps a container uid/gid to the host's, through /proc/self/{uid,gid}_map
+/// (mount options print ids as the initial namespace sees them).
+pub fn to_host_id(kind: &str, id: u64) -> u64 {
+    let map = std::fs::read_to_string(format!("/proc/self/{kind}_map")).unwrap_or_default();
+    for l in map.lines() {
+        let v: Vec<u64> = l
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        if let [inside, outside, len] = v[..] {
+            if id >= inside && id < inside + len {
+                return outside + (id - inside);
+            }
+        }
+    }
+    id
+}
