@@ -54,7 +54,7 @@ fn devices(r: &Value, out: &mut Vec<FileCheck>) {
                 format!("devices allow {rule}"),
                 "devices",
                 "devices.list",
-                Want::Line(rule),
+                Want::DeviceAllowed(rule),
             ));
         }
     }

@@ -117,7 +117,20 @@ pub(super) fn checks(ctrl: &str, r: &Value, out: &mut Vec<FileCheck>) {
                 );
             }
         }
+        "devices" if !arr(r, "devices").is_empty() => {
+            let why = "v2 device rules are an eBPF program with no file to read";
+            add("devices", "devices", "(bpf)", Want::Unchecked(why));
+        }
         "blkio" => {
+            if u64_at(r, "blockIO.weight").is_some() || !arr(r, "blockIO.weightDevice").is_empty() {
+                // io.bfq.weight or io.weight, each runtime with its own conversion.
+                add(
+                    "blockIO.weight",
+                    "io",
+                    "io.weight",
+                    Want::Unchecked("v2 weight conversion is runtime-specific"),
+                );
+            }
             let keys = [
                 ("throttleReadBpsDevice", "rbps"),
                 ("throttleWriteBpsDevice", "wbps"),
@@ -138,7 +151,7 @@ pub(super) fn checks(ctrl: &str, r: &Value, out: &mut Vec<FileCheck>) {
                 }
             }
         }
-        // v2 has no net_cls/net_prio; device rules are an eBPF program with no file to read.
+        // v2 has no net_cls/net_prio.
         _ => {}
     }
 }

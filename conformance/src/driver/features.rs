@@ -58,6 +58,8 @@ impl Host {
         let ok = match feature {
             "cgroup-v1" => !self.v1.is_empty(),
             "cgroup-v2" => self.pure_v2,
+            // v2 always filters devices (eBPF), without a controller to enable.
+            "cgroup-devices" => self.pure_v2 || self.controller("devices"),
             "cgroup-memsw" => {
                 self.pure_v2 || self.v1_root_file("memory", "memory.memsw.limit_in_bytes")
             }

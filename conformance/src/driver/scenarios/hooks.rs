@@ -135,7 +135,8 @@ fn order(c: &mut Case) {
         return;
     }
     let d = logdir(c).to_string_lossy().into_owned();
-    if lifecycle(c, &format!("echo process >> {d}/log")).is_none() {
+    // The process outlives start, so poststart can still see what it runs.
+    if lifecycle(c, &format!("echo process >> {d}/log; sleep 0.5")).is_none() {
         return;
     }
     let l = log(c);
