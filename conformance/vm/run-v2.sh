@@ -12,9 +12,12 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
-RT=${1:-$ROOT/target/debug/berth}
-[ $# -gt 0 ] && shift
-[ "${1:-}" = "--" ] && shift
+RT=$ROOT/target/debug/berth
+if [ $# -gt 0 ] && [ "$1" != "--" ]; then
+	RT=$1
+	shift
+fi
+if [ "${1:-}" = "--" ]; then shift; fi
 ARGS=("$@")
 [ ${#ARGS[@]} -gt 0 ] || ARGS=(--filter linux_cgroups --filter delete_resources --filter delete_only_create_resources)
 

@@ -135,8 +135,9 @@ fn order(c: &mut Case) {
         return;
     }
     let d = logdir(c).to_string_lossy().into_owned();
-    // The process outlives start, so poststart can still see what it runs.
-    if lifecycle(c, &format!("echo process >> {d}/log; sleep 0.5")).is_none() {
+    // The process outlives start, so poststart can still see what it runs;
+    // the trailing builtin keeps sh from exec'ing sleep in its place.
+    if lifecycle(c, &format!("echo process >> {d}/log; sleep 0.5; true")).is_none() {
         return;
     }
     let l = log(c);
