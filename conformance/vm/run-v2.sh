@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Run the suite's cgroup scenarios against a runtime inside a pure cgroup v2
+# guest (QEMU, Debian kernel, cgroup_no_v1=all; see cgv2-vm.sh next to this).
+#
+# usage: conformance/vm/run-v2.sh [RUNTIME] [-- DRIVER-ARGS...]
+#   RUNTIME      default: the workspace's target/debug/berth (built here)
+#   DRIVER-ARGS  replace the default scenario filter, e.g. -- --filter pids -v
+# Needs: qemu-system-x86 and busybox-static (Debian); the kernel package is
+# downloaded (not installed) by cgv2-vm.sh on first use and cached in /tmp/vmlab.
+# Every runtime call in the guest has a timeout (RT_TIMEOUT, default 60 s:
+# the guest is emulated), and the whole VM has one too (VM_TIMEOUT, default 900 s).
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+RT=$ROOT/target/debug/berth
+if [ $# -gt 0 ] && [ "$1" != "--" ]; then
+	RT=$1
+	shift
+fi
+if [ "${1:-}" = "--" ]; then shift; fi
+ARGS=("$@")
+[ ${#ARGS[@]} -gt 0 ] || ARGS=(--filter linux_cgroups --filter delete_resources --filter delete_only_create_resources)
+
+command -v qemu-system-x86_64 >/dev/null ||
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends qemu-system-x86 >&2
+cargo build --quiet --manifest-path "$ROOT/Cargo.toml" -p berth -p berth-conformance
+"$ROOT/conformance/build-checker.sh" >/dev/null
+
+SHARE=$(mktemp -d /tmp/berth-v2.XXXXXX)
+trap 'rm -rf "$SHARE"' EXIT
+cp "$ROOT/target/debug/berth-conformance" "$ROOT/target/conformance/berth-check" "$SHARE/"
+bflags=()
+if [ "$RT" = "$ROOT/target/debug/berth" ]; then
+	cp "$RT" "$SHARE/berth"
+	RT_GUEST=$SHARE/berth
+else
+	# A foreign runtime goes in with its shared libraries (-b), at its own path.
+	RT=$(command -v "$RT")
+	bflags=(-b "$RT")
+	RT_GUEST=$RT
+fi
+{
+	echo "cd /tmp"
+	printf 'exec %q/berth-conformance --runtime %q --checker %q/berth-check --timeout %q --workdir /tmp/conformance' \
+		"$SHARE" "$RT_GUEST" "$SHARE" "${RT_TIMEOUT:-60}"
+	printf ' %q' "${ARGS[@]}"
+	echo
+} >"$SHARE/guest.sh"
+
+start=$(date +%s.%N)
+rc=0
+"$HERE/cgv2-vm.sh" -q -t "${VM_TIMEOUT:-900}" "${bflags[@]}" "$SHARE" sh "$SHARE/guest.sh" || rc=$?
+echo "run-v2: VM run took $(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}') s (exit $rc)" >&2
+exit "$rc"
