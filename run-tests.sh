@@ -10,3 +10,6 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 echo "== unit and integration tests (real containers)"
 cargo test --workspace
+
+echo "== in-house OCI conformance suite (checks from inside the container)"
+conformance/run-ci.sh

@@ -68,6 +68,7 @@ pub fn create(root: &Path, id: &str, o: &CreateOpts) -> Result<(Dir, Stored)> {
         msg: format!("bundle: {e}"),
     })?;
     let (spec, raw_config) = load_spec(&bundle)?;
+    crate::validate::required(&spec)?;
     crate::validate::unsupported(&spec)?;
     let root_path = spec
         .root()

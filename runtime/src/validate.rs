@@ -6,6 +6,32 @@ use oci_spec::runtime::Spec;
 
 use crate::error::{Error, Result};
 
+/// What the spec requires of any config, checked before anything is made.
+pub fn required(spec: &Spec) -> Result<()> {
+    // "MUST be in SemVer v2.0.0 format"; berth implements the 1.x series.
+    let v = spec.version();
+    let core = v.split(['-', '+']).next().unwrap_or_default();
+    let nums: Vec<&str> = core.split('.').collect();
+    let semver = nums.len() == 3
+        && nums
+            .iter()
+            .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    if !semver || nums[0] != "1" {
+        return Err(Error::Invalid(format!(
+            "ociVersion {v:?} is not a 1.x SemVer version"
+        )));
+    }
+    if let Some(p) = spec.process() {
+        if !p.cwd().is_absolute() {
+            return Err(Error::Invalid(format!(
+                "process.cwd {:?} must be an absolute path",
+                p.cwd()
+            )));
+        }
+    }
+    Ok(())
+}
+
 pub fn unsupported(spec: &Spec) -> Result<()> {
     let mut bad: Vec<&str> = Vec::new();
     if let Some(p) = spec.process() {
@@ -14,12 +40,6 @@ pub fn unsupported(spec: &Spec) -> Result<()> {
         }
         if p.selinux_label().as_ref().is_some_and(|s| !s.is_empty()) {
             bad.push("process.selinuxLabel");
-        }
-        if p.io_priority().is_some() {
-            bad.push("process.ioPriority");
-        }
-        if p.scheduler().is_some() {
-            bad.push("process.scheduler");
         }
         if p.exec_cpu_affinity().is_some() {
             bad.push("process.execCPUAffinity");

@@ -194,3 +194,19 @@ fn hostname_without_uts_namespace() {
     let err = create_fails(&b);
     assert!(err.contains("UTS"), "{err}");
 }
+
+#[test]
+fn spec_level_requirements() {
+    let mut b = Bundle::new("ociver");
+    b.config["ociVersion"] = json!("invalid");
+    let err = create_fails(&b);
+    assert!(err.contains("ociVersion"), "{err}");
+    let mut b = Bundle::new("relcwd");
+    b.config["process"]["cwd"] = json!("tmp");
+    let err = create_fails(&b);
+    assert!(err.contains("process.cwd"), "{err}");
+    let mut b = Bundle::new("ioprio");
+    b.config["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_BE", "priority": 9});
+    let err = create_fails(&b);
+    assert!(err.contains("ioPriority"), "{err}");
+}

@@ -33,6 +33,12 @@ pub fn prepare(
     if let Some(pers) = linux.and_then(|l| l.personality().as_ref()) {
         set_personality(pers)?;
     }
+    if let Some(io) = p.io_priority() {
+        security::set_io_priority(io)?;
+    }
+    if let Some(s) = p.scheduler() {
+        security::set_scheduler(s)?;
+    }
     // As runc: chdir while still root, so the check (getcwd) runs before
     // a profile that may deny it is loaded; if root may not enter the
     // directory (a volume owned by the container user), retry as the user.
