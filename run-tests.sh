@@ -13,3 +13,6 @@ cargo test --workspace
 
 echo "== in-house OCI conformance suite (checks from inside the container)"
 conformance/run-ci.sh
+
+echo "== the suite's cgroup scenarios on pure cgroup v2 (QEMU guest)"
+conformance/vm/run-v2.sh

@@ -58,6 +58,8 @@ impl Host {
         let ok = match feature {
             "cgroup-v1" => !self.v1.is_empty(),
             "cgroup-v2" => self.pure_v2,
+            // linux.resources.unified: raw v2 files, so only on pure v2.
+            "cgroup-unified" => self.pure_v2,
             // v2 always filters devices (eBPF), without a controller to enable.
             "cgroup-devices" => self.pure_v2 || self.controller("devices"),
             "cgroup-memsw" => {

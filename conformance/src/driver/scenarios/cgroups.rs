@@ -84,7 +84,7 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "linux_cgroups_unified",
-        features: &["cgroup-v2"],
+        features: &["cgroup-v2", "cgroup-unified"],
         run: unified,
     },
 ];
