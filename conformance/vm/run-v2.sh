@@ -33,10 +33,13 @@ cargo build --quiet --manifest-path "$ROOT/Cargo.toml" -p berth -p berth-conform
 SHARE=$(mktemp -d /tmp/berth-v2.XXXXXX)
 trap 'rm -rf "$SHARE"' EXIT
 cp "$ROOT/target/debug/berth-conformance" "$ROOT/target/conformance/berth-check" "$SHARE/"
-# The runtime goes in with its shared libraries (-b), at its own path.
+# The runtime runs from the shared dir (the guest's /tmp is a fresh tmpfs, so a
+# path under the host's /tmp would not exist there); -b brings its shared
+# libraries (libseccomp) into the guest.
 RT=$(command -v "$RT")
 bflags=(-b "$RT")
-RT_GUEST=$RT
+cp "$RT" "$SHARE/runtime"
+RT_GUEST=$SHARE/runtime
 if [ "$RT" = "$ROOT/target/debug/berth" ] && [ "$DEFAULT_ARGS" = 1 ]; then
 	# As in run-ci.sh: limits berth refuses with an error until the cgroups issue adds them.
 	ARGS+=(--skip-feature cgroup-hugetlb --skip-feature cgroup-blkio --skip-feature cgroup-unified)
