@@ -101,3 +101,30 @@ fn pty_name(master: &OwnedFd) -> String {
         "/dev/ptmx".to_string()
     }
 }
+
+/// Accept one connection on `l` and take the pty master sent over it.
+pub fn receive(l: &std::os::unix::net::UnixListener) -> Result<OwnedFd> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned};
+    let (s, _) = l.accept().ctx(|| "accept on console socket")?;
+    let mut buf = [0u8; 256];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = recvmsg::<()>(
+        s.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .ctx(|| "receive pty master")?;
+    for c in msg.cmsgs().ctx(|| "receive pty master")? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            if let Some(fd) = fds.first() {
+                // SAFETY: the kernel just gave us this fd.
+                return Ok(unsafe { OwnedFd::from_raw_fd(*fd) });
+            }
+        }
+    }
+    Err(crate::error::Error::Init(
+        "no pty master arrived on the console socket".into(),
+    ))
+}

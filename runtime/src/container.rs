@@ -391,6 +391,18 @@ fn destroy(dir: Dir, st: &Stored) -> Result<()> {
 /// `run`: create and start; unless detached, wait for the container,
 /// forwarding signals to it, then delete it and return its exit status.
 pub fn run(root: &Path, id: &str, o: &CreateOpts, detach: bool) -> Result<i32> {
+    // A terminal with nobody to hand it to: berth keeps the pty master and
+    // relays it, as `runc run` does for an interactive container.
+    let own_tty = !detach && o.console_socket.is_none() && {
+        let bundle = fs::canonicalize(&o.bundle).unwrap_or_else(|_| o.bundle.clone());
+        load_spec(&bundle)
+            .ok()
+            .and_then(|(s, _)| s.process().as_ref().and_then(|p| p.terminal()))
+            .unwrap_or(false)
+    };
+    if own_tty {
+        return run_with_own_tty(root, id, o);
+    }
     let (dir, st) = create(root, id, o)?;
     if detach {
         if let Err(e) = start(&dir, &st) {
@@ -406,6 +418,39 @@ pub fn run(root: &Path, id: &str, o: &CreateOpts, detach: bool) -> Result<i32> {
     }
     drop(dir);
     let code = crate::forward::wait_forwarding(&sigs, st.pid);
+    let dir = Dir::open(root, id)?;
+    destroy(dir, &st)?;
+    Ok(code)
+}
+
+fn run_with_own_tty(root: &Path, id: &str, o: &CreateOpts) -> Result<i32> {
+    state::validate_id(id)?;
+    fs::create_dir_all(root).ctx(|| format!("create state root {}", root.display()))?;
+    // The init connects while `create` runs and queues the master on this
+    // socket; we accept it afterwards, so no second thread is needed.
+    let sock = root.join(format!(".{id}.console"));
+    let _ = fs::remove_file(&sock);
+    let listener = std::os::unix::net::UnixListener::bind(&sock)
+        .ctx(|| format!("bind console socket {}", sock.display()))?;
+    let mut o2 = o.clone();
+    o2.console_socket = Some(sock.clone());
+    let created = create(root, id, &o2);
+    let _ = fs::remove_file(&sock);
+    let (dir, st) = created?;
+    let master = match crate::console::receive(&listener) {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = force_destroy(dir, &st);
+            return Err(e);
+        }
+    };
+    let sigs = crate::forward::block()?;
+    if let Err(e) = start(&dir, &st) {
+        let _ = force_destroy(dir, &st);
+        return Err(e);
+    }
+    drop(dir);
+    let code = crate::forward::wait_relaying(&sigs, st.pid, master);
     let dir = Dir::open(root, id)?;
     destroy(dir, &st)?;
     Ok(code)

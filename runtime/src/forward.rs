@@ -1,5 +1,6 @@
-//! `run` in the foreground: berth stays the container's parent, forwards the
-//! signals it receives to the container, and returns its exit status.
+//! `run` and `exec` in the foreground: berth stays the process's parent,
+//! forwards the signals it receives to it, relays its terminal when berth
+//! allocated one, and returns its exit status.
 
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -51,6 +52,129 @@ fn reap(child: Pid) -> Option<i32> {
             Ok(_) => continue,
             Err(nix::errno::Errno::EINTR) => continue,
             Err(_) => return Some(255),
+        }
+    }
+}
+
+/// Like `wait_forwarding`, while relaying between our stdio and the pty
+/// master of a container started with `terminal: true` and no console
+/// socket (what `runc run` does for an interactive shell).
+pub fn wait_relaying(set: &SigSet, pid: i32, master: std::os::fd::OwnedFd) -> i32 {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use nix::sys::signalfd::{SfdFlags, SignalFd};
+    use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+
+    let child = Pid::from_raw(pid);
+    let Ok(sfd) = SignalFd::with_flags(set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK) else {
+        return wait_forwarding(set, pid);
+    };
+    // SAFETY: fds 0 and 1 stay open for the life of the process.
+    let (stdin, stdout) = unsafe { (BorrowedFd::borrow_raw(0), BorrowedFd::borrow_raw(1)) };
+    let _raw = RawMode::enter(stdin);
+    copy_winsize(stdin, master.as_fd());
+    let mut stdin_open = true;
+    let mut master_open = true;
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+        if master_open {
+            fds.push(PollFd::new(master.as_fd(), PollFlags::POLLIN));
+        }
+        if stdin_open && master_open {
+            fds.push(PollFd::new(stdin, PollFlags::POLLIN));
+        }
+        if poll(&mut fds, PollTimeout::NONE).is_err() {
+            continue;
+        }
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
+        if ready.get(1) == Some(&true) && master_open {
+            match nix::unistd::read(master.as_fd(), &mut buf) {
+                Ok(0) | Err(_) => master_open = false,
+                Ok(n) => write_all(stdout, &buf[..n]),
+            }
+        }
+        if ready.get(2) == Some(&true) {
+            match nix::unistd::read(stdin, &mut buf) {
+                Ok(0) | Err(_) => stdin_open = false,
+                Ok(n) => write_all(master.as_fd(), &buf[..n]),
+            }
+        }
+        if ready[0] {
+            while let Ok(Some(info)) = sfd.read_signal() {
+                let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else {
+                    continue;
+                };
+                match sig {
+                    Signal::SIGCHLD => {}
+                    Signal::SIGWINCH => copy_winsize(stdin, master.as_fd()),
+                    s => {
+                        let _ = nix::sys::signal::kill(child, s);
+                    }
+                }
+            }
+        }
+        if let Some(code) = reap(child) {
+            // Whatever the container wrote last is still in the master.
+            while master_open {
+                match nix::unistd::read(master.as_fd(), &mut buf) {
+                    Ok(n) if n > 0 => write_all(stdout, &buf[..n]),
+                    _ => master_open = false,
+                }
+            }
+            let _ = master.as_raw_fd();
+            return code;
+        }
+    }
+}
+
+fn write_all(fd: std::os::fd::BorrowedFd, mut b: &[u8]) {
+    while !b.is_empty() {
+        match nix::unistd::write(fd, b) {
+            Ok(n) if n > 0 => b = &b[n..],
+            Err(nix::errno::Errno::EINTR) => continue,
+            _ => return,
+        }
+    }
+}
+
+fn copy_winsize(from: std::os::fd::BorrowedFd, to: std::os::fd::BorrowedFd) {
+    use std::os::fd::AsRawFd;
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: TIOCGWINSZ/TIOCSWINSZ with a valid winsize.
+    unsafe {
+        if libc::ioctl(from.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) == 0 {
+            libc::ioctl(to.as_raw_fd(), libc::TIOCSWINSZ, &ws);
+        }
+    }
+}
+
+/// Our terminal in raw mode for the life of the value, so keystrokes
+/// (Ctrl-C included) go to the container's terminal, not to berth.
+struct RawMode<'a> {
+    fd: std::os::fd::BorrowedFd<'a>,
+    saved: Option<nix::sys::termios::Termios>,
+}
+
+impl<'a> RawMode<'a> {
+    fn enter(fd: std::os::fd::BorrowedFd<'a>) -> RawMode<'a> {
+        use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg};
+        let saved = tcgetattr(fd).ok();
+        if let Some(t) = &saved {
+            let mut raw = t.clone();
+            cfmakeraw(&mut raw);
+            let _ = tcsetattr(fd, SetArg::TCSANOW, &raw);
+        }
+        RawMode { fd, saved }
+    }
+}
+
+impl Drop for RawMode<'_> {
+    fn drop(&mut self) {
+        if let Some(t) = &self.saved {
+            let _ = nix::sys::termios::tcsetattr(self.fd, nix::sys::termios::SetArg::TCSANOW, t);
         }
     }
 }

@@ -81,3 +81,21 @@ fn terminal_without_console_socket_fails_cleanly() {
     assert!(err.contains("console-socket"), "{err}");
     b.assert_clean();
 }
+
+#[test]
+fn run_relays_its_own_pty_without_console_socket() {
+    let mut b = Bundle::new("owntty");
+    b.config["process"]["terminal"] = json!(true);
+    b.sh("tty; echo relayed; exit 4");
+    let (code, out, err) = b.run();
+    assert_eq!(code, 4, "{err}");
+    let out = out.replace('\r', "");
+    assert!(out.contains("/dev/pts/0\nrelayed\n"), "{out:?}");
+    b.assert_clean();
+    let leftovers: Vec<_> = std::fs::read_dir(&b.root)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
