@@ -49,6 +49,11 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use resolve::{Root, Undo};
 
+/// The mount options berth gives a meaning to (for `berth features`).
+pub fn known_mount_options() -> Vec<&'static str> {
+    options::known()
+}
+
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RootfsOpts {
     /// --no-pivot: MS_MOVE the rootfs onto "/" and chroot instead of pivot_root.

@@ -168,6 +168,20 @@ pub(crate) fn parse(options: &[String], dest: &Path) -> Result<MountOptions, Roo
     Ok(o)
 }
 
+/// Every option `parse` gives a meaning to, for `berth features`. Anything
+/// else is passed to the filesystem as data, which `features` cannot vouch for.
+pub(crate) fn known() -> Vec<&'static str> {
+    let mut v: Vec<&'static str> = FLAGS.iter().map(|f| f.0).collect();
+    v.extend(PROPAGATION.iter().map(|p| p.0));
+    v.extend(REC_ATTRS.iter().map(|r| r.0));
+    v.extend(REC_ATIME.iter().map(|r| r.0));
+    v.extend(BIND);
+    v
+}
+
+/// The bind options `parse` matches below.
+const BIND: [&str; 2] = ["bind", "rbind"];
+
 impl MountOptions {
     /// The per-mount attributes to change on a bind mount, in mount_setattr
     /// terms. Unlike a bare MS_REMOUNT|MS_BIND this keeps flags the user did

@@ -1,0 +1,173 @@
+//! The less common OCI fields: `berth features`, LSM labels, and the
+//! fields berth refuses by name where this host or berth lacks them.
+
+mod common;
+
+use common::{Bundle, BERTH};
+use serde_json::{json, Value};
+
+fn features() -> Value {
+    let out = std::process::Command::new(BERTH)
+        .arg("features")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Must be the spec's structure, not just any JSON.
+    let s = String::from_utf8(out.stdout).unwrap();
+    serde_json::from_str::<oci_spec::runtime::Features>(&s).expect("features.md structure");
+    serde_json::from_str(&s).unwrap()
+}
+
+fn strs(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn features_versions_hooks_namespaces() {
+    let f = features();
+    assert_eq!(f["ociVersionMin"], "1.0.0");
+    assert_eq!(f["ociVersionMax"], "1.3.0");
+    assert_eq!(
+        strs(&f["hooks"]),
+        [
+            "prestart",
+            "createRuntime",
+            "createContainer",
+            "startContainer",
+            "poststart",
+            "poststop"
+        ]
+    );
+    let mut ns = strs(&f["linux"]["namespaces"]);
+    ns.sort();
+    assert_eq!(
+        ns,
+        ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"]
+    );
+    let l = &f["linux"];
+    assert_eq!(
+        l["cgroup"],
+        json!({"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false})
+    );
+    assert_eq!(l["intelRdt"]["enabled"], false);
+    assert_eq!(l["netDevices"]["enabled"], false);
+    assert_eq!(l["mountExtensions"]["idmap"]["enabled"], false);
+}
+
+/// Every mount option listed is one berth parses (a bind mount with all of
+/// the per-mount ones starts), and the refused ones are not listed.
+#[test]
+fn features_mount_options_are_accepted() {
+    let opts = strs(&features()["mountOptions"]);
+    for absent in ["idmap", "ridmap", "tmpcopyup"] {
+        assert!(!opts.iter().any(|o| o == absent), "{absent} listed");
+    }
+    for present in ["rbind", "rro", "nosymfollow", "rprivate", "strictatime"] {
+        assert!(opts.iter().any(|o| o == present), "{present} missing");
+    }
+    let mut b = Bundle::new("feat-mnt");
+    b.sh("grep ' /mnt ' /proc/self/mountinfo");
+    let per_mount: Vec<&String> = opts
+        .iter()
+        .filter(|o| {
+            ![
+                "remount", "mand", "sync", "dirsync", "lazytime", "iversion", "silent",
+            ]
+            .contains(&o.as_str())
+        })
+        .collect();
+    b.config["mounts"].as_array_mut().unwrap().push(
+        json!({"destination": "/mnt", "type": "bind", "source": "/tmp", "options": per_mount}),
+    );
+    let (code, out, err) = b.run();
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(" /mnt "), "{out}");
+    b.assert_clean();
+}
+
+/// A profile using every listed action, operator and arch loads.
+#[test]
+fn features_seccomp_lists_are_accepted() {
+    let l = &features()["linux"]["seccomp"];
+    assert_eq!(l["enabled"], true);
+    assert_eq!(strs(&l["knownFlags"]).len(), 4);
+    let supported = strs(&l["supportedFlags"]);
+    assert!(supported.iter().all(|f| strs(&l["knownFlags"]).contains(f)));
+    let mut rules = Vec::new();
+    // Rarely used syscalls, one per action, so the shell still runs.
+    let names = [
+        "acct",
+        "swapon",
+        "swapoff",
+        "reboot",
+        "kexec_load",
+        "pivot_root",
+        "syslog",
+        "vhangup",
+    ];
+    let actions: Vec<String> = strs(&l["actions"])
+        .into_iter()
+        .filter(|a| a != "SCMP_ACT_ALLOW" && a != "SCMP_ACT_NOTIFY")
+        .collect();
+    assert!(actions.len() <= names.len());
+    for (a, n) in actions.iter().zip(names) {
+        rules.push(json!({"names": [n], "action": a}));
+    }
+    for (i, op) in strs(&l["operators"]).iter().enumerate() {
+        rules.push(json!({"names": ["personality"], "action": "SCMP_ACT_ERRNO",
+            "args": [{"index": 0, "value": 0x1234 + i, "valueTwo": 0, "op": op}]}));
+    }
+    let archs: Vec<String> = strs(&l["archs"])
+        .into_iter()
+        .filter(|a| ["SCMP_ARCH_X86", "SCMP_ARCH_X86_64", "SCMP_ARCH_X32"].contains(&a.as_str()))
+        .collect();
+    assert_eq!(archs.len(), 3, "x86 arches missing from {:?}", l["archs"]);
+    let mut b = Bundle::new("feat-sec");
+    b.args(&["true"]);
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW", "architectures": archs,
+        "flags": supported.iter().filter(|f| !f.contains("WAIT_KILLABLE")).collect::<Vec<_>>(),
+        "syscalls": rules,
+    });
+    let (code, _, err) = b.run();
+    assert_eq!(code, 0, "{err}");
+    b.assert_clean();
+}
+
+/// Every capability listed is one a config may name.
+#[test]
+fn features_capabilities_are_accepted() {
+    let caps = strs(&features()["linux"]["capabilities"]);
+    assert!(caps.len() >= 41, "{caps:?}");
+    assert!(caps.contains(&"CAP_CHECKPOINT_RESTORE".to_string()));
+    let mut b = Bundle::new("feat-caps");
+    b.sh("grep CapBnd /proc/self/status");
+    b.config["process"]["capabilities"] = json!({"bounding": caps});
+    let (code, out, err) = b.run();
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("CapBnd"), "{out}");
+    b.assert_clean();
+}
+
+#[test]
+fn systemd_cgroup_is_refused_as_features_says() {
+    assert_eq!(features()["linux"]["cgroup"]["systemd"], false);
+    let b = Bundle::new("feat-sd");
+    let err = b.fails(&[
+        "--systemd-cgroup",
+        "run",
+        "-b",
+        b.dir.to_str().unwrap(),
+        &b.id(),
+    ]);
+    assert!(err.contains("--systemd-cgroup"), "{err}");
+    b.assert_clean();
+}
