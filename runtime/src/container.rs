@@ -537,11 +537,12 @@ fn exec_process(spec: &Spec, o: &ExecOpts) -> Result<oci_spec::runtime::Process>
         p.set_no_new_privileges(Some(true));
     }
     if o.apparmor.is_some() {
-        return Err(Error::Unsupported("exec --apparmor".into()));
+        p.set_apparmor_profile(o.apparmor.clone());
     }
     if o.process_label.is_some() {
-        return Err(Error::Unsupported("exec --process-label".into()));
+        p.set_selinux_label(o.process_label.clone());
     }
+    crate::lsm::check_process(&p)?;
     Ok(p)
 }
 

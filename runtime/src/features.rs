@@ -72,13 +72,13 @@ fn linux() -> Result<LinuxFeature> {
         .seccomp(seccomp)
         .apparmor(
             ApparmorBuilder::default()
-                .enabled(false)
+                .enabled(crate::lsm::APPARMOR)
                 .build()
                 .map_err(build_err)?,
         )
         .selinux(
             SelinuxBuilder::default()
-                .enabled(false)
+                .enabled(crate::lsm::SELINUX)
                 .build()
                 .map_err(build_err)?,
         )

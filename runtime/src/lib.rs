@@ -14,6 +14,7 @@ pub mod features;
 mod forward;
 pub mod hooks;
 pub mod logging;
+pub mod lsm;
 pub mod namespaces;
 pub mod process;
 pub mod rootfs;

@@ -33,14 +33,9 @@ pub fn required(spec: &Spec) -> Result<()> {
 }
 
 pub fn unsupported(spec: &Spec) -> Result<()> {
+    crate::lsm::check(spec)?;
     let mut bad: Vec<&str> = Vec::new();
     if let Some(p) = spec.process() {
-        if p.apparmor_profile().as_ref().is_some_and(|s| !s.is_empty()) {
-            bad.push("process.apparmorProfile");
-        }
-        if p.selinux_label().as_ref().is_some_and(|s| !s.is_empty()) {
-            bad.push("process.selinuxLabel");
-        }
         if p.exec_cpu_affinity().is_some() {
             bad.push("process.execCPUAffinity");
         }
@@ -57,9 +52,6 @@ pub fn unsupported(spec: &Spec) -> Result<()> {
         }
         if l.memory_policy().is_some() {
             bad.push("linux.memoryPolicy");
-        }
-        if l.mount_label().as_ref().is_some_and(|s| !s.is_empty()) {
-            bad.push("linux.mountLabel");
         }
     }
     match bad.first() {

@@ -171,3 +171,107 @@ fn systemd_cgroup_is_refused_as_features_says() {
     assert!(err.contains("--systemd-cgroup"), "{err}");
     b.assert_clean();
 }
+
+fn lsm_enabled(which: &str) -> bool {
+    match which {
+        "apparmor" => std::fs::read("/sys/module/apparmor/parameters/enabled")
+            .is_ok_and(|b| b.starts_with(b"Y")),
+        _ => std::path::Path::new("/sys/fs/selinux/enforce").exists(),
+    }
+}
+
+#[test]
+fn features_report_lsm_support() {
+    let l = &features()["linux"];
+    assert_eq!(l["apparmor"]["enabled"], true);
+    assert_eq!(l["selinux"]["enabled"], true);
+}
+
+/// Without AppArmor a profile cannot be honoured: refused by name, as runc
+/// fails too, and nothing is left.
+#[test]
+fn apparmor_profile_without_apparmor_is_refused() {
+    if lsm_enabled("apparmor") {
+        eprintln!("skipped: AppArmor is enabled here");
+        return;
+    }
+    let mut b = Bundle::new("aa-off");
+    b.config["process"]["apparmorProfile"] = json!("berth-test-profile");
+    let err = b.fails(&["run", "-b", b.dir.to_str().unwrap(), &b.id()]);
+    assert!(
+        err.contains("process.apparmorProfile") && err.contains("AppArmor is not enabled"),
+        "{err}"
+    );
+    b.assert_clean();
+    // An empty profile means "none", as in runc.
+    b.config["process"]["apparmorProfile"] = json!("");
+    let (code, _, err) = b.run();
+    assert_eq!(code, 0, "{err}");
+    b.assert_clean();
+}
+
+/// runc's validator refuses a process label without SELinux; so does berth.
+#[test]
+fn selinux_label_without_selinux_is_refused() {
+    if lsm_enabled("selinux") {
+        eprintln!("skipped: SELinux is enabled here");
+        return;
+    }
+    let mut b = Bundle::new("se-off");
+    b.config["process"]["selinuxLabel"] = json!("system_u:system_r:container_t:s0:c1,c2");
+    let err = b.fails(&["run", "-b", b.dir.to_str().unwrap(), &b.id()]);
+    assert!(
+        err.contains("process.selinuxLabel") && err.contains("SELinux is not enabled"),
+        "{err}"
+    );
+    b.assert_clean();
+}
+
+/// mountLabel without SELinux is ignored (crun's behaviour, and what the
+/// runtime-tools linux_mount_label test expects); with it, tmpfs gets it.
+#[test]
+fn mount_label_follows_selinux() {
+    let label = "system_u:object_r:container_file_t:s0:c1,c2";
+    let mut b = Bundle::new("mntlabel");
+    b.config["linux"]["mountLabel"] = json!(label);
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs", "options": ["size=64k"]}));
+    b.sh("grep ' /scratch ' /proc/self/mountinfo");
+    let (code, out, err) = b.run();
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.contains("context="), lsm_enabled("selinux"), "{out}");
+    b.assert_clean();
+}
+
+/// `exec --apparmor` / `--process-label` take the same path as the config
+/// fields: refused here, before anything is started in the container.
+#[test]
+fn exec_lsm_flags_follow_the_host() {
+    let mut b = Bundle::new("exec-lsm");
+    b.args(&["sleep", "100"]);
+    let id = b.id();
+    b.ok(&["run", "-d", "-b", b.dir.to_str().unwrap(), &id]);
+    if !lsm_enabled("apparmor") {
+        let err = b.fails(&["exec", "--apparmor", "p1", &id, "true"]);
+        assert!(
+            err.contains("process.apparmorProfile") && err.contains("\"p1\""),
+            "{err}"
+        );
+    }
+    if !lsm_enabled("selinux") {
+        let err = b.fails(&[
+            "exec",
+            "--process-label",
+            "system_u:system_r:x_t:s0",
+            &id,
+            "true",
+        ]);
+        assert!(err.contains("process.selinuxLabel"), "{err}");
+    }
+    // The container is untouched and still runs processes.
+    assert_eq!(b.ok(&["exec", &id, "echo", "alive"]).trim(), "alive");
+    b.ok(&["delete", "-f", &id]);
+    b.assert_clean();
+}

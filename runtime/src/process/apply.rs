@@ -43,6 +43,9 @@ pub fn prepare(
     // a profile that may deny it is loaded; if root may not enter the
     // directory (a volume owned by the container user), retry as the user.
     let cwd_done = chdir_as_root(p.cwd())?;
+    // Before any seccomp filter (as runc), which may deny the write; the
+    // kernel applies both at execve.
+    crate::lsm::apply_on_exec(p)?;
     // Compiled now so profile errors reach the caller. Without
     // no_new_privs loading needs CAP_SYS_ADMIN, so it happens before the
     // caps are dropped; with it, as late as possible, just before execve,

@@ -106,6 +106,8 @@ pub(crate) struct Ctx<'a> {
     pub opts: &'a RootfsOpts,
     pub cgroupns: bool,
     pub undo: Undo,
+    /// `context="..."` for new filesystems (linux.mountLabel, SELinux only).
+    pub mount_context: Option<String>,
 }
 
 pub fn prepare(
@@ -115,14 +117,6 @@ pub fn prepare(
     opts: &RootfsOpts,
 ) -> Result<(), RootfsError> {
     let linux = spec.linux().as_ref();
-    if linux
-        .and_then(|l| l.mount_label().as_deref())
-        .is_some_and(|l| !l.is_empty())
-    {
-        return Err(RootfsError::Unsupported {
-            field: "linux.mountLabel".into(),
-        });
-    }
     check_needs_mntns(spec, opts)?;
     let propagation = root_propagation(spec)?;
 
@@ -170,6 +164,7 @@ pub fn prepare(
         opts,
         cgroupns,
         undo: Undo::default(),
+        mount_context: crate::lsm::mount_context(spec),
     };
     match prepare_mounts(&mut ctx, spec) {
         Ok(()) => Ok(()),

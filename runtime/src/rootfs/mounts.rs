@@ -143,6 +143,20 @@ pub(crate) fn fresh(
             format!("{mode},{data}")
         };
     }
+    // Filesystems whose labels come from the policy, not the mount (runc
+    // leaves these unlabelled too).
+    let labelled = !matches!(typ, "proc" | "sysfs" | "mqueue" | "cgroup" | "cgroup2");
+    if let Some(ctx_opt) = ctx
+        .mount_context
+        .as_deref()
+        .filter(|_| labelled && !remount)
+    {
+        data = if data.is_empty() {
+            ctx_opt.to_string()
+        } else {
+            format!("{data},{ctx_opt}")
+        };
+    }
     let mut flags = o.flags;
     if typ == "tmpfs" || dest == Path::new("/dev") {
         // Made read-only in finalize(): /dev still needs its device nodes and
