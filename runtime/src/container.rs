@@ -543,6 +543,9 @@ fn exec_process(spec: &Spec, o: &ExecOpts) -> Result<oci_spec::runtime::Process>
         p.set_selinux_label(o.process_label.clone());
     }
     crate::lsm::check_process(&p)?;
+    if let Some(a) = p.exec_cpu_affinity() {
+        crate::placement::check_affinity(a)?;
+    }
     Ok(p)
 }
 

@@ -6,8 +6,8 @@
 
 use oci_spec::runtime::{
     ApparmorBuilder, CgroupBuilder, Features, FeaturesBuilder, IDMapBuilder, IntelRdtBuilder,
-    LinuxFeature, LinuxFeatureBuilder, MountExtensionsBuilder, NetDevicesBuilder, SeccompBuilder,
-    SelinuxBuilder,
+    LinuxFeature, LinuxFeatureBuilder, MemoryPolicyBuilder, MountExtensionsBuilder,
+    NetDevicesBuilder, SeccompBuilder, SelinuxBuilder,
 };
 
 use crate::error::{Error, Result};
@@ -79,6 +79,23 @@ fn linux() -> Result<LinuxFeature> {
         .selinux(
             SelinuxBuilder::default()
                 .enabled(crate::lsm::SELINUX)
+                .build()
+                .map_err(build_err)?,
+        )
+        .memory_policy(
+            MemoryPolicyBuilder::default()
+                .modes(
+                    crate::placement::MODES
+                        .iter()
+                        .map(|(m, _)| m.to_string())
+                        .collect::<Vec<_>>(),
+                )
+                .flags(
+                    crate::placement::FLAGS
+                        .iter()
+                        .map(|(f, _)| f.to_string())
+                        .collect::<Vec<_>>(),
+                )
                 .build()
                 .map_err(build_err)?,
         )

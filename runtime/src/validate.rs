@@ -36,8 +36,10 @@ pub fn unsupported(spec: &Spec) -> Result<()> {
     crate::lsm::check(spec)?;
     let mut bad: Vec<&str> = Vec::new();
     if let Some(p) = spec.process() {
-        if p.exec_cpu_affinity().is_some() {
-            bad.push("process.execCPUAffinity");
+        // Used by `exec` only (the spec: not for the init), checked here
+        // so a bad list fails at create, not at the first exec.
+        if let Some(a) = p.exec_cpu_affinity() {
+            crate::placement::check_affinity(a)?;
         }
     }
     if let Some(l) = spec.linux() {
@@ -50,8 +52,8 @@ pub fn unsupported(spec: &Spec) -> Result<()> {
         if l.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
             bad.push("linux.netDevices");
         }
-        if l.memory_policy().is_some() {
-            bad.push("linux.memoryPolicy");
+        if let Some(m) = l.memory_policy() {
+            crate::placement::check_mempolicy(m)?;
         }
     }
     match bad.first() {

@@ -60,6 +60,8 @@ fn features_versions_hooks_namespaces() {
     assert_eq!(l["intelRdt"]["enabled"], false);
     assert_eq!(l["netDevices"]["enabled"], false);
     assert_eq!(l["mountExtensions"]["idmap"]["enabled"], false);
+    assert_eq!(strs(&l["memoryPolicy"]["modes"]).len(), 7);
+    assert!(strs(&l["memoryPolicy"]["flags"]).contains(&"MPOL_F_STATIC_NODES".to_string()));
 }
 
 /// Every mount option listed is one berth parses (a bind mount with all of
@@ -274,4 +276,117 @@ fn exec_lsm_flags_follow_the_host() {
     assert_eq!(b.ok(&["exec", &id, "echo", "alive"]).trim(), "alive");
     b.ok(&["delete", "-f", &id]);
     b.assert_clean();
+}
+
+fn status_field(text: &str, key: &str) -> String {
+    text.lines()
+        .find_map(|l| l.strip_prefix(key))
+        .map(|v| v.trim_start_matches(':').trim().to_string())
+        .unwrap_or_else(|| panic!("{key} missing in {text}"))
+}
+
+/// The spec: execCPUAffinity is not for the init; `final` applies once the
+/// exec'd process is in the cgroup, `initial` before (and, with no final,
+/// the kernel keeps it: it remembers a requested affinity since 6.2).
+#[test]
+fn exec_cpu_affinity_initial_and_final() {
+    let mut b = Bundle::new("affinity");
+    b.args(&["sleep", "100"]);
+    b.config["process"]["execCPUAffinity"] = json!({"final": "1"});
+    let id = b.id();
+    b.ok(&["run", "-d", "-b", b.dir.to_str().unwrap(), &id]);
+    let st: Value = serde_json::from_str(&b.ok(&["state", &id])).unwrap();
+    let init = std::fs::read_to_string(format!("/proc/{}/status", st["pid"])).unwrap();
+    let all = status_field(
+        &std::fs::read_to_string("/proc/self/status").unwrap(),
+        "Cpus_allowed_list",
+    );
+    assert_eq!(
+        status_field(&init, "Cpus_allowed_list"),
+        all,
+        "init must be untouched"
+    );
+    // Without -p the config's process (and its execCPUAffinity) is the base.
+    let out = b.ok(&[
+        "exec",
+        &id,
+        "grep",
+        "Cpus_allowed_list",
+        "/proc/self/status",
+    ]);
+    assert_eq!(status_field(&out, "Cpus_allowed_list"), "1");
+    let mut p = b.config["process"].clone();
+    p["args"] = json!(["grep", "Cpus_allowed_list", "/proc/self/status"]);
+    p["execCPUAffinity"] = json!({"initial": "0"});
+    let pf = b.dir.join("p.json");
+    std::fs::write(&pf, p.to_string()).unwrap();
+    let out = b.ok(&["exec", "-p", pf.to_str().unwrap(), &id]);
+    assert_eq!(status_field(&out, "Cpus_allowed_list"), "0");
+    b.ok(&["delete", "-f", &id]);
+    b.assert_clean();
+}
+
+#[test]
+fn exec_cpu_affinity_bad_list_is_refused() {
+    let mut b = Bundle::new("affinity-bad");
+    b.config["process"]["execCPUAffinity"] = json!({"initial": "0", "final": "3-1"});
+    let err = b.fails(&["run", "-b", b.dir.to_str().unwrap(), &b.id()]);
+    assert!(
+        err.contains("process.execCPUAffinity.final") && err.contains("3-1"),
+        "{err}"
+    );
+    b.assert_clean();
+}
+
+/// The policy is the process's: numa_maps shows it on mappings without
+/// their own (mode, "=static" for MPOL_F_STATIC_NODES, then the nodes).
+#[test]
+fn memory_policy_is_set() {
+    for (policy, want) in [
+        (json!({"mode": "MPOL_BIND", "nodes": "0"}), "bind:0"),
+        (
+            json!({"mode": "MPOL_INTERLEAVE", "nodes": "0", "flags": ["MPOL_F_STATIC_NODES"]}),
+            "interleave=static:0",
+        ),
+        (json!({"mode": "MPOL_LOCAL"}), "local"),
+    ] {
+        let mut b = Bundle::new("mempol");
+        b.config["linux"]["memoryPolicy"] = policy.clone();
+        b.sh("cat /proc/self/numa_maps");
+        let (code, out, err) = b.run();
+        assert_eq!(code, 0, "{policy}: {err}");
+        assert!(
+            out.contains(&format!(" {want} ")),
+            "{policy}: want {want} in {out}"
+        );
+        b.assert_clean();
+    }
+}
+
+#[test]
+fn memory_policy_errors_name_the_field() {
+    for (policy, want) in [
+        (
+            json!({"mode": "MPOL_BIND"}),
+            "linux.memoryPolicy.nodes is required",
+        ),
+        (
+            json!({"mode": "MPOL_LOCAL", "nodes": "0"}),
+            "linux.memoryPolicy.nodes must be empty",
+        ),
+        // No node 1000 on any test host: the kernel refuses it in the init.
+        (
+            json!({"mode": "MPOL_BIND", "nodes": "1000"}),
+            "set_mempolicy",
+        ),
+    ] {
+        let mut b = Bundle::new("mempol-bad");
+        b.config["linux"]["memoryPolicy"] = policy.clone();
+        let err = b.fails(&["run", "-b", b.dir.to_str().unwrap(), &b.id()]);
+        assert!(
+            err.contains(want) && err.contains("linux.memoryPolicy"),
+            "{policy}: {err}"
+        );
+        b.assert_clean();
+    }
 }

@@ -30,6 +30,9 @@ pub fn prepare(
     if let Some(r) = p.rlimits() {
         security::set_rlimits(r)?;
     }
+    if let Some(m) = linux.and_then(|l| l.memory_policy().as_ref()) {
+        crate::placement::apply_mempolicy(m)?;
+    }
     if let Some(pers) = linux.and_then(|l| l.personality().as_ref()) {
         set_personality(pers)?;
     }
