@@ -118,7 +118,7 @@ fn linux() -> Result<LinuxFeature> {
         )
         .net_devices(
             NetDevicesBuilder::default()
-                .enabled(false)
+                .enabled(true)
                 .build()
                 .map_err(build_err)?,
         )

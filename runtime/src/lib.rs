@@ -16,6 +16,7 @@ pub mod hooks;
 pub mod logging;
 pub mod lsm;
 pub mod namespaces;
+pub mod netdev;
 pub mod placement;
 pub mod process;
 pub mod rootfs;

@@ -34,6 +34,7 @@ pub fn required(spec: &Spec) -> Result<()> {
 
 pub fn unsupported(spec: &Spec) -> Result<()> {
     crate::lsm::check(spec)?;
+    crate::netdev::validate(spec)?;
     let mut bad: Vec<&str> = Vec::new();
     if let Some(p) = spec.process() {
         // Used by `exec` only (the spec: not for the init), checked here
@@ -48,9 +49,6 @@ pub fn unsupported(spec: &Spec) -> Result<()> {
         }
         if l.intel_rdt().is_some() {
             bad.push("linux.intelRdt");
-        }
-        if l.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
-            bad.push("linux.netDevices");
         }
         if let Some(m) = l.memory_policy() {
             crate::placement::check_mempolicy(m)?;

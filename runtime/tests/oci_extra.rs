@@ -58,7 +58,7 @@ fn features_versions_hooks_namespaces() {
         json!({"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false})
     );
     assert_eq!(l["intelRdt"]["enabled"], false);
-    assert_eq!(l["netDevices"]["enabled"], false);
+    assert_eq!(l["netDevices"]["enabled"], true);
     assert_eq!(l["mountExtensions"]["idmap"]["enabled"], false);
     assert_eq!(strs(&l["memoryPolicy"]["modes"]).len(), 7);
     assert!(strs(&l["memoryPolicy"]["flags"]).contains(&"MPOL_F_STATIC_NODES".to_string()));
@@ -389,4 +389,73 @@ fn memory_policy_errors_name_the_field() {
         );
         b.assert_clean();
     }
+}
+
+fn ip(args: &[&str]) -> bool {
+    std::process::Command::new("ip")
+        .args(args)
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A veth end moves into the container's network namespace under its new
+/// name, leaves the host, and dies with the namespace on delete.
+#[test]
+fn net_devices_move_into_the_container() {
+    let tag = std::process::id() % 100000;
+    let (host, peer) = (format!("bv{tag}a"), format!("bv{tag}b"));
+    assert!(
+        ip(&["link", "add", &host, "type", "veth", "peer", "name", &peer]),
+        "veth"
+    );
+    let mut b = Bundle::new("netdev");
+    b.config["linux"]["netDevices"] = json!({ &host: {"name": "ctr0"} });
+    b.args(&["sleep", "100"]);
+    let id = b.id();
+    b.ok(&["run", "-d", "-b", b.dir.to_str().unwrap(), &id]);
+    let inside = b.ok(&["exec", &id, "ls", "/sys/class/net"]);
+    let on_host = std::path::Path::new("/sys/class/net").join(&host).exists();
+    b.ok(&["delete", "-f", &id]);
+    b.assert_clean();
+    // The kernel tears a dead namespace down from a workqueue: give it time.
+    let peer_path = std::path::Path::new("/sys/class/net").join(&peer);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while peer_path.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let peer_left = peer_path.exists();
+    if peer_left {
+        ip(&["link", "del", &peer]);
+    }
+    assert!(inside.split_whitespace().any(|n| n == "ctr0"), "{inside}");
+    assert!(!on_host, "{host} still on the host");
+    assert!(!peer_left, "veth pair outlived the container's namespace");
+}
+
+#[test]
+fn net_devices_errors_name_the_field() {
+    let mut b = Bundle::new("netdev-bad");
+    b.config["linux"]["netDevices"] = json!({"no-such-dev0": {}});
+    let err = b.fails(&["run", "-b", b.dir.to_str().unwrap(), &b.id()]);
+    assert!(
+        err.contains("linux.netDevices") && err.contains("does not exist"),
+        "{err}"
+    );
+    b.assert_clean();
+    b.config["linux"]["netDevices"] = json!({"lo": {"name": "a/b"}});
+    let err = b.fails(&["run", "-b", b.dir.to_str().unwrap(), &b.id()]);
+    assert!(err.contains("not a valid interface name"), "{err}");
+    b.assert_clean();
+    let ns: Vec<Value> = b.config["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["type"] != "network")
+        .cloned()
+        .collect();
+    b.config["linux"]["namespaces"] = json!(ns);
+    b.config["linux"]["netDevices"] = json!({"lo": {}});
+    let err = b.fails(&["run", "-b", b.dir.to_str().unwrap(), &b.id()]);
+    assert!(err.contains("needs a network namespace"), "{err}");
+    b.assert_clean();
 }
