@@ -109,7 +109,7 @@ fn linux() -> Result<LinuxFeature> {
             MountExtensionsBuilder::default()
                 .idmap(
                     IDMapBuilder::default()
-                        .enabled(false)
+                        .enabled(true)
                         .build()
                         .map_err(build_err)?,
                 )

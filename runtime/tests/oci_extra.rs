@@ -59,7 +59,7 @@ fn features_versions_hooks_namespaces() {
     );
     assert_eq!(l["intelRdt"]["enabled"], false);
     assert_eq!(l["netDevices"]["enabled"], true);
-    assert_eq!(l["mountExtensions"]["idmap"]["enabled"], false);
+    assert_eq!(l["mountExtensions"]["idmap"]["enabled"], true);
     assert_eq!(strs(&l["memoryPolicy"]["modes"]).len(), 7);
     assert!(strs(&l["memoryPolicy"]["flags"]).contains(&"MPOL_F_STATIC_NODES".to_string()));
 }
@@ -69,10 +69,16 @@ fn features_versions_hooks_namespaces() {
 #[test]
 fn features_mount_options_are_accepted() {
     let opts = strs(&features()["mountOptions"]);
-    for absent in ["idmap", "ridmap", "tmpcopyup"] {
-        assert!(!opts.iter().any(|o| o == absent), "{absent} listed");
-    }
-    for present in ["rbind", "rro", "nosymfollow", "rprivate", "strictatime"] {
+    assert!(!opts.iter().any(|o| o == "tmpcopyup"), "tmpcopyup listed");
+    for present in [
+        "rbind",
+        "rro",
+        "nosymfollow",
+        "rprivate",
+        "strictatime",
+        "idmap",
+        "ridmap",
+    ] {
         assert!(opts.iter().any(|o| o == present), "{present} missing");
     }
     let mut b = Bundle::new("feat-mnt");
@@ -81,7 +87,8 @@ fn features_mount_options_are_accepted() {
         .iter()
         .filter(|o| {
             ![
-                "remount", "mand", "sync", "dirsync", "lazytime", "iversion", "silent",
+                "remount", "mand", "sync", "dirsync", "lazytime", "iversion", "silent", "idmap",
+                "ridmap",
             ]
             .contains(&o.as_str())
         })
@@ -458,4 +465,116 @@ fn net_devices_errors_name_the_field() {
     let err = b.fails(&["run", "-b", b.dir.to_str().unwrap(), &b.id()]);
     assert!(err.contains("needs a network namespace"), "{err}");
     b.assert_clean();
+}
+
+/// A host directory with one file owned by 1000:2000, for idmap tests.
+fn owned_dir(b: &Bundle) -> std::path::PathBuf {
+    let d = b.dir.join("idsrc");
+    std::fs::create_dir_all(&d).unwrap();
+    let f = d.join("f");
+    std::fs::write(&f, "x").unwrap();
+    std::os::unix::fs::chown(&f, Some(1000), Some(2000)).unwrap();
+    d
+}
+
+fn idmap_mount(src: &std::path::Path, opts: &[&str], maps: Option<(Value, Value)>) -> Value {
+    let mut m = json!({"destination": "/data", "type": "bind", "source": src, "options": opts});
+    if let Some((u, g)) = maps {
+        m["uidMappings"] = u;
+        m["gidMappings"] = g;
+    }
+    m
+}
+
+/// Without a user namespace: the mount's own mappings decide what the
+/// container sees (on-disk 1000 is shown as 5000, 2000 as 7000); the host
+/// path keeps its owner.
+#[test]
+fn idmapped_bind_mount_with_its_own_mappings() {
+    let mut b = Bundle::new("idmap");
+    let src = owned_dir(&b);
+    let maps = (
+        json!([{"containerID": 1000, "hostID": 5000, "size": 10}]),
+        json!([{"containerID": 2000, "hostID": 7000, "size": 10}]),
+    );
+    b.config["mounts"].as_array_mut().unwrap().push(idmap_mount(
+        &src,
+        &["rbind", "idmap"],
+        Some(maps),
+    ));
+    b.sh("stat -c '%u %g' /data/f");
+    let (code, out, err) = b.run();
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), "5000 7000");
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(src.join("f")).unwrap();
+    assert_eq!((m.uid(), m.gid()), (1000, 2000));
+    b.assert_clean();
+}
+
+/// With a user namespace (0 -> 100000): plain `idmap` takes the container's
+/// mappings, so files the host owns as 1000 are 1000 inside too, where a
+/// plain bind shows the overflow id.
+#[test]
+fn idmapped_bind_mount_in_a_user_namespace() {
+    for (opts, want) in [
+        (vec!["rbind", "idmap"], "1000 2000"),
+        (vec!["rbind"], "65534 65534"),
+    ] {
+        let mut b = Bundle::new("idmap-userns");
+        let src = owned_dir(&b);
+        // Root of the user namespace cannot create it in a host-owned rootfs.
+        std::fs::create_dir(b.dir.join("rootfs/data")).unwrap();
+        let l = &mut b.config["linux"];
+        l["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+        l["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        l["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        b.config["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(idmap_mount(&src, &opts, None));
+        b.sh("stat -c '%u %g' /data/f");
+        let (code, out, err) = b.run();
+        assert_eq!(code, 0, "{opts:?}: {err}");
+        assert_eq!(out.trim(), want, "{opts:?}");
+        b.assert_clean();
+    }
+}
+
+#[test]
+fn idmap_errors_name_the_mount() {
+    let mut b = Bundle::new("idmap-bad");
+    let src = owned_dir(&b);
+    let cases = [
+        (idmap_mount(&src, &["rbind", "idmap"], None), "uidMappings"),
+        (
+            json!({"destination": "/data", "type": "tmpfs", "source": "tmpfs", "options": ["idmap"],
+                "uidMappings": [{"containerID": 0, "hostID": 1, "size": 1}],
+                "gidMappings": [{"containerID": 0, "hostID": 1, "size": 1}]}),
+            "bind mounts only",
+        ),
+        (
+            idmap_mount(
+                &src,
+                &["rbind"],
+                Some((
+                    json!([{"containerID": 0, "hostID": 1, "size": 0}]),
+                    json!([{"containerID": 0, "hostID": 1, "size": 1}]),
+                )),
+            ),
+            "size 0",
+        ),
+    ];
+    for (m, want) in cases {
+        let mut mounts = b.config["mounts"].clone();
+        mounts.as_array_mut().unwrap().push(m.clone());
+        let saved = std::mem::replace(&mut b.config["mounts"], mounts);
+        let err = b.fails(&["run", "-b", b.dir.to_str().unwrap(), &b.id()]);
+        assert!(err.contains("/data") && err.contains(want), "{m}: {err}");
+        b.assert_clean();
+        b.config["mounts"] = saved;
+    }
 }

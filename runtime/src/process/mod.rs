@@ -125,6 +125,8 @@ pub fn spawn(l: &Launch, hook_state: &dyn Fn(i32) -> Vec<u8>) -> Result<i32> {
         (false, _) => None,
     };
     let fifo = open_path(l.fifo)?;
+    // Made here, in the host user namespace; the init inherits the fds.
+    let idmapped = crate::rootfs::idmapped_trees(l.spec, l.bundle)?;
     let (parent, child) = sync::pair()?;
     let cg_fd = l.cgroup.clone_into_fd();
     let pid = clone3(plan.clone_flags(), cg_fd.as_ref().map(|f| f.as_raw_fd()))?;
@@ -136,8 +138,10 @@ pub fn spawn(l: &Launch, hook_state: &dyn Fn(i32) -> Vec<u8>) -> Result<i32> {
             chan: child,
             fifo,
             console,
+            idmapped: std::cell::RefCell::new(idmapped),
         });
     }
+    drop(idmapped);
     drop(child);
     drop(console);
     drop(fifo);

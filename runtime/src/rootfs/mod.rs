@@ -34,6 +34,8 @@
 
 mod cgroup;
 mod devices;
+mod idmap;
+pub use idmap::IdmappedTrees;
 mod mountinfo;
 mod mounts;
 mod options;
@@ -108,6 +110,13 @@ pub(crate) struct Ctx<'a> {
     pub undo: Undo,
     /// `context="..."` for new filesystems (linux.mountLabel, SELinux only).
     pub mount_context: Option<String>,
+    /// linux.uidMappings and gidMappings, for `idmap` without its own.
+    pub user_maps: (
+        Vec<oci_spec::runtime::LinuxIdMapping>,
+        Vec<oci_spec::runtime::LinuxIdMapping>,
+    ),
+    /// Bind sources the runtime already idmapped, by mount index.
+    pub idmapped: IdmappedTrees,
 }
 
 pub fn prepare(
@@ -115,6 +124,18 @@ pub fn prepare(
     rootfs: &Path,
     bundle: &Path,
     opts: &RootfsOpts,
+) -> Result<(), RootfsError> {
+    prepare_with(spec, rootfs, bundle, opts, IdmappedTrees::default())
+}
+
+/// `prepare`, attaching the bind sources the runtime idmapped (see
+/// `idmapped_trees`) instead of opening them again.
+pub fn prepare_with(
+    spec: &Spec,
+    rootfs: &Path,
+    bundle: &Path,
+    opts: &RootfsOpts,
+    idmapped: IdmappedTrees,
 ) -> Result<(), RootfsError> {
     let linux = spec.linux().as_ref();
     check_needs_mntns(spec, opts)?;
@@ -165,6 +186,15 @@ pub fn prepare(
         cgroupns,
         undo: Undo::default(),
         mount_context: crate::lsm::mount_context(spec),
+        user_maps: (
+            linux
+                .and_then(|l| l.uid_mappings().clone())
+                .unwrap_or_default(),
+            linux
+                .and_then(|l| l.gid_mappings().clone())
+                .unwrap_or_default(),
+        ),
+        idmapped,
     };
     match prepare_mounts(&mut ctx, spec) {
         Ok(()) => Ok(()),
@@ -178,10 +208,33 @@ pub fn prepare(
 
 fn prepare_mounts(ctx: &mut Ctx<'_>, spec: &Spec) -> Result<(), RootfsError> {
     let mounts = spec.mounts().as_deref().unwrap_or(&[]);
-    for m in mounts {
-        mounts::mount_entry(ctx, m)?;
+    for (i, m) in mounts.iter().enumerate() {
+        let tree = ctx.idmapped.take(i);
+        mounts::mount_entry(ctx, m, tree)?;
     }
     devices::setup(ctx, spec)
+}
+
+/// In the runtime, before the init exists: open and idmap every idmapped
+/// bind source. Errors name the mount, and nothing is left (the trees are
+/// detached and vanish with their fds).
+pub fn idmapped_trees(spec: &Spec, bundle: &Path) -> Result<IdmappedTrees, RootfsError> {
+    let linux = spec.linux().as_ref();
+    let user_maps = (
+        linux
+            .and_then(|l| l.uid_mappings().clone())
+            .unwrap_or_default(),
+        linux
+            .and_then(|l| l.gid_mappings().clone())
+            .unwrap_or_default(),
+    );
+    let mut out = IdmappedTrees::default();
+    for (i, m) in spec.mounts().as_deref().unwrap_or(&[]).iter().enumerate() {
+        if let Some(tree) = mounts::idmapped_source(m, bundle, &user_maps)? {
+            out.0.push((i, tree));
+        }
+    }
+    Ok(out)
 }
 
 pub fn enter(rootfs: &Path, opts: &RootfsOpts) -> Result<(), RootfsError> {
