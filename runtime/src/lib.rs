@@ -17,6 +17,7 @@ pub mod logging;
 pub mod lsm;
 pub mod namespaces;
 pub mod netdev;
+pub mod notify;
 pub mod placement;
 pub mod process;
 pub mod rootfs;

@@ -578,3 +578,114 @@ fn idmap_errors_name_the_mount() {
         b.config["mounts"] = saved;
     }
 }
+
+/// Run berth with extra environment (the harness's `berth` takes none);
+/// stdout and stderr go to files, as a container inherits them.
+fn berth_env(b: &Bundle, env: &[(&str, &str)], args: &[&str]) -> (i32, String, String) {
+    b.write();
+    let (o, e) = (b.dir.join(".env-out"), b.dir.join(".env-err"));
+    let status = std::process::Command::new(BERTH)
+        .arg("--root")
+        .arg(&b.root)
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(&b.dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&o).unwrap())
+        .stderr(std::fs::File::create(&e).unwrap())
+        .status()
+        .unwrap();
+    (
+        status.code().unwrap_or(-1),
+        std::fs::read_to_string(&o).unwrap(),
+        std::fs::read_to_string(&e).unwrap(),
+    )
+}
+
+/// sd_notify from the container reaches the caller's socket through berth:
+/// READY=1, then MAINPID of the init. busybox has no systemd-notify, but its
+/// logger writes one datagram to /dev/log, and a line of it can be READY=1.
+#[test]
+fn notify_socket_relays_ready() {
+    let mut b = Bundle::new("notify");
+    for a in ["logger", "ln", "printf"] {
+        std::os::unix::fs::symlink("busybox", b.dir.join("rootfs/bin").join(a)).unwrap();
+    }
+    b.sh("echo $NOTIFY_SOCKET; ln -s $NOTIFY_SOCKET /dev/log; logger \"$(printf 'starting\\nREADY=1')\"; sleep 100");
+    let host = b.dir.join("host.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&host).unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let id = b.id();
+    let (code, out, err) = berth_env(
+        &b,
+        &[("NOTIFY_SOCKET", host.to_str().unwrap())],
+        &["run", "-d", "-b", b.dir.to_str().unwrap(), &id],
+    );
+    assert_eq!(code, 0, "{err}");
+    let st: Value = serde_json::from_str(&b.ok(&["state", &id])).unwrap();
+    let mut buf = [0u8; 256];
+    let n = sock.recv(&mut buf).expect("READY=1 forwarded");
+    assert_eq!(&buf[..n], b"READY=1\n");
+    let n = sock.recv(&mut buf).expect("MAINPID forwarded");
+    assert_eq!(
+        String::from_utf8_lossy(&buf[..n]),
+        format!("MAINPID={}\n", st["pid"])
+    );
+    // `run -d` returned only once the container was ready.
+    assert_eq!(out.lines().next(), Some("/run/notify/notify.sock"), "{out}");
+    b.ok(&["delete", "-f", &id]);
+    b.assert_clean();
+}
+
+/// Without NOTIFY_SOCKET nothing is added; a container that exits without
+/// READY=1 does not hang `start`.
+#[test]
+fn notify_socket_absent_or_never_ready() {
+    let mut b = Bundle::new("notify-none");
+    b.sh("echo [$NOTIFY_SOCKET]; test ! -e /run/notify");
+    let (code, out, err) = b.run();
+    assert_eq!((code, out.trim()), (0, "[]"), "{err}");
+    b.assert_clean();
+    let host = b.dir.join("host2.sock");
+    let _sock = std::os::unix::net::UnixDatagram::bind(&host).unwrap();
+    b.sh("true");
+    let id = b.id();
+    let (code, _, err) = berth_env(
+        &b,
+        &[("NOTIFY_SOCKET", host.to_str().unwrap())],
+        &["run", "-b", b.dir.to_str().unwrap(), &id],
+    );
+    assert_eq!(code, 0, "{err}");
+    b.assert_clean();
+}
+
+/// Socket activation: fds berth got with LISTEN_FDS (and LISTEN_PID = its
+/// pid) reach the container first, announced as LISTEN_FDS=n, LISTEN_PID=1.
+#[test]
+fn listen_fds_pass_through() {
+    let mut b = Bundle::new("listen");
+    let file = b.dir.join("activation");
+    std::fs::write(&file, "from-systemd").unwrap();
+    b.sh("echo $LISTEN_FDS $LISTEN_PID; cat <&3");
+    b.write();
+    let script = format!(
+        "exec 3<{}; LISTEN_FDS=1 LISTEN_PID=$$ exec {BERTH} --root {} run -b {} {}",
+        file.display(),
+        b.root.display(),
+        b.dir.display(),
+        b.id()
+    );
+    let out = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "1 1\nfrom-systemd");
+    b.assert_clean();
+}
