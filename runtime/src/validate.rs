@@ -48,6 +48,13 @@ pub fn unsupported(spec: &Spec) -> Result<()> {
             crate::seccomp::validate(s)?;
         }
         if l.intel_rdt().is_some() {
+            // Say which is missing: berth's support, or the host's as well.
+            if !resctrl_mounted() {
+                return Err(Error::Invalid(
+                    "linux.intelRdt: this host has no Intel RDT (no resctrl filesystem at /sys/fs/resctrl)"
+                        .into(),
+                ));
+            }
             bad.push("linux.intelRdt");
         }
         if let Some(m) = l.memory_policy() {
@@ -58,4 +65,10 @@ pub fn unsupported(spec: &Spec) -> Result<()> {
         Some(f) => Err(Error::Unsupported((*f).to_string())),
         None => Ok(()),
     }
+}
+
+fn resctrl_mounted() -> bool {
+    const RDTGROUP_SUPER_MAGIC: libc::__fsword_t = 0x0765_5821;
+    nix::sys::statfs::statfs("/sys/fs/resctrl")
+        .is_ok_and(|s| s.filesystem_type().0 == RDTGROUP_SUPER_MAGIC)
 }

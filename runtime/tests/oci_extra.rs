@@ -689,3 +689,16 @@ fn listen_fds_pass_through() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "1 1\nfrom-systemd");
     b.assert_clean();
 }
+
+#[test]
+fn intel_rdt_is_refused_by_name() {
+    let mut b = Bundle::new("rdt");
+    b.config["linux"]["intelRdt"] = json!({"closID": "berth", "l3CacheSchema": "L3:0=f"});
+    let err = b.fails(&["run", "-b", b.dir.to_str().unwrap(), &b.id()]);
+    assert!(err.contains("linux.intelRdt"), "{err}");
+    if !std::path::Path::new("/sys/fs/resctrl/schemata").exists() {
+        assert!(err.contains("resctrl"), "{err}");
+    }
+    b.assert_clean();
+    assert_eq!(features()["linux"]["intelRdt"]["enabled"], false);
+}
