@@ -229,7 +229,20 @@ pub fn idmapped_trees(spec: &Spec, bundle: &Path) -> Result<IdmappedTrees, Rootf
             .unwrap_or_default(),
     );
     let mut out = IdmappedTrees::default();
-    for (i, m) in spec.mounts().as_deref().unwrap_or(&[]).iter().enumerate() {
+    let mounts = spec.mounts().as_deref().unwrap_or(&[]);
+    // The common case costs no option parsing.
+    let wanted = |m: &oci_spec::runtime::Mount| {
+        m.uid_mappings().is_some()
+            || m.gid_mappings().is_some()
+            || m.options()
+                .iter()
+                .flatten()
+                .any(|o| o == "idmap" || o == "ridmap")
+    };
+    if !mounts.iter().any(wanted) {
+        return Ok(out);
+    }
+    for (i, m) in mounts.iter().enumerate() {
         if let Some(tree) = mounts::idmapped_source(m, bundle, &user_maps)? {
             out.0.push((i, tree));
         }
