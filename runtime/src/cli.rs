@@ -155,6 +155,8 @@ enum Cmd {
         #[arg(long)]
         rootless: bool,
     },
+    /// Print the implemented features (runtime-spec features.md) as JSON.
+    Features,
 }
 
 impl From<CreateArgs> for (String, CreateOpts) {
@@ -256,6 +258,9 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Cmd::Delete { force, id } => container::delete(&root, &id, force)?,
         Cmd::List { format, quiet } => list(&root, &format, quiet)?,
         Cmd::Spec { bundle, rootless } => crate::spec::write(&bundle, rootless)?,
+        Cmd::Features => {
+            let _ = writeln!(std::io::stdout(), "{}", crate::features::json()?);
+        }
     }
     Ok(0)
 }

@@ -67,9 +67,11 @@ pub fn create(root: &Path, id: &str, o: &CreateOpts) -> Result<(Dir, Stored)> {
         path: o.bundle.clone(),
         msg: format!("bundle: {e}"),
     })?;
-    let (spec, raw_config) = load_spec(&bundle)?;
+    let (mut spec, raw_config) = load_spec(&bundle)?;
     crate::validate::required(&spec)?;
     crate::validate::unsupported(&spec)?;
+    let mut preserve_fds = o.preserve_fds;
+    let notify_dir = crate::notify::prepare(&mut spec, &root.join(id), &mut preserve_fds)?;
     let root_path = spec
         .root()
         .as_ref()
@@ -95,6 +97,9 @@ pub fn create(root: &Path, id: &str, o: &CreateOpts) -> Result<(Dir, Stored)> {
     if let Err(e) = make_fifo(&dir.fifo()) {
         return Err(undo_dir(dir, e));
     }
+    if let Some(Err(e)) = notify_dir.as_deref().map(crate::notify::make_dir) {
+        return Err(undo_dir(dir, e));
+    }
     if let Err(e) = cgroup.create(
         linux.and_then(|l| l.resources().as_ref()),
         linux.and_then(|l| l.devices().as_deref()),
@@ -109,7 +114,7 @@ pub fn create(root: &Path, id: &str, o: &CreateOpts) -> Result<(Dir, Stored)> {
         cgroup: &cgroup,
         fifo: &dir.fifo(),
         console_socket: o.console_socket.as_deref(),
-        preserve_fds: o.preserve_fds,
+        preserve_fds,
         no_pivot: o.no_pivot,
         new_keyring: !o.no_new_keyring,
     };
@@ -217,6 +222,7 @@ pub fn start(dir: &Dir, st: &Stored) -> Result<()> {
             })
         }
     }
+    let relay = crate::notify::Relay::bind(&dir.path)?;
     let fifo_path = dir.fifo();
     let mut fifo = fs::OpenOptions::new()
         .read(true)
@@ -236,6 +242,9 @@ pub fn start(dir: &Dir, st: &Stored) -> Result<()> {
     if !st.poststart.is_empty() {
         let state = stored_hook_state(st, Status::Running);
         crate::hooks::run_all_warn("poststart", &st.poststart, &state);
+    }
+    if let Some(r) = relay {
+        r.wait(st.pid)?;
     }
     Ok(())
 }
@@ -582,10 +591,14 @@ fn exec_process(spec: &Spec, o: &ExecOpts) -> Result<oci_spec::runtime::Process>
         p.set_no_new_privileges(Some(true));
     }
     if o.apparmor.is_some() {
-        return Err(Error::Unsupported("exec --apparmor".into()));
+        p.set_apparmor_profile(o.apparmor.clone());
     }
     if o.process_label.is_some() {
-        return Err(Error::Unsupported("exec --process-label".into()));
+        p.set_selinux_label(o.process_label.clone());
+    }
+    crate::lsm::check_process(&p)?;
+    if let Some(a) = p.exec_cpu_affinity() {
+        crate::placement::check_affinity(a)?;
     }
     Ok(p)
 }

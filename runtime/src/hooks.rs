@@ -10,6 +10,16 @@ use oci_spec::runtime::Hook;
 
 use crate::error::{Error, Result};
 
+/// The hooks the lifecycle runs (process/, container.rs), in spec order.
+pub const KINDS: [&str; 6] = [
+    "prestart",
+    "createRuntime",
+    "createContainer",
+    "startContainer",
+    "poststart",
+    "poststop",
+];
+
 pub fn run_all(kind: &str, hooks: &[Hook], state_json: &[u8]) -> Result<()> {
     for (i, h) in hooks.iter().enumerate() {
         run(h, state_json)

@@ -26,7 +26,7 @@ fn flag(t: LinuxNamespaceType) -> CloneFlags {
 
 /// Join order: the user namespace first, so the others are joined with its
 /// privileges; mnt late, so paths opened before are still the runtime's.
-const ORDER: [LinuxNamespaceType; 8] = [
+pub const ORDER: [LinuxNamespaceType; 8] = [
     LinuxNamespaceType::User,
     LinuxNamespaceType::Ipc,
     LinuxNamespaceType::Uts,

@@ -33,16 +33,14 @@ pub fn required(spec: &Spec) -> Result<()> {
 }
 
 pub fn unsupported(spec: &Spec) -> Result<()> {
+    crate::lsm::check(spec)?;
+    crate::netdev::validate(spec)?;
     let mut bad: Vec<&str> = Vec::new();
     if let Some(p) = spec.process() {
-        if p.apparmor_profile().as_ref().is_some_and(|s| !s.is_empty()) {
-            bad.push("process.apparmorProfile");
-        }
-        if p.selinux_label().as_ref().is_some_and(|s| !s.is_empty()) {
-            bad.push("process.selinuxLabel");
-        }
-        if p.exec_cpu_affinity().is_some() {
-            bad.push("process.execCPUAffinity");
+        // Used by `exec` only (the spec: not for the init), checked here
+        // so a bad list fails at create, not at the first exec.
+        if let Some(a) = p.exec_cpu_affinity() {
+            crate::placement::check_affinity(a)?;
         }
     }
     if let Some(l) = spec.linux() {
@@ -50,20 +48,27 @@ pub fn unsupported(spec: &Spec) -> Result<()> {
             crate::seccomp::validate(s)?;
         }
         if l.intel_rdt().is_some() {
+            // Say which is missing: berth's support, or the host's as well.
+            if !resctrl_mounted() {
+                return Err(Error::Invalid(
+                    "linux.intelRdt: this host has no Intel RDT (no resctrl filesystem at /sys/fs/resctrl)"
+                        .into(),
+                ));
+            }
             bad.push("linux.intelRdt");
         }
-        if l.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
-            bad.push("linux.netDevices");
-        }
-        if l.memory_policy().is_some() {
-            bad.push("linux.memoryPolicy");
-        }
-        if l.mount_label().as_ref().is_some_and(|s| !s.is_empty()) {
-            bad.push("linux.mountLabel");
+        if let Some(m) = l.memory_policy() {
+            crate::placement::check_mempolicy(m)?;
         }
     }
     match bad.first() {
         Some(f) => Err(Error::Unsupported((*f).to_string())),
         None => Ok(()),
     }
+}
+
+fn resctrl_mounted() -> bool {
+    const RDTGROUP_SUPER_MAGIC: libc::__fsword_t = 0x0765_5821;
+    nix::sys::statfs::statfs("/sys/fs/resctrl")
+        .is_ok_and(|s| s.filesystem_type().0 == RDTGROUP_SUPER_MAGIC)
 }

@@ -71,6 +71,7 @@ impl Host {
             }
             "apparmor" => read("/sys/module/apparmor/parameters/enabled").trim() == "Y",
             "selinux" => Path::new("/sys/fs/selinux/enforce").exists(),
+            "no-selinux" => !Path::new("/sys/fs/selinux/enforce").exists(),
             "userns" => {
                 read("/proc/sys/user/max_user_namespaces")
                     .trim()

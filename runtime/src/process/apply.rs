@@ -30,6 +30,9 @@ pub fn prepare(
     if let Some(r) = p.rlimits() {
         security::set_rlimits(r)?;
     }
+    if let Some(m) = linux.and_then(|l| l.memory_policy().as_ref()) {
+        crate::placement::apply_mempolicy(m)?;
+    }
     if let Some(pers) = linux.and_then(|l| l.personality().as_ref()) {
         set_personality(pers)?;
     }
@@ -43,6 +46,9 @@ pub fn prepare(
     // a profile that may deny it is loaded; if root may not enter the
     // directory (a volume owned by the container user), retry as the user.
     let cwd_done = chdir_as_root(p.cwd())?;
+    // Before any seccomp filter (as runc), which may deny the write; the
+    // kernel applies both at execve.
+    crate::lsm::apply_on_exec(p)?;
     // Compiled now so profile errors reach the caller. Without
     // no_new_privs loading needs CAP_SYS_ADMIN, so it happens before the
     // caps are dropped; with it, as late as possible, just before execve,

@@ -86,6 +86,9 @@ pub fn spawn(x: &ExecLaunch) -> Result<i32> {
         // The sub-cgroup is joined by path below.
         Some(_) => None,
     };
+    if let Some(a) = x.process.exec_cpu_affinity() {
+        crate::placement::apply_initial(a)?;
+    }
     let (parent, child) = sync::pair()?;
     let pid = super::clone3(CloneFlags::empty(), cg_fd.as_ref().map(|f| f.as_raw_fd()))?;
     if pid == 0 {
@@ -174,6 +177,10 @@ fn child_setup(
     console: Option<&OwnedFd>,
 ) -> Result<super::apply::Prepared> {
     let _ = chan.expect_go()?;
+    // Go means we are in the container's cgroup.
+    if let Some(a) = x.process.exec_cpu_affinity() {
+        crate::placement::apply_final(a)?;
+    }
     let mut keep: Vec<RawFd> = vec![chan.0.as_raw_fd(), x.init_pidfd.as_raw_fd()];
     keep.extend(console.map(|f| f.as_raw_fd()));
     super::apply::close_fds_except(3 + x.preserve_fds, &keep);

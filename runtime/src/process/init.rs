@@ -22,6 +22,8 @@ pub struct Ctx<'a> {
     pub chan: Channel,
     pub fifo: OwnedFd,
     pub console: Option<OwnedFd>,
+    /// Bind sources berth idmapped for us (taken once, by rootfs setup).
+    pub idmapped: std::cell::RefCell<rootfs::IdmappedTrees>,
 }
 
 pub fn run(c: Ctx) -> ! {
@@ -67,6 +69,7 @@ fn setup(c: &Ctx) -> Result<Exec> {
     let mut keep: Vec<RawFd> = vec![c.chan.0.as_raw_fd(), c.fifo.as_raw_fd()];
     keep.extend(c.console.as_ref().map(|f| f.as_raw_fd()));
     keep.extend(c.plan.join.iter().map(|(_, fd, _)| fd.as_raw_fd()));
+    keep.extend(c.idmapped.borrow().raw_fds());
     super::apply::close_fds_except(3 + l.preserve_fds, &keep);
 
     for (flag, fd, path) in &c.plan.join {
@@ -113,7 +116,8 @@ fn setup(c: &Ctx) -> Result<Exec> {
         new_mntns: c.plan.new.contains(CloneFlags::CLONE_NEWNS),
         in_userns: c.plan.has(CloneFlags::CLONE_NEWUSER),
     };
-    rootfs::prepare(spec, l.rootfs, l.bundle, &opts)?;
+    let idmapped = c.idmapped.take();
+    rootfs::prepare_with(spec, l.rootfs, l.bundle, &opts, idmapped)?;
     let hooks = spec.hooks().as_ref();
     if hooks.is_some_and(|h| h.prestart().is_some() || h.create_runtime().is_some()) {
         c.chan.send(&Msg::RunHooks)?;

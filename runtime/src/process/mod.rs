@@ -125,6 +125,8 @@ pub fn spawn(l: &Launch, hook_state: &dyn Fn(i32) -> Vec<u8>) -> Result<i32> {
         (false, _) => None,
     };
     let fifo = open_path(l.fifo)?;
+    // Made here, in the host user namespace; the init inherits the fds.
+    let idmapped = crate::rootfs::idmapped_trees(l.spec, l.bundle)?;
     let (parent, child) = sync::pair()?;
     let cg_fd = l.cgroup.clone_into_fd();
     let pid = clone3(plan.clone_flags(), cg_fd.as_ref().map(|f| f.as_raw_fd()))?;
@@ -136,8 +138,10 @@ pub fn spawn(l: &Launch, hook_state: &dyn Fn(i32) -> Vec<u8>) -> Result<i32> {
             chan: child,
             fifo,
             console,
+            idmapped: std::cell::RefCell::new(idmapped),
         });
     }
+    drop(idmapped);
     drop(child);
     drop(console);
     drop(fifo);
@@ -148,6 +152,34 @@ pub fn spawn(l: &Launch, hook_state: &dyn Fn(i32) -> Vec<u8>) -> Result<i32> {
     };
     drive(l, &plan, &parent, pid, cg_fd.is_some(), hook_state).map_err(fail)?;
     Ok(pid)
+}
+
+/// linux.netDevices go into the init's network namespace: the new one it
+/// was cloned with, or the one it will join by path.
+fn move_net_devices(l: &Launch, plan: &Plan, pid: i32) -> Result<()> {
+    if l.spec
+        .linux()
+        .as_ref()
+        .and_then(|x| x.net_devices().as_ref())
+        .is_none_or(|d| d.is_empty())
+    {
+        return Ok(());
+    }
+    if plan.new.contains(CloneFlags::CLONE_NEWNET) {
+        let ns = std::fs::File::open(format!("/proc/{pid}/ns/net"))
+            .ctx(|| format!("open the network namespace of pid {pid}"))?;
+        return crate::netdev::move_into(l.spec, ns.as_fd());
+    }
+    match plan
+        .join
+        .iter()
+        .find(|(f, ..)| *f == CloneFlags::CLONE_NEWNET)
+    {
+        Some((_, fd, _)) => crate::netdev::move_into(l.spec, fd.as_fd()),
+        None => Err(Error::Invalid(
+            "linux.netDevices needs a network namespace".into(),
+        )),
+    }
 }
 
 fn drive(
@@ -164,6 +196,7 @@ fn drive(
     if !in_cgroup {
         l.cgroup.add_pid(pid)?;
     }
+    move_net_devices(l, plan, pid)?;
     chan.send(&Msg::Go(pid))?;
     loop {
         let (msg, fd) = chan.recv_fd()?;

@@ -251,10 +251,11 @@ fn bind_own(
         propagation: o.propagation.clone(),
         rec_attr: o.rec_attr,
         data: String::new(),
+        idmap: None,
     };
     // The usual layout first; mountinfo only if our cgroup is not there.
     let source = host_dir.join(h.path.trim_start_matches('/'));
-    match mounts::bind(ctx, &source, dest, dst.clone(), &bo) {
+    match mounts::bind(ctx, &source, dest, dst.clone(), &bo, None) {
         Err(RootfsError::Mount { source: e, .. }) if sys::is_errno(&e, libc::ENOENT) => {}
         r => return r,
     }
@@ -267,7 +268,7 @@ fn bind_own(
             &format!("cannot find own cgroup {} ({})", h.path, h.controllers),
         )
     })?;
-    mounts::bind(ctx, &source, dest, dst, &bo)
+    mounts::bind(ctx, &source, dest, dst, &bo, None)
 }
 
 #[cfg(test)]

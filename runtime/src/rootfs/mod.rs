@@ -34,6 +34,8 @@
 
 mod cgroup;
 mod devices;
+mod idmap;
+pub use idmap::IdmappedTrees;
 mod mountinfo;
 mod mounts;
 mod options;
@@ -48,6 +50,11 @@ use std::path::{Path, PathBuf};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use resolve::{Root, Undo};
+
+/// The mount options berth gives a meaning to (for `berth features`).
+pub fn known_mount_options() -> Vec<&'static str> {
+    options::known()
+}
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RootfsOpts {
@@ -101,6 +108,15 @@ pub(crate) struct Ctx<'a> {
     pub opts: &'a RootfsOpts,
     pub cgroupns: bool,
     pub undo: Undo,
+    /// `context="..."` for new filesystems (linux.mountLabel, SELinux only).
+    pub mount_context: Option<String>,
+    /// linux.uidMappings and gidMappings, for `idmap` without its own.
+    pub user_maps: (
+        Vec<oci_spec::runtime::LinuxIdMapping>,
+        Vec<oci_spec::runtime::LinuxIdMapping>,
+    ),
+    /// Bind sources the runtime already idmapped, by mount index.
+    pub idmapped: IdmappedTrees,
 }
 
 pub fn prepare(
@@ -109,15 +125,19 @@ pub fn prepare(
     bundle: &Path,
     opts: &RootfsOpts,
 ) -> Result<(), RootfsError> {
+    prepare_with(spec, rootfs, bundle, opts, IdmappedTrees::default())
+}
+
+/// `prepare`, attaching the bind sources the runtime idmapped (see
+/// `idmapped_trees`) instead of opening them again.
+pub fn prepare_with(
+    spec: &Spec,
+    rootfs: &Path,
+    bundle: &Path,
+    opts: &RootfsOpts,
+    idmapped: IdmappedTrees,
+) -> Result<(), RootfsError> {
     let linux = spec.linux().as_ref();
-    if linux
-        .and_then(|l| l.mount_label().as_deref())
-        .is_some_and(|l| !l.is_empty())
-    {
-        return Err(RootfsError::Unsupported {
-            field: "linux.mountLabel".into(),
-        });
-    }
     check_needs_mntns(spec, opts)?;
     let propagation = root_propagation(spec)?;
 
@@ -165,6 +185,16 @@ pub fn prepare(
         opts,
         cgroupns,
         undo: Undo::default(),
+        mount_context: crate::lsm::mount_context(spec),
+        user_maps: (
+            linux
+                .and_then(|l| l.uid_mappings().clone())
+                .unwrap_or_default(),
+            linux
+                .and_then(|l| l.gid_mappings().clone())
+                .unwrap_or_default(),
+        ),
+        idmapped,
     };
     match prepare_mounts(&mut ctx, spec) {
         Ok(()) => Ok(()),
@@ -178,10 +208,46 @@ pub fn prepare(
 
 fn prepare_mounts(ctx: &mut Ctx<'_>, spec: &Spec) -> Result<(), RootfsError> {
     let mounts = spec.mounts().as_deref().unwrap_or(&[]);
-    for m in mounts {
-        mounts::mount_entry(ctx, m)?;
+    for (i, m) in mounts.iter().enumerate() {
+        let tree = ctx.idmapped.take(i);
+        mounts::mount_entry(ctx, m, tree)?;
     }
     devices::setup(ctx, spec)
+}
+
+/// In the runtime, before the init exists: open and idmap every idmapped
+/// bind source. Errors name the mount, and nothing is left (the trees are
+/// detached and vanish with their fds).
+pub fn idmapped_trees(spec: &Spec, bundle: &Path) -> Result<IdmappedTrees, RootfsError> {
+    let linux = spec.linux().as_ref();
+    let user_maps = (
+        linux
+            .and_then(|l| l.uid_mappings().clone())
+            .unwrap_or_default(),
+        linux
+            .and_then(|l| l.gid_mappings().clone())
+            .unwrap_or_default(),
+    );
+    let mut out = IdmappedTrees::default();
+    let mounts = spec.mounts().as_deref().unwrap_or(&[]);
+    // The common case costs no option parsing.
+    let wanted = |m: &oci_spec::runtime::Mount| {
+        m.uid_mappings().is_some()
+            || m.gid_mappings().is_some()
+            || m.options()
+                .iter()
+                .flatten()
+                .any(|o| o == "idmap" || o == "ridmap")
+    };
+    if !mounts.iter().any(wanted) {
+        return Ok(out);
+    }
+    for (i, m) in mounts.iter().enumerate() {
+        if let Some(tree) = mounts::idmapped_source(m, bundle, &user_maps)? {
+            out.0.push((i, tree));
+        }
+    }
+    Ok(out)
 }
 
 pub fn enter(rootfs: &Path, opts: &RootfsOpts) -> Result<(), RootfsError> {

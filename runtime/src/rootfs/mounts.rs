@@ -7,8 +7,9 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use oci_spec::runtime::Mount;
+use oci_spec::runtime::{LinuxIdMapping, Mount};
 
+use super::idmap::Idmap;
 use super::options::{self, MountOptions, SB_FLAGS};
 use super::resolve::{clean, CWD};
 use super::sys::{self, MountAttr, ProcFd};
@@ -51,18 +52,12 @@ pub(crate) fn is_bind(m: &Mount) -> bool {
             .is_some_and(|o| o.iter().any(|o| o == "bind" || o == "rbind"))
 }
 
-pub(crate) fn mount_entry(ctx: &mut Ctx<'_>, m: &Mount) -> Result<(), RootfsError> {
+pub(crate) fn mount_entry(
+    ctx: &mut Ctx<'_>,
+    m: &Mount,
+    tree: Option<OwnedFd>,
+) -> Result<(), RootfsError> {
     let dest = clean(m.destination());
-    if m.uid_mappings().is_some() {
-        return Err(RootfsError::Unsupported {
-            field: format!("mounts[].uidMappings (mount {})", dest.display()),
-        });
-    }
-    if m.gid_mappings().is_some() {
-        return Err(RootfsError::Unsupported {
-            field: format!("mounts[].gidMappings (mount {})", dest.display()),
-        });
-    }
     let o = options::parse(m.options().as_deref().unwrap_or(&[]), &dest)?;
     if dest == Path::new("/") {
         return Err(invalid(
@@ -71,6 +66,13 @@ pub(crate) fn mount_entry(ctx: &mut Ctx<'_>, m: &Mount) -> Result<(), RootfsErro
         ));
     }
     let typ = m.typ().as_deref().unwrap_or("");
+    let idmap = idmap_of(&ctx.user_maps, m, &o, &dest)?;
+    if idmap.is_some() && !(o.bind || typ == "bind") {
+        return Err(invalid(
+            &dest,
+            "idmap, ridmap and uid/gidMappings are supported for bind mounts only",
+        ));
+    }
     if o.bind || typ == "bind" {
         let source = m
             .source()
@@ -81,7 +83,10 @@ pub(crate) fn mount_entry(ctx: &mut Ctx<'_>, m: &Mount) -> Result<(), RootfsErro
         } else {
             ctx.bundle.join(source)
         };
-        return bind(ctx, &source, &dest, None, &o);
+        if let Some(tree) = tree {
+            return bind_tree(ctx, tree, &dest, None, &o);
+        }
+        return bind(ctx, &source, &dest, None, &o, idmap.as_ref());
     }
     if typ.is_empty() {
         return Err(invalid(
@@ -97,6 +102,47 @@ pub(crate) fn mount_entry(ctx: &mut Ctx<'_>, m: &Mount) -> Result<(), RootfsErro
         return cgroup::mount(ctx, &dest, &o);
     }
     fresh(ctx, typ, source, &dest, &o, false).map(drop)
+}
+
+/// The idmapping a mount asks for: its own mappings, or with only
+/// `idmap`/`ridmap` the container's (runc's rule). Mappings alone imply
+/// `idmap`, as in runc.
+fn idmap_of(
+    user_maps: &(Vec<LinuxIdMapping>, Vec<LinuxIdMapping>),
+    m: &Mount,
+    o: &MountOptions,
+    dest: &Path,
+) -> Result<Option<Idmap>, RootfsError> {
+    let (uid, gid) = (m.uid_mappings(), m.gid_mappings());
+    if o.idmap.is_none() && uid.is_none() && gid.is_none() {
+        return Ok(None);
+    }
+    let (uid, gid) = match (uid, gid) {
+        (Some(u), Some(g)) => (u.clone(), g.clone()),
+        (None, None) => (user_maps.0.clone(), user_maps.1.clone()),
+        _ => {
+            return Err(invalid(
+                dest,
+                "uidMappings and gidMappings must be given together",
+            ))
+        }
+    };
+    if uid.is_empty() || gid.is_empty() {
+        return Err(invalid(
+            dest,
+            "idmap needs uidMappings and gidMappings (on the mount or in linux)",
+        ));
+    }
+    for (name, maps) in [("uidMappings", &uid), ("gidMappings", &gid)] {
+        if maps.iter().any(|m| m.size() == 0) {
+            return Err(invalid(dest, format!("{name}: a mapping of size 0")));
+        }
+    }
+    Ok(Some(Idmap {
+        recursive: o.idmap.unwrap_or(false),
+        uid,
+        gid,
+    }))
 }
 
 /// Mount a new filesystem of `typ` at `dest`. Returns an fd of the new mount's
@@ -141,6 +187,20 @@ pub(crate) fn fresh(
             mode
         } else {
             format!("{mode},{data}")
+        };
+    }
+    // Filesystems whose labels come from the policy, not the mount (runc
+    // leaves these unlabelled too).
+    let labelled = !matches!(typ, "proc" | "sysfs" | "mqueue" | "cgroup" | "cgroup2");
+    if let Some(ctx_opt) = ctx
+        .mount_context
+        .as_deref()
+        .filter(|_| labelled && !remount)
+    {
+        data = if data.is_empty() {
+            ctx_opt.to_string()
+        } else {
+            format!("{data},{ctx_opt}")
         };
     }
     let mut flags = o.flags;
@@ -190,6 +250,7 @@ pub(crate) fn bind(
     dest: &Path,
     dst: Option<Rc<OwnedFd>>,
     o: &MountOptions,
+    idmap: Option<&Idmap>,
 ) -> Result<(), RootfsError> {
     if o.flags & SB_FLAGS != 0 {
         return Err(invalid(
@@ -216,12 +277,61 @@ pub(crate) fn bind(
         dest,
         format!("open bind source {}", source.display()),
     ))?;
+    if let Some(m) = idmap {
+        super::idmap::apply(tree.as_fd(), m, dest)?;
+    }
+    bind_tree(ctx, tree, dest, dst, o)
+}
+
+/// Attach a detached bind source at `dest`.
+fn bind_tree(
+    ctx: &mut Ctx<'_>,
+    tree: OwnedFd,
+    dest: &Path,
+    dst: Option<Rc<OwnedFd>>,
+    o: &MountOptions,
+) -> Result<(), RootfsError> {
     let dst = match dst {
         Some(fd) => fd,
         None => resolve_or_create_for(ctx, dest, tree.as_fd())?,
     };
     check_proc(ctx, dest, dst.as_fd(), false, Some(tree.as_fd()))?;
     attach(ctx, dest, tree, dst.as_fd(), o)
+}
+
+/// The runtime's half of an idmapped bind mount: the source opened as a
+/// detached tree and idmapped, or None for a mount that is not idmapped.
+pub(crate) fn idmapped_source(
+    m: &Mount,
+    bundle: &Path,
+    user_maps: &(Vec<LinuxIdMapping>, Vec<LinuxIdMapping>),
+) -> Result<Option<OwnedFd>, RootfsError> {
+    let dest = clean(m.destination());
+    let o = options::parse(m.options().as_deref().unwrap_or(&[]), &dest)?;
+    let Some(idmap) = idmap_of(user_maps, m, &o, &dest)? else {
+        return Ok(None);
+    };
+    let typ = m.typ().as_deref().unwrap_or("");
+    let Some(source) = m.source().as_deref().filter(|_| o.bind || typ == "bind") else {
+        // mount_entry reports these.
+        return Ok(None);
+    };
+    let source = if source.is_absolute() {
+        source.to_path_buf()
+    } else {
+        bundle.join(source)
+    };
+    let c_source = sys::cstring(source.as_os_str()).map_err(mount_err(&dest, "source"))?;
+    let mut flags = libc::OPEN_TREE_CLONE;
+    if o.recursive_bind {
+        flags |= libc::AT_RECURSIVE as libc::c_uint;
+    }
+    let tree = sys::open_tree(CWD, &c_source, flags).map_err(mount_err(
+        &dest,
+        format!("open bind source {}", source.display()),
+    ))?;
+    super::idmap::apply(tree.as_fd(), &idmap, &dest)?;
+    Ok(Some(tree))
 }
 
 /// Resolve `dest`, or create it as a directory or an empty file depending on

@@ -23,6 +23,8 @@ pub(crate) struct MountOptions {
     pub rec_attr: MountAttr,
     /// Everything else, comma-joined for the filesystem.
     pub data: String,
+    /// `idmap` (false) or `ridmap` (true) was given.
+    pub idmap: Option<bool>,
 }
 
 // (option, sets the flag?, flag)
@@ -148,7 +150,9 @@ pub(crate) fn parse(options: &[String], dest: &Path) -> Result<MountOptions, Roo
                     o.recursive_bind = true;
                 }
                 "defaults" | "" => {}
-                "idmap" | "ridmap" | "tmpcopyup" => {
+                "idmap" => o.idmap = Some(false),
+                "ridmap" => o.idmap = Some(true),
+                "tmpcopyup" => {
                     return Err(RootfsError::Unsupported {
                         field: format!("mount option \"{opt}\" (mount {})", dest.display()),
                     });
@@ -167,6 +171,20 @@ pub(crate) fn parse(options: &[String], dest: &Path) -> Result<MountOptions, Roo
     }
     Ok(o)
 }
+
+/// Every option `parse` gives a meaning to, for `berth features`. Anything
+/// else is passed to the filesystem as data, which `features` cannot vouch for.
+pub(crate) fn known() -> Vec<&'static str> {
+    let mut v: Vec<&'static str> = FLAGS.iter().map(|f| f.0).collect();
+    v.extend(PROPAGATION.iter().map(|p| p.0));
+    v.extend(REC_ATTRS.iter().map(|r| r.0));
+    v.extend(REC_ATIME.iter().map(|r| r.0));
+    v.extend(BIND);
+    v
+}
+
+/// The bind and idmap options `parse` matches below.
+const BIND: [&str; 4] = ["bind", "rbind", "idmap", "ridmap"];
 
 impl MountOptions {
     /// The per-mount attributes to change on a bind mount, in mount_setattr
@@ -266,9 +284,12 @@ mod tests {
     }
 
     #[test]
-    fn idmap_is_refused_naming_destination() {
-        let v = vec!["idmap".to_string()];
+    fn idmap_options_and_refused_tmpcopyup() {
+        assert_eq!(p(&["rbind", "idmap"]).idmap, Some(false));
+        assert_eq!(p(&["ridmap"]).idmap, Some(true));
+        assert_eq!(p(&["rbind"]).idmap, None);
+        let v = vec!["tmpcopyup".to_string()];
         let e = parse(&v, Path::new("/data")).unwrap_err().to_string();
-        assert!(e.contains("idmap") && e.contains("/data"), "{e}");
+        assert!(e.contains("tmpcopyup") && e.contains("/data"), "{e}");
     }
 }

@@ -145,6 +145,44 @@ fn condition(a: &LinuxSeccompArg, field: &str) -> Result<ScmpArgCompare, Seccomp
     Ok(ScmpArgCompare::new(a.index() as u32, op, datum))
 }
 
+/// Every action, operator and filter flag `compile` accepts: the matches
+/// below are exhaustive, so these are the whole OCI enums. `berth features`
+/// reports them, and a test compiles a filter with each.
+pub(super) const ACTIONS: &[A] = &[
+    A::ScmpActKill,
+    A::ScmpActKillThread,
+    A::ScmpActKillProcess,
+    A::ScmpActTrap,
+    A::ScmpActErrno,
+    A::ScmpActNotify,
+    A::ScmpActTrace,
+    A::ScmpActLog,
+    A::ScmpActAllow,
+];
+pub(super) const OPERATORS: &[Op] = &[
+    Op::ScmpCmpNe,
+    Op::ScmpCmpLt,
+    Op::ScmpCmpLe,
+    Op::ScmpCmpEq,
+    Op::ScmpCmpGe,
+    Op::ScmpCmpGt,
+    Op::ScmpCmpMaskedEq,
+];
+/// With the seccomp(2) bits each asks of the kernel (TSYNC is honoured by
+/// having no other threads, so it needs nothing).
+pub(super) const FLAGS: &[(F, libc::c_ulong)] = &[
+    (F::SeccompFilterFlagLog, libc::SECCOMP_FILTER_FLAG_LOG),
+    (F::SeccompFilterFlagTsync, 0),
+    (
+        F::SeccompFilterFlagSpecAllow,
+        libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+    ),
+    (
+        F::SeccompFilterFlagWaitKillableRecv,
+        libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV | libc::SECCOMP_FILTER_FLAG_NEW_LISTENER,
+    ),
+];
+
 /// `ret_field` names errnoRet, which only ERRNO and TRACE use (runc ignores it elsewhere).
 fn action(a: A, errno_ret: Option<u32>, ret_field: &str) -> Result<ScmpAction, SeccompError> {
     let ret = || -> Result<u16, SeccompError> {

@@ -71,3 +71,46 @@ impl Filter {
 pub fn load(s: &LinuxSeccomp) -> Result<Option<OwnedFd>, SeccompError> {
     compile(s)?.load()
 }
+
+/// What `compile` recognises, for `berth features`.
+pub mod known {
+    use oci_spec::runtime::{
+        Arch, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator,
+    };
+
+    pub fn actions() -> &'static [LinuxSeccompAction] {
+        super::build::ACTIONS
+    }
+    pub fn operators() -> &'static [LinuxSeccompOperator] {
+        super::build::OPERATORS
+    }
+    pub fn archs() -> impl Iterator<Item = Arch> {
+        super::build::ARCHES.iter().map(|(a, _)| *a)
+    }
+    pub fn flags() -> impl Iterator<Item = LinuxSeccompFilterFlag> {
+        super::build::FLAGS.iter().map(|(f, _)| *f)
+    }
+
+    /// Whether this kernel accepts `f`: seccomp(2) checks the flags before
+    /// it reads the program, so a NULL program fails with EFAULT for known
+    /// flags and EINVAL for unknown ones, and nothing is loaded.
+    pub fn flag_supported(f: LinuxSeccompFilterFlag) -> bool {
+        let Some(&(_, bits)) = super::build::FLAGS.iter().find(|(k, _)| *k == f) else {
+            return false;
+        };
+        if bits == 0 {
+            return true;
+        }
+        // SAFETY: a NULL program is never dereferenced by a kernel that
+        // rejects the call; one that accepts the flags faults on it.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                bits,
+                std::ptr::null::<libc::c_void>(),
+            )
+        };
+        r < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EFAULT)
+    }
+}

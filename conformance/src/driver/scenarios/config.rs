@@ -126,6 +126,14 @@ pub const SCENARIOS: &[Scenario] = &[
         features: &["selinux"],
         run: selinux,
     },
+    // runtime-tools' linux_mount_label on a host without SELinux: crun
+    // ignores the label there and passes; a runtime that hands `context=`
+    // to the kernel fails to mount.
+    Scenario {
+        name: "linux_mount_label_without_selinux",
+        features: &["no-selinux"],
+        run: mount_label_only,
+    },
 ];
 
 fn default(c: &mut Case) {
@@ -289,6 +297,11 @@ fn scheduler(c: &mut Case) {
 
 fn apparmor(c: &mut Case) {
     c.cfg["process"]["apparmorProfile"] = json!("unconfined");
+    c.run_checker();
+}
+
+fn mount_label_only(c: &mut Case) {
+    c.cfg["linux"]["mountLabel"] = json!("system_u:object_r:container_file_t:s0:c1,c2");
     c.run_checker();
 }
 
