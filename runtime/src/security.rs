@@ -130,9 +130,14 @@ pub fn apply_user_and_caps(p: &Process) -> Result<()> {
         set(CapSet::Inheritable, &inheritable, "inheritable")?;
         set(CapSet::Effective, &effective, "effective")?;
         set(CapSet::Permitted, &permitted, "permitted")?;
+        // The kernel raises an ambient capability only if it is also
+        // permitted and inheritable. `runc spec` lists ambient caps that are
+        // not inheritable, and runc warns and goes on there, so configs in
+        // the wild depend on it: do the same.
         for cap in ambient {
-            caps::raise(None, CapSet::Ambient, cap)
-                .map_err(|e| Error::Init(format!("raise ambient capability {cap}: {e}")))?;
+            if let Err(e) = caps::raise(None, CapSet::Ambient, cap) {
+                crate::logging::warn(&format!("cannot raise ambient capability {cap}: {e}"));
+            }
         }
     }
     Ok(())

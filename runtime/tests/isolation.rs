@@ -300,3 +300,16 @@ fn seccomp_denying_getcwd_does_not_break_setup() {
     let out = inside(&mut b, "echo started");
     assert_eq!(out, "started\n");
 }
+
+#[test]
+fn ambient_caps_not_inheritable_are_skipped_as_runc_does() {
+    // `runc spec` writes ambient caps without listing them as inheritable;
+    // the kernel cannot raise those, and runc goes on without them.
+    let mut b = Bundle::new("ambient");
+    b.config["process"]["capabilities"] = json!({
+        "bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"],
+        "ambient": ["CAP_KILL"]
+    });
+    let out = inside(&mut b, "grep CapAmb /proc/self/status");
+    assert_eq!(out, "CapAmb:\t0000000000000000\n");
+}
