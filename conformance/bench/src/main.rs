@@ -21,7 +21,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use error::{Error, Result};
-use metrics::{Ctx, Group, INTERRUPTED};
+use metrics::{Ctx, Group, Order, INTERRUPTED};
 use results::{Report, RuntimeInfo, Settings, SCHEMA};
 use runtime::Runtime;
 
@@ -76,6 +76,13 @@ struct BenchArgs {
     /// Samples of each batch metric.
     #[arg(long)]
     batch_rounds: Option<usize>,
+    /// Runtime order within a round: a new shuffle each round, or fixed
+    /// (list order).
+    #[arg(long, value_parser = ["shuffle", "fixed"], default_value = "shuffle")]
+    order: String,
+    /// Seed of the shuffle (default: from the clock; recorded in the results).
+    #[arg(long)]
+    seed: Option<u64>,
     /// Fewer rounds, for a smoke run (explicit flags still win).
     #[arg(long)]
     quick: bool,
@@ -243,6 +250,14 @@ fn bench(a: BenchArgs) -> Result<bool> {
             .map(|s| Group::parse(s))
             .collect::<Result<_>>()?
     };
+    let order = match a.order.as_str() {
+        "fixed" => Order::Fixed,
+        _ => Order::Shuffle(a.seed.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+        })),
+    };
     let list = runtime_list(&a.runtimes)?;
     if list.is_empty() {
         return Err(Error::Usage("no runtime to benchmark".into()));
@@ -299,6 +314,7 @@ fn bench(a: BenchArgs) -> Result<bool> {
         seq_count,
         par_count,
         batch_rounds,
+        order,
         verbose: !a.quiet,
     };
     let mut measured = Vec::new();
@@ -351,6 +367,10 @@ fn bench(a: BenchArgs) -> Result<bool> {
             seq_count,
             par_count,
             batch_rounds,
+            order: match order {
+                Order::Fixed => "fixed".into(),
+                Order::Shuffle(seed) => format!("shuffled per round (seed {seed})"),
+            },
             spec_from: bundles.spec_from.clone(),
             config_patches: bundles.patches.clone(),
             groups: groups.iter().map(|g| g.key().to_string()).collect(),

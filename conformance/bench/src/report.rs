@@ -62,8 +62,8 @@ pub fn table(rep: &Report) -> String {
     let s = &rep.settings;
     let _ = writeln!(
         out,
-        "  {} runs + {} warm-up per latency metric, interleaved; {} batch rounds; config from `{}`\n",
-        s.runs, s.warmup, s.batch_rounds, s.spec_from
+        "  {} runs + {} warm-up per latency metric, {} batch rounds; order {}; config from `{}`\n",
+        s.runs, s.warmup, s.batch_rounds, s.order, s.spec_from
     );
 
     let label = |m: &Metric| format!("{} [{}]", m.title, m.unit);

@@ -47,6 +47,9 @@ pub struct Settings {
     pub seq_count: usize,
     pub par_count: usize,
     pub batch_rounds: usize,
+    /// Runtime order within a round (absent in files from before shuffling).
+    #[serde(default)]
+    pub order: String,
     pub spec_from: String,
     pub config_patches: Vec<String>,
     pub groups: Vec<String>,

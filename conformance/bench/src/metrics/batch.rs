@@ -84,7 +84,7 @@ fn measure_batches(
 ) -> Result<Vec<Metric>> {
     let mut streaks = vec![Streak::default(); ctx.rts.len()];
     for round in 0..ctx.batch_rounds {
-        for (i, rt) in ctx.rts.iter().enumerate() {
+        for (i, rt) in ctx.order(round) {
             if !streaks[i].active() {
                 continue;
             }

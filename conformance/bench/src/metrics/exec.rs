@@ -83,7 +83,7 @@ pub fn measure(ctx: &Ctx) -> Result<Vec<Metric>> {
     }
     let mut streaks = vec![Streak::default(); ctx.rts.len()];
     for round in 0..ctx.warmup + ctx.runs {
-        for (i, rt) in ctx.rts.iter().enumerate() {
+        for (i, rt) in ctx.order(round) {
             let Some(t) = &targets[i] else { continue };
             if !streaks[i].active() {
                 continue;

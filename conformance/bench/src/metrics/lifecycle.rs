@@ -69,7 +69,7 @@ pub fn measure_cst(ctx: &Ctx) -> Result<Vec<Metric>> {
     let mut delete = ctx.metric("cst.delete", "  delete", "ms");
     let mut streaks = vec![Streak::default(); ctx.rts.len()];
     for round in 0..ctx.warmup + ctx.runs {
-        for (i, rt) in ctx.rts.iter().enumerate() {
+        for (i, rt) in ctx.order(round) {
             if !streaks[i].active() {
                 continue;
             }
@@ -112,7 +112,7 @@ pub fn measure_run(ctx: &Ctx) -> Result<Vec<Metric>> {
     );
     let mut streaks = vec![Streak::default(); ctx.rts.len()];
     for round in 0..ctx.warmup + ctx.runs {
-        for (i, rt) in ctx.rts.iter().enumerate() {
+        for (i, rt) in ctx.order(round) {
             if !streaks[i].active() {
                 continue;
             }
