@@ -5,7 +5,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::measure::{describe_status, Finished, Running, WaitError};
@@ -20,7 +20,8 @@ pub struct Runtime {
     /// Stderr of the last command (O_APPEND, truncated before each call) so
     /// a failure can quote it without a pipe reader in the timed window.
     errlog: File,
-    errlog_path: PathBuf,
+    /// Stdout of informational calls (version, help, list).
+    scratch: PathBuf,
     /// Longest any one runtime call may take before it is killed.
     pub timeout: Duration,
 }
@@ -36,12 +37,13 @@ impl Runtime {
             .read(true)
             .open(&errlog_path)
             .map_err(|e| Error::io("open", &errlog_path, e))?;
-        let version = probe(path, &["--version"])
+        let scratch = work.join(format!("probe.{name}"));
+        let version = probe(path, &["--version"], &scratch, timeout)
             .map(|out| out.lines().map(str::trim).collect::<Vec<_>>().join("; "))
             .unwrap_or_else(|e| format!("unknown ({e})"));
         // A runtime without `exec` fails its `--help` (unknown subcommand);
         // once it grows one, the metric switches on by itself.
-        let exec_missing = probe(path, &["exec", "--help"])
+        let exec_missing = probe(path, &["exec", "--help"], &scratch, timeout)
             .err()
             .map(|_| format!("{name} exec not implemented yet"));
         Ok(Runtime {
@@ -51,7 +53,7 @@ impl Runtime {
             version,
             exec_missing,
             errlog,
-            errlog_path,
+            scratch,
             timeout,
         })
     }
@@ -148,7 +150,7 @@ impl Runtime {
         let _ = f.take(4096).read_to_string(&mut s);
         let s = s.trim();
         if s.is_empty() {
-            format!("(no stderr; see {})", self.errlog_path.display())
+            "(nothing on stderr)".into()
         } else {
             s.lines().last().unwrap_or(s).to_string()
         }
@@ -156,22 +158,19 @@ impl Runtime {
 
     /// Ids of the containers left in this runtime's root.
     pub fn leftovers(&self) -> Vec<String> {
-        let Ok(out) = Command::new(&self.path)
-            .arg("--root")
-            .arg(&self.root)
-            .args(["list", "-q"])
-            .stdin(Stdio::null())
-            .stderr(Stdio::null())
-            .output()
-        else {
-            return Vec::new();
-        };
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(String::from)
-            .collect()
+        let root = self.root.to_string_lossy();
+        probe(
+            &self.path,
+            &["--root", &root, "list", "-q"],
+            &self.scratch,
+            self.timeout,
+        )
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect()
     }
 }
 
@@ -185,15 +184,31 @@ fn show(cmd: &Command) -> String {
     s
 }
 
-/// Runs a quick informational command and returns its stdout.
-fn probe(path: &Path, args: &[&str]) -> std::result::Result<String, String> {
-    let out = Command::new(path)
-        .args(args)
+/// Runs a quick informational command and returns its stdout. Output
+/// goes through a file so a hanging binary can be killed at the deadline
+/// without a reader thread.
+fn probe(
+    path: &Path,
+    args: &[&str],
+    scratch: &Path,
+    timeout: Duration,
+) -> std::result::Result<String, String> {
+    let out = File::create(scratch).map_err(|e| e.to_string())?;
+    let mut cmd = Command::new(path);
+    cmd.args(args)
         .stdin(Stdio::null())
-        .output()
-        .map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        return Err(format!("{}", out.status));
+        .stdout(out)
+        .stderr(Stdio::null());
+    let running = Running::spawn(&mut cmd).map_err(|e| e.to_string())?;
+    let done = match running.wait(Instant::now() + timeout) {
+        Ok(f) => f,
+        Err(WaitError::Timeout) => return Err(format!("no answer within {} s", timeout.as_secs())),
+        Err(WaitError::Io(e)) => return Err(e.to_string()),
+    };
+    let text = fs::read_to_string(scratch).unwrap_or_default();
+    let _ = fs::remove_file(scratch);
+    if done.status != 0 {
+        return Err(describe_status(done.status));
     }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    Ok(text.trim().to_string())
 }
