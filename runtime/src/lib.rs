@@ -14,6 +14,7 @@ mod forward;
 pub mod hooks;
 pub mod logging;
 pub mod namespaces;
+pub mod ops;
 pub mod process;
 pub mod rootfs;
 pub mod seccomp;

@@ -66,6 +66,7 @@
 
 mod bpf;
 mod devices;
+mod freezer;
 mod fsutil;
 mod layout;
 mod plan;
@@ -222,6 +223,45 @@ impl Cgroup {
         plan::apply(self, &plan).inspect_err(|_| {
             let _ = self.remove();
         })
+    }
+
+    /// Apply `resources` to the existing cgroup of a live container (the
+    /// `update` command). Devices are left alone. With
+    /// `memory.checkBeforeUpdate`, a memory limit below the current usage
+    /// is refused before anything is written.
+    pub fn update(&self, resources: &LinuxResources) -> Result<(), CgroupError> {
+        if let Some(m) = resources.memory() {
+            if let (Some(true), Some(limit)) = (m.check_before_update(), m.limit()) {
+                self.check_usage(limit)?;
+            }
+        }
+        plan::update(self, resources)
+    }
+
+    fn check_usage(&self, limit: i64) -> Result<(), CgroupError> {
+        let Some(dir) = self.controller_path("memory") else {
+            return Ok(());
+        };
+        let file = if self.layout == Layout::V2 {
+            "memory.current"
+        } else {
+            "memory.usage_in_bytes"
+        };
+        let path = dir.join(file);
+        let text = fsutil::read_file(&path).map_err(|source| CgroupError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let usage: i64 = text.trim().parse().unwrap_or(0);
+        if limit >= 0 && usage > limit {
+            return Err(CgroupError::Invalid {
+                field: "linux.resources.memory.limit".into(),
+                reason: format!(
+                    "{limit} is below the current usage {usage} (checkBeforeUpdate is set)"
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// On pure v2, an `O_DIRECTORY|O_CLOEXEC` fd of the container cgroup for

@@ -254,7 +254,20 @@ fn fill_cpuset(dir: &Dir, plan: &Plan) -> Result<(), CgroupError> {
     Ok(())
 }
 
+/// `update`: the writes of `resources` (devices are not updatable, as in
+/// runc) on the existing directories, with no cpuset copying.
+pub(super) fn update(cg: &Cgroup, resources: &LinuxResources) -> Result<(), CgroupError> {
+    let mut r = resources.clone();
+    r.set_devices(None);
+    let plan = build(cg, Some(&r), None)?;
+    apply_inner(cg, &plan, false)
+}
+
 pub(super) fn apply(cg: &Cgroup, plan: &Plan) -> Result<(), CgroupError> {
+    apply_inner(cg, plan, true)
+}
+
+fn apply_inner(cg: &Cgroup, plan: &Plan, new: bool) -> Result<(), CgroupError> {
     if cg.layout == Layout::V2 {
         let dir = &cg.dirs[0];
         if !plan.enable.is_empty() {
@@ -263,13 +276,15 @@ pub(super) fn apply(cg: &Cgroup, plan: &Plan) -> Result<(), CgroupError> {
             }
         }
         run_writes(&plan.writes, |_| &dir.path)?;
-        if let Some(insns) = &plan.device_filter {
+        if let Some(insns) = plan.device_filter.as_ref().filter(|_| new) {
             bpf::attach(&dir.path, insns)?;
         }
         return Ok(());
     }
     if let Some(dir) = cg.dirs.iter().find(|d| d.has_controller("cpuset")) {
-        fill_cpuset(dir, plan)?;
+        if new {
+            fill_cpuset(dir, plan)?;
+        }
     }
     let unified = cg.dirs.iter().find(|d| d.is_unified());
     if let (Some(dir), false) = (unified, plan.enable.is_empty()) {
