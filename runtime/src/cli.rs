@@ -178,16 +178,16 @@ struct UpdateArgs {
     /// A LinuxResources JSON file, or "-" for stdin; other flags are ignored.
     #[arg(short, long)]
     resources: Option<String>,
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     memory: Option<String>,
-    #[arg(long = "memory-reservation")]
+    #[arg(long = "memory-reservation", allow_hyphen_values = true)]
     memory_reservation: Option<String>,
     /// Memory plus swap; -1 for unlimited.
-    #[arg(long = "memory-swap")]
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
     memory_swap: Option<String>,
-    #[arg(long = "kernel-memory")]
+    #[arg(long = "kernel-memory", allow_hyphen_values = true)]
     kernel_memory: Option<String>,
-    #[arg(long = "kernel-memory-tcp")]
+    #[arg(long = "kernel-memory-tcp", allow_hyphen_values = true)]
     kernel_memory_tcp: Option<String>,
     #[arg(long = "cpu-share", alias = "cpu-shares")]
     cpu_share: Option<u64>,

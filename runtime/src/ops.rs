@@ -257,7 +257,15 @@ fn merge(old: &LinuxResources, new: &LinuxResources) -> Result<(LinuxResources, 
 /// Apply new limits to a created, running or paused container, and record
 /// them in the stored config so that later reads agree.
 pub fn update(root: &Path, id: &str, o: &UpdateOpts) -> Result<()> {
-    let new = o.to_resources()?;
+    let mut new = o.to_resources()?;
+    // As runc: an unlimited memory limit without a swap value lifts the
+    // swap limit too, else the old memory+swap cap would still hold.
+    if let Some(mut m) = *new.memory() {
+        if m.limit() == Some(-1) && m.swap().is_none() {
+            m.set_swap(Some(-1));
+            new.set_memory(Some(m));
+        }
+    }
     let dir = Dir::open(root, id)?;
     let st = dir.load()?;
     let status = st.status(&dir.path);

@@ -298,3 +298,27 @@ fn update_bad_input() {
     b.ok(&["delete", "-f", &id]);
     b.assert_clean();
 }
+
+#[test]
+fn update_memory_unlimited_lifts_swap_too() {
+    let mut b = Bundle::new("updateswap");
+    b.args(&["sleep", "100"]);
+    b.config["linux"]["resources"] = json!({"memory": {"limit": 67108864, "swap": 134217728}});
+    b.ok(&["run", "-d", "-b", b.dir.to_str().unwrap(), &b.id()]);
+    let id = b.id();
+    let cg = cgroup_of(&b);
+    let mem = cg.controller_path("memory").unwrap().to_owned();
+    b.ok(&["update", "--memory", "-1", &id]);
+    if cg.layout() == Layout::V2 {
+        assert_eq!(read(&mem, "memory.max"), "max");
+        assert_eq!(read(&mem, "memory.swap.max"), "max");
+    } else {
+        // The kernel shows "unlimited" as its largest page-aligned value.
+        let unlimited: u64 = read(&mem, "memory.limit_in_bytes").parse().unwrap();
+        assert!(unlimited > 1 << 60, "{unlimited}");
+        let memsw: u64 = read(&mem, "memory.memsw.limit_in_bytes").parse().unwrap();
+        assert_eq!(memsw, unlimited);
+    }
+    b.ok(&["delete", "-f", &id]);
+    b.assert_clean();
+}

@@ -134,7 +134,7 @@ pub(super) fn memory(out: &mut Vec<Write>, m: &LinuxMemory, v2: bool) -> Result<
             v.to_string(),
             "linux.resources.memory.limit",
         );
-        limit.swap_first_on_einval = m.swap().is_some();
+        limit.swap_first_on_einval = m.swap().is_some() || v == -1;
         out.push(limit);
     }
     if let Some(v) = m.swap() {
@@ -144,6 +144,17 @@ pub(super) fn memory(out: &mut Vec<Write>, m: &LinuxMemory, v2: bool) -> Result<
             v.to_string(),
             "linux.resources.memory.swap",
         ));
+    } else if m.limit() == Some(-1) {
+        // An unlimited memory limit lifts an old swap limit too (as runc
+        // does): otherwise `update --memory -1` would stay capped by memsw.
+        let mut s = w(
+            "memory",
+            "memory.memsw.limit_in_bytes",
+            "-1".into(),
+            "linux.resources.memory.swap",
+        );
+        s.optional = true;
+        out.push(s);
     }
     if let Some(v) = m.reservation() {
         out.push(w(
