@@ -13,7 +13,10 @@
 //! 4. The `Cgroup` is serialised into the container state (after `create`,
 //!    since it records which directories `create` made) and later
 //!    deserialised by `kill`/`delete` for [`Cgroup::pids`] and
-//!    [`Cgroup::remove`].
+//!    [`Cgroup::remove`], by `update` for [`Cgroup::update`] (the same
+//!    mapping as `create`, on the existing directories, devices left
+//!    alone), and by `pause`/`resume`/`state` for [`Cgroup::set_frozen`]
+//!    and [`Cgroup::is_frozen`] (see `freezer`).
 //!
 //! Path rules follow runc's cgroupfs drivers: an absolute `cgroupsPath` lives
 //! under each hierarchy root; a relative one under berth's own cgroup of that
