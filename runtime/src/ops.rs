@@ -279,6 +279,16 @@ pub fn update(root: &Path, id: &str, o: &UpdateOpts) -> Result<()> {
     let mut spec = dir.load_config()?;
     let mut linux = spec.linux().clone().unwrap_or_default();
     let old = linux.resources().clone().unwrap_or_default();
+    // Device rules are fixed at create, as in runc (which ignores them
+    // here). containerd's CRI sends the container's whole resources back,
+    // rules included, so unchanged rules are fine; changed ones an error.
+    let same = |d: &Option<Vec<_>>| d.as_deref().unwrap_or_default().to_vec();
+    if new.devices().is_some() && same(new.devices()) != same(old.devices()) {
+        return Err(Error::Invalid(
+            "linux.resources.devices: device rules cannot be updated".into(),
+        ));
+    }
+    new.set_devices(None);
     let (merged, apply) = merge(&old, &new)?;
     st.cgroup.update(&apply)?;
     linux.set_resources(Some(merged));

@@ -278,6 +278,20 @@ fn update_bad_input() {
         full.push(&id);
         assert_eq!(b.fails(&full), want, "{args:?}");
     }
+    let file = b.dir.join("dev.json");
+    std::fs::write(&file, r#"{"devices": [{"allow": true, "access": "rwm"}]}"#).unwrap();
+    let e = b.fails(&["update", "-r", file.to_str().unwrap(), &id]);
+    assert_eq!(
+        e,
+        "berth: invalid configuration: linux.resources.devices: device rules cannot be updated"
+    );
+    // The rules it already has (containerd's CRI sends them back) are fine.
+    let same = json!({"devices": b.config["linux"]["resources"]["devices"], "pids": {"limit": 12}});
+    std::fs::write(&file, same.to_string()).unwrap();
+    b.ok(&["update", "-r", file.to_str().unwrap(), &id]);
+    assert_eq!(read(&pids, "pids.max"), "12");
+    let reset = if before == "max" { "-1" } else { &before };
+    b.ok(&["update", "--pids-limit", reset, &id]);
     // checkBeforeUpdate: a limit below the current usage is refused.
     let file = b.dir.join("low.json");
     std::fs::write(

@@ -91,7 +91,7 @@ pub enum Layout {
     /// Only v1 hierarchies.
     V1,
     /// v1 hierarchies with the controllers, plus a cgroup2 mount that berth
-    /// joins but puts no limits on.
+    /// joins and uses only for controllers no v1 hierarchy has (hugetlb).
     Hybrid,
     /// A single cgroup2 hierarchy.
     V2,
