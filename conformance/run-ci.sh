@@ -18,9 +18,6 @@ conformance/build-checker.sh >/dev/null
 # What berth deliberately or not yet does, each skipped scenario named in the table:
 # - strict-delete: berth deletes a *created* container as runc does, because
 #   containerd's runc-v2 shim deletes never-started tasks without --force.
-# - cgroup-hugetlb, cgroup-blkio, cgroup-unified: not implemented yet (berth refuses them with an
-#   error naming the field); the cgroups issue adds them.
 exec target/debug/berth-conformance --runtime "$ROOT/target/debug/berth" \
 	--checker "$ROOT/target/conformance/berth-check" \
-	--skip-feature strict-delete --skip-feature cgroup-hugetlb --skip-feature cgroup-blkio \
-	--skip-feature cgroup-unified "$@"
+	--skip-feature strict-delete "$@"

@@ -19,9 +19,7 @@ if [ $# -gt 0 ] && [ "$1" != "--" ]; then
 fi
 if [ "${1:-}" = "--" ]; then shift; fi
 ARGS=("$@")
-DEFAULT_ARGS=0
 if [ ${#ARGS[@]} -eq 0 ]; then
-	DEFAULT_ARGS=1
 	ARGS=(--filter linux_cgroups --filter delete_resources --filter delete_only_create_resources)
 fi
 
@@ -40,10 +38,6 @@ RT=$(command -v "$RT")
 bflags=(-b "$RT")
 cp "$RT" "$SHARE/runtime"
 RT_GUEST=$SHARE/runtime
-if [ "$RT" = "$ROOT/target/debug/berth" ] && [ "$DEFAULT_ARGS" = 1 ]; then
-	# As in run-ci.sh: limits berth refuses with an error until the cgroups issue adds them.
-	ARGS+=(--skip-feature cgroup-hugetlb --skip-feature cgroup-blkio --skip-feature cgroup-unified)
-fi
 {
 	echo "cd /tmp"
 	printf 'exec %q/berth-conformance --runtime %q --checker %q/berth-check --timeout %q --workdir /tmp/conformance' \

@@ -147,6 +147,21 @@ enum Cmd {
         #[arg(short, long)]
         quiet: bool,
     },
+    /// Freeze every process of a running container.
+    Pause { id: String },
+    /// Thaw a paused container.
+    Resume { id: String },
+    /// List the container's processes: host pids (json) or `ps` rows (table).
+    Ps {
+        #[arg(short, long, default_value = "table")]
+        format: String,
+        id: String,
+        /// Arguments for ps (default -ef).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
+    /// Change a live container's cgroup limits.
+    Update(Box<UpdateArgs>),
     /// Write a template config.json.
     Spec {
         #[arg(short, long, default_value = ".")]
@@ -157,6 +172,48 @@ enum Cmd {
     },
     /// Print the implemented features (runtime-spec features.md) as JSON.
     Features,
+}
+
+/// runc's `update` flags; sizes take k/m/g suffixes.
+#[derive(Args, Debug)]
+struct UpdateArgs {
+    /// A LinuxResources JSON file, or "-" for stdin; other flags are ignored.
+    #[arg(short, long)]
+    resources: Option<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    memory: Option<String>,
+    #[arg(long = "memory-reservation", allow_hyphen_values = true)]
+    memory_reservation: Option<String>,
+    /// Memory plus swap; -1 for unlimited.
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    memory_swap: Option<String>,
+    #[arg(long = "kernel-memory", allow_hyphen_values = true)]
+    kernel_memory: Option<String>,
+    #[arg(long = "kernel-memory-tcp", allow_hyphen_values = true)]
+    kernel_memory_tcp: Option<String>,
+    #[arg(long = "cpu-share", alias = "cpu-shares")]
+    cpu_share: Option<u64>,
+    #[arg(long = "cpu-quota", allow_hyphen_values = true)]
+    cpu_quota: Option<i64>,
+    #[arg(long = "cpu-period")]
+    cpu_period: Option<u64>,
+    #[arg(long = "cpu-rt-runtime", allow_hyphen_values = true)]
+    cpu_rt_runtime: Option<i64>,
+    #[arg(long = "cpu-rt-period")]
+    cpu_rt_period: Option<u64>,
+    #[arg(long = "cpuset-cpus")]
+    cpuset_cpus: Option<String>,
+    #[arg(long = "cpuset-mems")]
+    cpuset_mems: Option<String>,
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pids_limit: Option<i64>,
+    #[arg(long = "blkio-weight")]
+    blkio_weight: Option<u16>,
+    #[arg(long = "l3-cache-schema")]
+    l3_cache_schema: Option<String>,
+    #[arg(long = "mem-bw-schema")]
+    mem_bw_schema: Option<String>,
+    id: String,
 }
 
 impl From<CreateArgs> for (String, CreateOpts) {
@@ -257,6 +314,36 @@ fn dispatch(cli: Cli) -> Result<i32> {
         }
         Cmd::Delete { force, id } => container::delete(&root, &id, force)?,
         Cmd::List { format, quiet } => list(&root, &format, quiet)?,
+        Cmd::Pause { id } => crate::ops::pause(&root, &id)?,
+        Cmd::Resume { id } => crate::ops::resume(&root, &id)?,
+        Cmd::Ps {
+            format,
+            id,
+            ps_args,
+        } => print!("{}", crate::ops::ps(&root, &id, &format, &ps_args)?),
+        Cmd::Update(a) => {
+            let a = *a;
+            let o = crate::ops::UpdateOpts {
+                resources: a.resources,
+                memory: a.memory,
+                memory_reservation: a.memory_reservation,
+                memory_swap: a.memory_swap,
+                kernel_memory: a.kernel_memory,
+                kernel_memory_tcp: a.kernel_memory_tcp,
+                cpu_shares: a.cpu_share,
+                cpu_quota: a.cpu_quota,
+                cpu_period: a.cpu_period,
+                cpu_rt_runtime: a.cpu_rt_runtime,
+                cpu_rt_period: a.cpu_rt_period,
+                cpuset_cpus: a.cpuset_cpus,
+                cpuset_mems: a.cpuset_mems,
+                pids_limit: a.pids_limit,
+                blkio_weight: a.blkio_weight,
+                l3_cache_schema: a.l3_cache_schema,
+                mem_bw_schema: a.mem_bw_schema,
+            };
+            crate::ops::update(&root, &a.id, &o)?;
+        }
         Cmd::Spec { bundle, rootless } => crate::spec::write(&bundle, rootless)?,
         Cmd::Features => {
             let _ = writeln!(std::io::stdout(), "{}", crate::features::json()?);

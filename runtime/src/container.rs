@@ -317,19 +317,25 @@ fn kill_all(st: &Stored, sig: i32) {
 pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<()> {
     let dir = Dir::open(root, id)?;
     let st = dir.load()?;
-    if st.status(&dir.path) == Status::Stopped {
+    let status = st.status(&dir.path);
+    if status == Status::Stopped {
         return Err(Error::BadStatus {
             op: "container not running",
             id: id.into(),
             status: "stopped".into(),
         });
     }
-    if all {
+    let r = if all {
         kill_all(&st, sig);
         Ok(())
     } else {
         signal_init(&st, sig)
+    };
+    // Frozen tasks cannot act on a SIGKILL (v1) until thawed.
+    if status == Status::Paused && sig == libc::SIGKILL {
+        st.cgroup.set_frozen(false)?;
     }
+    r
 }
 
 /// Wait for init (and, without its own pid namespace, the rest of the
@@ -378,6 +384,9 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
             });
         }
         kill_all(&st, libc::SIGKILL);
+        if status == Status::Paused {
+            st.cgroup.set_frozen(false)?;
+        }
         if !wait_gone(&st, Duration::from_secs(10)) {
             return Err(Error::Init(format!(
                 "container {id} did not die after SIGKILL"

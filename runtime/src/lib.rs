@@ -18,6 +18,7 @@ pub mod lsm;
 pub mod namespaces;
 pub mod netdev;
 pub mod notify;
+pub mod ops;
 pub mod placement;
 pub mod process;
 pub mod rootfs;

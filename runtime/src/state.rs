@@ -207,6 +207,9 @@ impl Stored {
         if dir.join(FIFO).exists() {
             return Status::Created;
         }
+        if self.cgroup.is_frozen() {
+            return Status::Paused;
+        }
         Status::Running
     }
 

@@ -13,7 +13,10 @@
 //! 4. The `Cgroup` is serialised into the container state (after `create`,
 //!    since it records which directories `create` made) and later
 //!    deserialised by `kill`/`delete` for [`Cgroup::pids`] and
-//!    [`Cgroup::remove`].
+//!    [`Cgroup::remove`], by `update` for [`Cgroup::update`] (the same
+//!    mapping as `create`, on the existing directories, devices left
+//!    alone), and by `pause`/`resume`/`state` for [`Cgroup::set_frozen`]
+//!    and [`Cgroup::is_frozen`] (see `freezer`).
 //!
 //! Path rules follow runc's cgroupfs drivers: an absolute `cgroupsPath` lives
 //! under each hierarchy root; a relative one under berth's own cgroup of that
@@ -32,20 +35,46 @@
 //! program (see `bpf`). A rule set that denies nothing is not written at
 //! all, since allow rules on top of allow-all change nothing.
 //!
-//! Resources: memory, cpu (including cpuset) and pids. Any other resource
-//! that asks for something is an error naming the field, as is a field that
-//! the host's cgroup version cannot express (e.g. swappiness on v2). One
-//! exception: `memory.kernel` is skipped on a v1 kernel without
-//! memory.kmem.limit_in_bytes, as kernels ignore that limit since 5.x.
-//! A value that asks for nothing (a zero cpu.idle, an empty `unified` map,
-//! `disableOOMKiller: false`) is accepted.
+//! Resources (`resources`, `resources_io`), per field, where the host
+//! lacks something:
+//! - memory, cpu (incl. burst, idle, cpuset), pids: v1 files, or v2 with
+//!   runc's conversions (shares -> cpu.weight, memsw -> memory.swap.max).
+//!   v1-only fields (swappiness, kernel, kernelTCP, realtime*,
+//!   disableOOMKiller) are errors on v2; `memory.kernel` is skipped on a v1
+//!   kernel without memory.kmem.limit_in_bytes (a no-op since 5.x).
+//!   useHierarchy true is always so; false is refused. checkBeforeUpdate is
+//!   honoured by `update` (usage above the new limit is an error).
+//! - blockIO: v1 prefers BFQ's blkio.bfq.weight[_device] and falls back to
+//!   CFQ's blkio.weight[_device], as runc does; leafWeight needs CFQ
+//!   (blkio.leaf_weight), so on a kernel without CFQ it is an error naming
+//!   the field. v2: io.bfq.weight if BFQ offers it, else io.weight with
+//!   runc's conversion; weightDevice needs io.bfq.weight (an error without
+//!   it, where runc drops it silently); leafWeight is an error; throttles
+//!   go to blkio.throttle.* / io.max (rate 0 lifts the limit).
+//! - hugepageLimits: hugetlb.<size>.limit_in_bytes on a v1 hugetlb
+//!   hierarchy, hugetlb.<size>.max on v2. A hybrid host without a v1 hugetlb
+//!   hierarchy but with hugetlb on its cgroup2 mount gets the v2 files
+//!   there (the controller is enabled down the cgroup2 path), since that is
+//!   the only hierarchy able to enforce it. The reservation files get the
+//!   same limit where the kernel has them.
+//! - network: net_cls.classid / net_prio.ifpriomap, v1 only.
+//! - rdma: rdma.max on v1 and v2.
+//! - unified: raw file writes on pure v2 only (last, so they override typed
+//!   fields); a key must be a plain file name (no "/" or ".."), and its
+//!   controller must be available; an error on v1 and hybrid, as in runc.
+//!
+//! A missing hierarchy is an error naming the field and controller, a
+//! missing file one naming the field and the file. A value that asks for
+//! nothing (an empty `unified` map, `disableOOMKiller: false`) is accepted.
 
 mod bpf;
 mod devices;
+mod freezer;
 mod fsutil;
 mod layout;
 mod plan;
 mod resources;
+mod resources_io;
 
 use std::cell::Cell;
 use std::io;
@@ -62,7 +91,7 @@ pub enum Layout {
     /// Only v1 hierarchies.
     V1,
     /// v1 hierarchies with the controllers, plus a cgroup2 mount that berth
-    /// joins but puts no limits on.
+    /// joins and uses only for controllers no v1 hierarchy has (hugetlb).
     Hybrid,
     /// A single cgroup2 hierarchy.
     V2,
@@ -115,10 +144,7 @@ pub enum CgroupError {
     #[error("{field}: {reason}")]
     Invalid { field: String, reason: String },
     #[error("{field} needs the {controller} cgroup controller, which this host does not provide")]
-    NoController {
-        field: String,
-        controller: &'static str,
-    },
+    NoController { field: String, controller: String },
     #[error("mkdir {path}: {source}")]
     Mkdir { path: PathBuf, source: io::Error },
     #[error("{field}: writing {value:?} to {path}: {source}")]
@@ -200,6 +226,45 @@ impl Cgroup {
         plan::apply(self, &plan).inspect_err(|_| {
             let _ = self.remove();
         })
+    }
+
+    /// Apply `resources` to the existing cgroup of a live container (the
+    /// `update` command). Devices are left alone. With
+    /// `memory.checkBeforeUpdate`, a memory limit below the current usage
+    /// is refused before anything is written.
+    pub fn update(&self, resources: &LinuxResources) -> Result<(), CgroupError> {
+        if let Some(m) = resources.memory() {
+            if let (Some(true), Some(limit)) = (m.check_before_update(), m.limit()) {
+                self.check_usage(limit)?;
+            }
+        }
+        plan::update(self, resources)
+    }
+
+    fn check_usage(&self, limit: i64) -> Result<(), CgroupError> {
+        let Some(dir) = self.controller_path("memory") else {
+            return Ok(());
+        };
+        let file = if self.layout == Layout::V2 {
+            "memory.current"
+        } else {
+            "memory.usage_in_bytes"
+        };
+        let path = dir.join(file);
+        let text = fsutil::read_file(&path).map_err(|source| CgroupError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let usage: i64 = text.trim().parse().unwrap_or(0);
+        if limit >= 0 && usage > limit {
+            return Err(CgroupError::Invalid {
+                field: "linux.resources.memory.limit".into(),
+                reason: format!(
+                    "{limit} is below the current usage {usage} (checkBeforeUpdate is set)"
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// On pure v2, an `O_DIRECTORY|O_CLOEXEC` fd of the container cgroup for

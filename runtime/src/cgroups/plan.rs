@@ -10,14 +10,15 @@ use oci_spec::runtime::{LinuxDevice, LinuxResources};
 
 use super::bpf::{self, Insn};
 use super::resources::{self, w, Write};
-use super::{devices, fsutil, Cgroup, CgroupError, Dir, Layout};
+use super::{devices, fsutil, resources_io, Cgroup, CgroupError, Dir, Layout};
 
 #[derive(Debug)]
 pub(super) struct Plan {
     writes: Vec<Write>,
     /// v2: the compiled device filter.
     device_filter: Option<Vec<Insn>>,
-    /// v2: "+cpu +memory ..." for every ancestor's cgroup.subtree_control.
+    /// "+cpu +memory ..." for every ancestor's cgroup.subtree_control on v2,
+    /// and on hybrid hosts for the controllers used on the cgroup2 mount.
     enable: String,
 }
 
@@ -31,8 +32,10 @@ pub(super) fn build(
 ) -> Result<Plan, CgroupError> {
     let v2 = cg.layout == Layout::V2;
     let mut writes = Vec::new();
+    // hugetlb on a hybrid host without a v1 hugetlb hierarchy: use the
+    // cgroup2 mount when it offers the controller (then with v2 file names).
+    let mut hybrid_v2 = Vec::new();
     if let Some(r) = resources {
-        resources::check_unsupported(r)?;
         if let Some(m) = r.memory() {
             resources::memory(&mut writes, m, v2)?;
         }
@@ -47,6 +50,27 @@ pub(super) fn build(
                 resources::v2_limit(p.limit()),
                 "linux.resources.pids.limit",
             ));
+        }
+        if let Some(b) = r.block_io() {
+            resources_io::block_io(&mut writes, b, v2)?;
+        }
+        if let Some(h) = r.hugepage_limits().as_deref().filter(|h| !h.is_empty()) {
+            let on_unified = cg.layout == Layout::Hybrid
+                && !cg.dirs.iter().any(|d| d.has_controller("hugetlb"))
+                && unified_root_offers(cg, "hugetlb")?;
+            if on_unified {
+                hybrid_v2.push("hugetlb");
+            }
+            resources_io::hugepages(&mut writes, h, v2 || on_unified, on_unified)?;
+        }
+        if let Some(n) = r.network() {
+            resources_io::network(&mut writes, n, v2)?;
+        }
+        if let Some(m) = r.rdma() {
+            resources_io::rdma(&mut writes, m)?;
+        }
+        if let Some(u) = r.unified() {
+            resources_io::unified(&mut writes, u, v2)?;
         }
     }
     let rules = devices::rules(resources.and_then(|r| r.devices().as_deref()), devs)?;
@@ -78,19 +102,33 @@ pub(super) fn build(
         let available =
             fsutil::read_file(&path).map_err(|source| CgroupError::Read { path, source })?;
         let available: Vec<&str> = available.split_whitespace().collect();
-        if let Some(x) = writes.iter().find(|x| !available.contains(&x.controller)) {
+        let core = |x: &&Write| x.controller.is_empty();
+        if let Some(x) = writes
+            .iter()
+            .filter(|x| !core(x))
+            .find(|x| !available.contains(&&*x.controller))
+        {
             return Err(no_controller(x));
         }
-        for c in V2_CONTROLLERS.iter().filter(|c| available.contains(c)) {
+        let used = writes.iter().filter(|x| !core(x)).map(|x| &*x.controller);
+        let mut wanted: Vec<&str> = V2_CONTROLLERS.iter().copied().chain(used).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        for c in wanted.iter().filter(|c| available.contains(c)) {
             enable.push_str(if enable.is_empty() { "+" } else { " +" });
             enable.push_str(c);
         }
-    } else if let Some(x) = writes.iter().find(|x| {
-        !cg.dirs
-            .iter()
-            .any(|d| !d.is_unified() && d.has_controller(x.controller))
-    }) {
-        return Err(no_controller(x));
+    } else {
+        if let Some(x) = writes.iter().find(|x| {
+            !x.unified
+                && !cg
+                    .dirs
+                    .iter()
+                    .any(|d| !d.is_unified() && d.has_controller(&x.controller))
+        }) {
+            return Err(no_controller(x));
+        }
+        enable = hybrid_v2.iter().map(|c| format!("+{c}")).collect();
     }
     Ok(Plan {
         writes,
@@ -102,8 +140,18 @@ pub(super) fn build(
 fn no_controller(x: &Write) -> CgroupError {
     CgroupError::NoController {
         field: x.field.clone().into_owned(),
-        controller: x.controller,
+        controller: x.controller.clone().into_owned(),
     }
+}
+
+/// Hybrid: whether the cgroup2 mount's root offers `controller`.
+fn unified_root_offers(cg: &Cgroup, controller: &str) -> Result<bool, CgroupError> {
+    let Some(dir) = cg.dirs.iter().find(|d| d.is_unified()) else {
+        return Ok(false);
+    };
+    let path = mount_root(dir).join("cgroup.controllers");
+    let text = fsutil::read_file(&path).map_err(|source| CgroupError::Read { path, source })?;
+    Ok(text.split_whitespace().any(|c| c == controller))
 }
 
 fn mount_root(dir: &Dir) -> &Path {
@@ -117,12 +165,32 @@ fn ancestor(dir: &Dir, k: u16) -> &Path {
         .unwrap_or(Path::new("/"))
 }
 
-fn write_err(x: &Write, path: &Path, source: io::Error) -> CgroupError {
+fn write_err(x: &Write, path: &Path, value: &str, source: io::Error) -> CgroupError {
+    if source.kind() == io::ErrorKind::NotFound {
+        return CgroupError::Invalid {
+            field: x.field.clone().into_owned(),
+            reason: format!("this kernel has no {}", path.display()),
+        };
+    }
     CgroupError::Write {
         field: x.field.clone().into_owned(),
         path: path.to_owned(),
-        value: x.value.clone(),
+        value: value.to_owned(),
         source,
+    }
+}
+
+/// One write, or its fallback file when the first does not exist.
+fn write_one(x: &Write, dir: &Path) -> Result<(), CgroupError> {
+    let path = dir.join(&*x.file);
+    match fsutil::write_file(&path, x.value.as_bytes()) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound && x.optional => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound && x.fallback.is_some() => {
+            let (file, value) = x.fallback.as_ref().expect("checked");
+            let path = dir.join(file);
+            fsutil::write_file(&path, value.as_bytes()).map_err(|e| write_err(x, &path, value, e))
+        }
+        r => r.map_err(|e| write_err(x, &path, &x.value, e)),
     }
 }
 
@@ -133,23 +201,18 @@ fn run_writes<'a>(
     let mut i = 0;
     while i < writes.len() {
         let x = &writes[i];
-        let path = dir_of(x).join(x.file);
-        match fsutil::write_file(&path, x.value.as_bytes()) {
-            Ok(()) => {}
-            Err(e) if x.optional && e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) if x.swap_first_on_einval && e.raw_os_error() == Some(libc::EINVAL) => {
-                if let Some(next) = writes.get(i + 1) {
-                    let next_path = dir_of(next).join(next.file);
-                    fsutil::write_file(&next_path, next.value.as_bytes())
-                        .map_err(|e| write_err(next, &next_path, e))?;
-                    fsutil::write_file(&path, x.value.as_bytes())
-                        .map_err(|e| write_err(x, &path, e))?;
-                    i += 1;
-                } else {
-                    return Err(write_err(x, &path, e));
-                }
+        match write_one(x, dir_of(x)) {
+            Err(CgroupError::Write { source, .. })
+                if x.swap_first_on_einval && source.raw_os_error() == Some(libc::EINVAL) =>
+            {
+                let Some(next) = writes.get(i + 1) else {
+                    return write_one(x, dir_of(x));
+                };
+                write_one(next, dir_of(next))?;
+                write_one(x, dir_of(x))?;
+                i += 1;
             }
-            Err(e) => return Err(write_err(x, &path, e)),
+            r => r?,
         }
         i += 1;
     }
@@ -164,7 +227,7 @@ fn fill_cpuset(dir: &Dir, plan: &Plan) -> Result<(), CgroupError> {
     if made == 0 {
         return Ok(());
     }
-    let sets = |f| plan.writes.iter().any(|x| x.file == f);
+    let sets = |f: &str| plan.writes.iter().any(|x| x.file == f);
     for file in ["cpuset.cpus", "cpuset.mems"] {
         let mut value = String::new();
         for k in made..=dir.levels {
@@ -191,7 +254,20 @@ fn fill_cpuset(dir: &Dir, plan: &Plan) -> Result<(), CgroupError> {
     Ok(())
 }
 
+/// `update`: the writes of `resources` (devices are not updatable, as in
+/// runc) on the existing directories, with no cpuset copying.
+pub(super) fn update(cg: &Cgroup, resources: &LinuxResources) -> Result<(), CgroupError> {
+    let mut r = resources.clone();
+    r.set_devices(None);
+    let plan = build(cg, Some(&r), None)?;
+    apply_inner(cg, &plan, false)
+}
+
 pub(super) fn apply(cg: &Cgroup, plan: &Plan) -> Result<(), CgroupError> {
+    apply_inner(cg, plan, true)
+}
+
+fn apply_inner(cg: &Cgroup, plan: &Plan, new: bool) -> Result<(), CgroupError> {
     if cg.layout == Layout::V2 {
         let dir = &cg.dirs[0];
         if !plan.enable.is_empty() {
@@ -200,19 +276,30 @@ pub(super) fn apply(cg: &Cgroup, plan: &Plan) -> Result<(), CgroupError> {
             }
         }
         run_writes(&plan.writes, |_| &dir.path)?;
-        if let Some(insns) = &plan.device_filter {
+        if let Some(insns) = plan.device_filter.as_ref().filter(|_| new) {
             bpf::attach(&dir.path, insns)?;
         }
         return Ok(());
     }
     if let Some(dir) = cg.dirs.iter().find(|d| d.has_controller("cpuset")) {
-        fill_cpuset(dir, plan)?;
+        if new {
+            fill_cpuset(dir, plan)?;
+        }
+    }
+    let unified = cg.dirs.iter().find(|d| d.is_unified());
+    if let (Some(dir), false) = (unified, plan.enable.is_empty()) {
+        for k in (1..=dir.levels).rev() {
+            enable_controllers(ancestor(dir, k), &plan.enable)?;
+        }
     }
     run_writes(&plan.writes, |x| {
-        let dir = cg
-            .dirs
-            .iter()
-            .find(|d| !d.is_unified() && d.has_controller(x.controller));
+        let dir = if x.unified {
+            unified
+        } else {
+            cg.dirs
+                .iter()
+                .find(|d| !d.is_unified() && d.has_controller(&x.controller))
+        };
         &dir.expect("build checked every controller").path
     })
 }

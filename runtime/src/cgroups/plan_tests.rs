@@ -207,51 +207,151 @@ fn v2_rejects_v1_only_fields_and_missing_controllers() {
     std::fs::remove_dir_all(root).unwrap();
 }
 
+const V1_ALL_MI: &str = "\
+37 31 0:34 / /sys/fs/cgroup/blkio rw - cgroup cgroup rw,blkio
+38 31 0:35 / /sys/fs/cgroup/net_cls,net_prio rw - cgroup cgroup rw,net_cls,net_prio
+39 31 0:36 / /sys/fs/cgroup/hugetlb rw - cgroup cgroup rw,hugetlb
+";
+
 #[test]
-fn unsupported_fields_are_named() {
-    for (json, field) in [
-        (r#"{"blockIO": {"weight": 10}}"#, "linux.resources.blockIO"),
-        (
-            r#"{"hugepageLimits": [{"pageSize": "2MB", "limit": 1}]}"#,
-            "linux.resources.hugepageLimits",
-        ),
-        (r#"{"network": {"classID": 1}}"#, "linux.resources.network"),
-        (
-            r#"{"rdma": {"mlx": {"hcaHandles": 1}}}"#,
-            "linux.resources.rdma",
-        ),
-        (
-            r#"{"unified": {"memory.oom.group": "1"}}"#,
-            "linux.resources.unified",
-        ),
-        (
-            r#"{"memory": {"checkBeforeUpdate": true}}"#,
-            "linux.resources.memory.checkBeforeUpdate",
-        ),
-        (r#"{"cpu": {"burst": 5}}"#, "linux.resources.cpu.burst"),
-        (r#"{"cpu": {"idle": 1}}"#, "linux.resources.cpu.idle"),
-    ] {
-        let e = build(&hybrid(), Some(&res(json)), None)
-            .unwrap_err()
-            .to_string();
-        assert_eq!(e, format!("{field} is not supported yet"));
-    }
-    // Present but asking for nothing is fine.
-    let ok = r#"{"blockIO": {}, "hugepageLimits": [], "unified": {}, "cpu": {"idle": 0},
-                 "memory": {"checkBeforeUpdate": false, "useHierarchy": true}}"#;
-    assert!(build(&hybrid(), Some(&res(ok)), None)
-        .unwrap()
-        .writes
-        .is_empty());
+fn v1_block_io_hugetlb_network() {
+    let cg = layout::resolve(
+        "7:blkio:/\n6:net_cls,net_prio:/\n5:hugetlb:/\n",
+        V1_ALL_MI,
+        Some(Path::new("/t")),
+        "x",
+    )
+    .unwrap();
+    let json = r#"{
+      "blockIO": {"weight": 300, "leafWeight": 200,
+                  "weightDevice": [{"major": 8, "minor": 0, "weight": 50, "leafWeight": 60}],
+                  "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1048576}],
+                  "throttleWriteIOPSDevice": [{"major": 8, "minor": 0, "rate": 0}]},
+      "hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}],
+      "network": {"classID": 1048577, "priorities": [{"name": "eth0", "priority": 5}]},
+      "cpu": {"burst": 1000, "idle": 1}
+    }"#;
+    let e = build(&cg, Some(&res(json)), None).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "linux.resources.cpu.burst needs the cpu cgroup controller, which this host does not provide"
+    );
+    let mut r = res(json);
+    r.set_cpu(None);
+    let p = build(&cg, Some(&r), None).unwrap();
+    assert_eq!(
+        writes(&p),
+        [
+            "blkio/blkio.bfq.weight=300",
+            "blkio/blkio.leaf_weight=200",
+            "blkio/blkio.bfq.weight_device=8:0 50",
+            "blkio/blkio.leaf_weight_device=8:0 60",
+            "blkio/blkio.throttle.read_bps_device=8:0 1048576",
+            "blkio/blkio.throttle.write_iops_device=8:0 0",
+            "hugetlb/hugetlb.2MB.limit_in_bytes=4194304",
+            "hugetlb/hugetlb.2MB.rsvd.limit_in_bytes=4194304",
+            "net_cls/net_cls.classid=1048577",
+            "net_prio/net_prio.ifpriomap=eth0 5",
+        ]
+    );
+    assert_eq!(
+        p.writes[0].fallback,
+        Some(("blkio.weight", "300".to_owned()))
+    );
+    assert!(p.writes[7].optional && !p.writes[6].optional);
+    // hybrid() has no blkio hierarchy.
     let e = build(
         &hybrid(),
-        Some(&res(r#"{"memory": {"swappiness": 101}}"#)),
+        Some(&res(r#"{"blockIO": {"weight": 10}}"#)),
         None,
     )
     .unwrap_err();
-    assert!(
-        e.to_string()
-            .starts_with("linux.resources.memory.swappiness:"),
-        "{e}"
+    assert_eq!(
+        e.to_string(),
+        "linux.resources.blockIO.weight needs the blkio cgroup controller, which this host does not provide"
     );
+    for (json, msg) in [
+        (
+            r#"{"unified": {"memory.high": "1"}}"#,
+            "linux.resources.unified[\"memory.high\"]: needs a pure cgroup v2 host",
+        ),
+        (
+            r#"{"hugepageLimits": [{"pageSize": "../2MB", "limit": 1}]}"#,
+            "linux.resources.hugepageLimits[0].pageSize: \"../2MB\" is not a page size such as \"2MB\"",
+        ),
+        (
+            r#"{"memory": {"swappiness": 101}}"#,
+            "linux.resources.memory.swappiness: 101 is above 100",
+        ),
+    ] {
+        let e = build(&cg, Some(&res(json)), None).unwrap_err();
+        assert_eq!(e.to_string(), msg);
+    }
+    // Present but asking for nothing is fine.
+    let ok = r#"{"blockIO": {}, "hugepageLimits": [], "unified": {}, "network": {},
+                 "memory": {"checkBeforeUpdate": true}}"#;
+    assert!(build(&cg, Some(&res(ok)), None).unwrap().writes.is_empty());
+}
+
+#[test]
+fn v2_block_io_hugetlb_rdma_unified() {
+    let (cg, root) = v2("cpu io memory pids hugetlb rdma misc");
+    let json = r#"{
+      "blockIO": {"weight": 1000,
+                  "weightDevice": [{"major": 8, "minor": 0, "weight": 50}],
+                  "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 0}],
+                  "throttleWriteIOPSDevice": [{"major": 8, "minor": 16, "rate": 300}]},
+      "hugepageLimits": [{"pageSize": "1GB", "limit": -1}],
+      "rdma": {"mlx5_1": {"hcaHandles": 3, "hcaObjects": 10000}, "b": {}},
+      "cpu": {"burst": 1000, "idle": 1},
+      "unified": {"misc.max": "x 1", "cgroup.max.depth": "3"}
+    }"#;
+    let p = build(&cg, Some(&res(json)), None).unwrap();
+    assert_eq!(
+        writes(&p),
+        [
+            "cpu/cpu.max.burst=1000",
+            "cpu/cpu.idle=1",
+            "io/io.bfq.weight=1000",
+            "io/io.bfq.weight=8:0 50",
+            "io/io.max=8:0 rbps=max",
+            "io/io.max=8:16 wiops=300",
+            "hugetlb/hugetlb.1GB.max=max",
+            "hugetlb/hugetlb.1GB.rsvd.max=max",
+            "rdma/rdma.max=mlx5_1 hca_handle=3 hca_object=10000",
+            "/cgroup.max.depth=3",
+            "misc/misc.max=x 1",
+        ]
+    );
+    assert_eq!(
+        p.writes[2].fallback,
+        Some(("io.weight", "10000".to_owned()))
+    );
+    assert_eq!(p.enable, "+cpu +hugetlb +io +memory +misc +pids +rdma");
+    for (json, msg) in [
+        (
+            r#"{"unified": {"../x.max": "1"}}"#,
+            "linux.resources.unified[\"../x.max\"]: not a cgroup file name",
+        ),
+        (
+            r#"{"unified": {"a/memory.max": "1"}}"#,
+            "linux.resources.unified[\"a/memory.max\"]: not a cgroup file name",
+        ),
+        (
+            r#"{"unified": {"net_cls.classid": "1"}}"#,
+            "linux.resources.unified[\"net_cls.classid\"] needs the net_cls cgroup controller, which this host does not provide",
+        ),
+        (
+            r#"{"blockIO": {"leafWeight": 10}}"#,
+            "linux.resources.blockIO.leafWeight: cgroup v2 has no such limit",
+        ),
+        (
+            r#"{"network": {"classID": 1}}"#,
+            "linux.resources.network.classID: cgroup v2 has no such limit",
+        ),
+    ] {
+        let e = build(&cg, Some(&res(json)), None).unwrap_err();
+        assert_eq!(e.to_string(), msg);
+    }
+    std::fs::remove_dir_all(root).unwrap();
 }

@@ -1,18 +1,19 @@
 //! The mapping of `linux.resources` memory, cpu and pids onto cgroup v1
-//! and v2 files, with runc's conversions for v2, and the check that no
-//! other resource asks for anything.
+//! and v2 files, with runc's conversions for v2 (the other resources are in
+//! `resources_io`).
 
 use std::borrow::Cow;
 
-use oci_spec::runtime::{LinuxCpu, LinuxMemory, LinuxResources};
+use oci_spec::runtime::{LinuxCpu, LinuxMemory};
 
 use super::CgroupError;
 
 #[derive(Debug)]
 pub(super) struct Write {
-    /// The controller whose file this is (picks the v1 hierarchy).
-    pub controller: &'static str,
-    pub file: &'static str,
+    /// The controller whose file this is (picks the v1 hierarchy, and the
+    /// controller to enable on v2).
+    pub controller: Cow<'static, str>,
+    pub file: Cow<'static, str>,
     pub value: String,
     pub field: Cow<'static, str>,
     /// Skipped when the kernel has no such file.
@@ -20,6 +21,11 @@ pub(super) struct Write {
     /// v1 memory: on EINVAL, do the next write (the swap limit) first and
     /// then retry this one, since memsw must never be below the limit.
     pub swap_first_on_einval: bool,
+    /// When `file` does not exist, write this file and value instead
+    /// (BFQ's weight file versus CFQ's or io.weight).
+    pub fallback: Option<(&'static str, String)>,
+    /// Hybrid host: the file lives in the cgroup2 directory (hugetlb).
+    pub unified: bool,
 }
 
 pub(super) fn w(
@@ -29,22 +35,18 @@ pub(super) fn w(
     field: &'static str,
 ) -> Write {
     Write {
-        controller,
-        file,
+        controller: Cow::Borrowed(controller),
+        file: Cow::Borrowed(file),
         value,
         field: Cow::Borrowed(field),
         optional: false,
         swap_first_on_einval: false,
+        fallback: None,
+        unified: false,
     }
 }
 
-fn unsupported(field: &str) -> CgroupError {
-    CgroupError::Unsupported {
-        field: field.to_owned(),
-    }
-}
-
-fn not_on_v2(field: &str) -> CgroupError {
+pub(super) fn not_on_v2(field: &str) -> CgroupError {
     CgroupError::Invalid {
         field: field.to_owned(),
         reason: "cgroup v2 has no such limit".into(),
@@ -60,42 +62,27 @@ pub(super) fn v2_limit(v: i64) -> String {
     }
 }
 
-pub(super) fn check_unsupported(r: &LinuxResources) -> Result<(), CgroupError> {
-    if r.block_io()
-        .as_ref()
-        .is_some_and(|b| *b != Default::default())
-    {
-        return Err(unsupported("linux.resources.blockIO"));
-    }
-    if r.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty()) {
-        return Err(unsupported("linux.resources.hugepageLimits"));
-    }
-    if r.network()
-        .as_ref()
-        .is_some_and(|n| *n != Default::default())
-    {
-        return Err(unsupported("linux.resources.network"));
-    }
-    if r.rdma().as_ref().is_some_and(|m| !m.is_empty()) {
-        return Err(unsupported("linux.resources.rdma"));
-    }
-    if r.unified().as_ref().is_some_and(|m| !m.is_empty()) {
-        return Err(unsupported("linux.resources.unified"));
-    }
-    Ok(())
-}
-
 #[allow(deprecated)] // LinuxMemory::kernel: still honoured on v1 kernels that have it
 pub(super) fn memory(out: &mut Vec<Write>, m: &LinuxMemory, v2: bool) -> Result<(), CgroupError> {
     const F: &str = "linux.resources.memory";
-    if m.check_before_update() == Some(true) {
-        return Err(unsupported("linux.resources.memory.checkBeforeUpdate"));
-    }
+    // checkBeforeUpdate matters only to `update` (see update.rs): a new
+    // cgroup has no usage to check against.
     if m.use_hierarchy() == Some(false) {
         return Err(CgroupError::Invalid {
             field: format!("{F}.useHierarchy"),
             reason: "current kernels always account hierarchically".into(),
         });
+    }
+    if m.use_hierarchy() == Some(true) && !v2 {
+        // Always on in current kernels, where the file may still exist.
+        let mut h = w(
+            "memory",
+            "memory.use_hierarchy",
+            "1".into(),
+            "linux.resources.memory.useHierarchy",
+        );
+        h.optional = true;
+        out.push(h);
     }
     if v2 {
         for (set, field) in [
@@ -147,7 +134,7 @@ pub(super) fn memory(out: &mut Vec<Write>, m: &LinuxMemory, v2: bool) -> Result<
             v.to_string(),
             "linux.resources.memory.limit",
         );
-        limit.swap_first_on_einval = m.swap().is_some();
+        limit.swap_first_on_einval = m.swap().is_some() || v == -1;
         out.push(limit);
     }
     if let Some(v) = m.swap() {
@@ -157,6 +144,17 @@ pub(super) fn memory(out: &mut Vec<Write>, m: &LinuxMemory, v2: bool) -> Result<
             v.to_string(),
             "linux.resources.memory.swap",
         ));
+    } else if m.limit() == Some(-1) {
+        // An unlimited memory limit lifts an old swap limit too (as runc
+        // does): otherwise `update --memory -1` would stay capped by memsw.
+        let mut s = w(
+            "memory",
+            "memory.memsw.limit_in_bytes",
+            "-1".into(),
+            "linux.resources.memory.swap",
+        );
+        s.optional = true;
+        out.push(s);
     }
     if let Some(v) = m.reservation() {
         out.push(w(
@@ -233,12 +231,6 @@ pub(super) fn shares_to_weight(shares: u64) -> u64 {
 }
 
 pub(super) fn cpu(out: &mut Vec<Write>, c: &LinuxCpu, v2: bool) -> Result<(), CgroupError> {
-    if c.idle().is_some_and(|v| v != 0) {
-        return Err(unsupported("linux.resources.cpu.idle"));
-    }
-    if c.burst().is_some_and(|v| v != 0) {
-        return Err(unsupported("linux.resources.cpu.burst"));
-    }
     let shares = c.shares().filter(|&v| v != 0);
     let quota = c.quota().filter(|&v| v != 0);
     let period = c.period().filter(|&v| v != 0);
@@ -311,6 +303,24 @@ pub(super) fn cpu(out: &mut Vec<Write>, c: &LinuxCpu, v2: bool) -> Result<(), Cg
                 "linux.resources.cpu.realtimeRuntime",
             ));
         }
+    }
+    // Same file names on v1 and v2; a set value (0 too) is written, so that
+    // `update` can also turn them off.
+    if let Some(b) = c.burst() {
+        let file = if v2 {
+            "cpu.max.burst"
+        } else {
+            "cpu.cfs_burst_us"
+        };
+        out.push(w("cpu", file, b.to_string(), "linux.resources.cpu.burst"));
+    }
+    if let Some(i) = c.idle() {
+        out.push(w(
+            "cpu",
+            "cpu.idle",
+            i.to_string(),
+            "linux.resources.cpu.idle",
+        ));
     }
     if let Some(v) = c.cpus().as_deref().filter(|v| !v.is_empty()) {
         out.push(w(
