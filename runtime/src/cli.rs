@@ -147,6 +147,16 @@ enum Cmd {
         #[arg(short, long)]
         quiet: bool,
     },
+    /// Print resource statistics and OOM events of a container as JSON lines.
+    Events {
+        /// Print the statistics once and exit.
+        #[arg(long)]
+        stats: bool,
+        /// Time between two statistics events (Go syntax: 5s, 500ms, 1m).
+        #[arg(long, default_value = "5s")]
+        interval: String,
+        id: String,
+    },
     /// Write a template config.json.
     Spec {
         #[arg(short, long, default_value = ".")]
@@ -255,6 +265,17 @@ fn dispatch(cli: Cli) -> Result<i32> {
         }
         Cmd::Delete { force, id } => container::delete(&root, &id, force)?,
         Cmd::List { format, quiet } => list(&root, &format, quiet)?,
+        Cmd::Events {
+            stats,
+            interval,
+            id,
+        } => {
+            let o = crate::events::EventsOpts {
+                stats_only: stats,
+                interval: crate::events::duration::parse("--interval", &interval)?,
+            };
+            crate::events::run(&root, &id, &o)?;
+        }
         Cmd::Spec { bundle, rootless } => crate::spec::write(&bundle, rootless)?,
     }
     Ok(0)

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod console;
 pub mod container;
 pub mod error;
+pub mod events;
 mod forward;
 pub mod hooks;
 pub mod logging;

@@ -46,6 +46,7 @@ mod fsutil;
 mod layout;
 mod plan;
 mod resources;
+pub mod stats;
 
 use std::cell::Cell;
 use std::io;
