@@ -6,6 +6,7 @@
 //! blocked on the `exec.fifo` until `start` opens the other end.
 
 pub mod cgroups;
+pub mod checkpoint;
 pub mod cli;
 pub mod console;
 pub mod container;
