@@ -189,6 +189,20 @@ fn bad_input_is_one_line_and_leaves_nothing() {
         &id,
     ]);
     assert!(e.contains("--manage-cgroups-mode"), "{e}");
+    // No criu at all: said so, and the container runs on.
+    let out = Command::new(BERTH)
+        .env("PATH", "/nonexistent")
+        .arg("--root")
+        .arg(&b.root)
+        .args(["checkpoint", "--image-path", &img_s, &id])
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(
+        e.trim_end(),
+        "berth: criu dump: cannot run criu: No such file or directory (os error 2)"
+    );
     assert_eq!(b.status(), "running");
     b.ok(&["delete", "-f", &id]);
     b.assert_clean();

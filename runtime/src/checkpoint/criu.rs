@@ -2,8 +2,8 @@
 //! into one line quoted from its log, as engines show only our last line.
 
 use std::ffi::{CString, OsStr, OsString};
-use std::io;
-use std::os::fd::RawFd;
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -122,19 +122,34 @@ impl Run {
         for a in &self.args {
             argv.push(CString::new(a.as_bytes()).map_err(|e| spawn_err(e.into()))?);
         }
+        // The child reports why it could not exec CRIU through this pipe;
+        // a successful exec closes it empty (O_CLOEXEC).
+        let mut p = [0; 2];
+        // SAFETY: p has room for the two fds.
+        if unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return Err(spawn_err(io::Error::last_os_error()));
+        }
+        // SAFETY: fresh fds we own.
+        let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(p[0]), OwnedFd::from_raw_fd(p[1])) };
         // SAFETY: berth is single-threaded, so the child may allocate.
         match unsafe { libc::fork() } {
             -1 => Err(spawn_err(io::Error::last_os_error())),
             0 => {
-                let e = child(argv, cgroup, fds, quiet);
-                let _ = io::Write::write_all(
-                    &mut io::stderr(),
-                    format!("berth: criu {}: {e}\n", self.op).as_bytes(),
-                );
-                // SAFETY: leave the forked child without running destructors.
-                unsafe { libc::_exit(127) }
+                // Above every fd number the child dup2s onto.
+                // SAFETY: duplicating an fd we own.
+                let w = unsafe { libc::fcntl(wr.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 2000) };
+                let e = child(argv, cgroup, fds, quiet).to_string();
+                // SAFETY: writing our message to the pipe, then leaving the
+                // forked child without running destructors.
+                unsafe {
+                    libc::write(w, e.as_ptr().cast(), e.len());
+                    libc::_exit(127)
+                }
             }
             pid => {
+                drop(wr);
+                let mut why = String::new();
+                let _ = std::fs::File::from(rd).read_to_string(&mut why);
                 let mut status = 0;
                 // SAFETY: waiting for our own child.
                 while unsafe { libc::waitpid(pid, &mut status, 0) } < 0 {
@@ -143,14 +158,11 @@ impl Run {
                         return Err(spawn_err(e));
                     }
                 }
+                if !why.is_empty() {
+                    return Err(spawn_err(io::Error::other(why)));
+                }
                 if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
                     return Ok(());
-                }
-                if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 127 {
-                    return Err(spawn_err(io::Error::new(
-                        io::ErrorKind::NotFound,
-                        "not found in PATH or could not join the cgroup",
-                    )));
                 }
                 let s = if libc::WIFEXITED(status) {
                     format!("exit status {}", libc::WEXITSTATUS(status))

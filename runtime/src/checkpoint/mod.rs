@@ -119,11 +119,10 @@ pub fn checkpoint(root: &Path, id: &str, o: &CheckpointOpts) -> Result<()> {
         .arg("--root")
         .arg(&st.rootfs);
     r.flag(o.leave_running || o.pre_dump, "--leave-running");
+    // Memory tracking lets the next dump copy only pages changed since.
+    r.flag(o.pre_dump || o.parent_path.is_some(), "--track-mem");
     if let Some(parent) = &o.parent_path {
-        r.arg("--track-mem").arg("--prev-images-dir").arg(parent);
-    }
-    if o.pre_dump {
-        r.arg("--track-mem");
+        r.arg("--prev-images-dir").arg(parent);
     }
     // The cgroup freezer stops every task at once; without it CRIU ptraces
     // them one by one.
