@@ -102,6 +102,79 @@ struct ExecArgs {
     args: Vec<String>,
 }
 
+/// CRIU options shared by checkpoint and restore (runc's names).
+#[derive(Args, Debug)]
+struct CriuArgs {
+    /// Directory for the CRIU image files.
+    #[arg(long = "image-path", default_value = "checkpoint")]
+    image_path: PathBuf,
+    /// Directory for CRIU's log and work files (default: the image path).
+    #[arg(long = "work-path")]
+    work_path: Option<PathBuf>,
+    /// Allow open TCP connections.
+    #[arg(long = "tcp-established")]
+    tcp_established: bool,
+    /// Allow external unix sockets.
+    #[arg(long = "ext-unix-sk")]
+    ext_unix_sk: bool,
+    /// Allow shell jobs (a controlling terminal).
+    #[arg(long = "shell-job")]
+    shell_job: bool,
+    /// Handle file locks.
+    #[arg(long = "file-locks")]
+    file_locks: bool,
+    /// How CRIU handles cgroups: soft, full, strict or ignore.
+    #[arg(long = "manage-cgroups-mode")]
+    manage_cgroups_mode: Option<String>,
+}
+
+impl From<CriuArgs> for crate::checkpoint::CriuOpts {
+    fn from(a: CriuArgs) -> Self {
+        crate::checkpoint::CriuOpts {
+            image_path: a.image_path,
+            work_path: a.work_path,
+            tcp_established: a.tcp_established,
+            ext_unix_sk: a.ext_unix_sk,
+            shell_job: a.shell_job,
+            file_locks: a.file_locks,
+            manage_cgroups_mode: a.manage_cgroups_mode,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+struct CheckpointArgs {
+    #[command(flatten)]
+    criu: CriuArgs,
+    /// Leave the container running after the checkpoint.
+    #[arg(long = "leave-running")]
+    leave_running: bool,
+    /// Dump memory only and leave the container running.
+    #[arg(long = "pre-dump")]
+    pre_dump: bool,
+    /// A previous pre-dump's image directory, relative to --image-path.
+    #[arg(long = "parent-path")]
+    parent_path: Option<PathBuf>,
+    id: String,
+}
+
+#[derive(Args, Debug)]
+struct RestoreArgs {
+    #[command(flatten)]
+    criu: CriuArgs,
+    /// Bundle directory (holding config.json).
+    #[arg(short, long, default_value = ".")]
+    bundle: PathBuf,
+    /// Do not wait for the restored container.
+    #[arg(short, long)]
+    detach: bool,
+    #[arg(long = "pid-file")]
+    pid_file: Option<PathBuf>,
+    #[arg(long = "console-socket")]
+    console_socket: Option<PathBuf>,
+    id: String,
+}
+
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Create a container (left waiting for `start`).
@@ -162,6 +235,20 @@ enum Cmd {
     },
     /// Change a live container's cgroup limits.
     Update(Box<UpdateArgs>),
+    /// Print resource statistics and OOM events of a container as JSON lines.
+    Events {
+        /// Print the statistics once and exit.
+        #[arg(long)]
+        stats: bool,
+        /// Time between two statistics events (Go syntax: 5s, 500ms, 1m).
+        #[arg(long, default_value = "5s")]
+        interval: String,
+        id: String,
+    },
+    /// Checkpoint a running container with CRIU.
+    Checkpoint(CheckpointArgs),
+    /// Restore a container from a CRIU checkpoint.
+    Restore(RestoreArgs),
     /// Write a template config.json.
     Spec {
         #[arg(short, long, default_value = ".")]
@@ -343,6 +430,37 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 mem_bw_schema: a.mem_bw_schema,
             };
             crate::ops::update(&root, &a.id, &o)?;
+        }
+        Cmd::Events {
+            stats,
+            interval,
+            id,
+        } => {
+            let o = crate::events::EventsOpts {
+                stats_only: stats,
+                interval: crate::events::duration::parse("--interval", &interval)?,
+            };
+            crate::events::run(&root, &id, &o)?;
+        }
+        Cmd::Checkpoint(a) => {
+            let o = crate::checkpoint::CheckpointOpts {
+                criu: a.criu.into(),
+                leave_running: a.leave_running,
+                pre_dump: a.pre_dump,
+                parent_path: a.parent_path,
+            };
+            crate::checkpoint::checkpoint(&root, &a.id, &o)?;
+        }
+        Cmd::Restore(a) => {
+            need_cgroupfs(cli.systemd_cgroup)?;
+            let o = crate::checkpoint::RestoreOpts {
+                criu: a.criu.into(),
+                bundle: a.bundle,
+                detach: a.detach,
+                pid_file: a.pid_file,
+                console_socket: a.console_socket,
+            };
+            return crate::checkpoint::restore(&root, &a.id, &o);
         }
         Cmd::Spec { bundle, rootless } => crate::spec::write(&bundle, rootless)?,
         Cmd::Features => {

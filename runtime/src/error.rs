@@ -51,6 +51,8 @@ pub enum Error {
     #[error(transparent)]
     Rootfs(#[from] crate::rootfs::RootfsError),
     #[error(transparent)]
+    Criu(#[from] crate::checkpoint::CriuError),
+    #[error(transparent)]
     Seccomp(#[from] crate::seccomp::SeccompError),
     #[error(transparent)]
     Lsm(#[from] crate::lsm::LsmError),

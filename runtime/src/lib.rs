@@ -6,10 +6,12 @@
 //! blocked on the `exec.fifo` until `start` opens the other end.
 
 pub mod cgroups;
+pub mod checkpoint;
 pub mod cli;
 pub mod console;
 pub mod container;
 pub mod error;
+pub mod events;
 pub mod features;
 mod forward;
 pub mod hooks;

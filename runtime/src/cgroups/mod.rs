@@ -75,6 +75,7 @@ mod layout;
 mod plan;
 mod resources;
 mod resources_io;
+pub mod stats;
 
 use std::cell::Cell;
 use std::io;
