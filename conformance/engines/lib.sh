@@ -31,11 +31,18 @@ mkdir -p "$W/bin"
 # The engines call this wrapper; it records each berth command line and its exit status so
 # the exact calls each engine makes are visible (ARGV_LOG).  It does not exec, to log the
 # status; berth's pid-file, not this wrapper's pid, is what the engines track.
+# The last config.json an engine created a container from is kept next to the log.
 cat > "$W/bin/berth" <<WRAP
 #!/bin/sh
 "$BERTH" "\$@"
 rc=\$?
 printf 'rc=%s berth %s\n' "\$rc" "\$*" >> "$ARGV_LOG"
+prev=
+for a in "\$@"; do
+  case \$prev in -b|--bundle) cp "\$a/config.json" "${ARGV_LOG%.log}-config.json" 2>/dev/null ;; esac
+  case \$a in --bundle=*) cp "\${a#--bundle=}/config.json" "${ARGV_LOG%.log}-config.json" 2>/dev/null ;; esac
+  prev=\$a
+done
 exit \$rc
 WRAP
 chmod 755 "$W/bin/berth"
