@@ -20,6 +20,11 @@ mkdir -p "$W"/{root,runroot,tmp,cni,volumes,berth-root}
 # default rlimits (1048576) would be refused with EPERM: keep them at what we hold.
 NOFILE=$(ulimit -Hn); [ "$NOFILE" = unlimited ] && NOFILE=1048576
 NPROC=$(ulimit -Hu); { [ "$NPROC" = unlimited ] || [ "$NPROC" -gt 32768 ]; } && NPROC=32768
+# podman passes --runtime-flag values only from the podman command that has them, not from the
+# "podman container cleanup" conmon runs at exit; a wrapper keeps berth's state private instead.
+printf '#!/bin/sh\nexec %q --root %q "$@"\n' "$BW" "$W/berth-root" > "$W/bin/berth-podman"
+chmod 755 "$W/bin/berth-podman"
+BP=$W/bin/berth-podman
 cat > "$W/containers.conf" <<CONF
 [containers]
 netns = "none"
@@ -40,7 +45,7 @@ lock_type = "file"
 conmon_path = ["/usr/bin/conmon"]
 runtime = "berth"
 [engine.runtimes]
-berth = ["$BW"]
+berth = ["$BP"]
 runc = ["$RUNC"]
 CONF
 printf '[storage]\ndriver = "overlay"\ngraphroot = "%s"\nrunroot = "%s"\n' "$W/root" "$W/runroot" > "$W/storage.conf"
@@ -48,13 +53,12 @@ printf '[storage]\ndriver = "overlay"\ngraphroot = "%s"\nrunroot = "%s"\n' "$W/r
 export CONTAINERS_CONF=$W/containers.conf CONTAINERS_STORAGE_CONF=$W/storage.conf \
   CONTAINERS_REGISTRIES_CONF=$W/registries.conf
 PM=(podman --root "$W/root" --runroot "$W/runroot" --tmpdir "$W/tmp" --cgroup-manager cgroupfs
-    --runtime-flag "root=$W/berth-root"
     --events-backend file --storage-driver overlay)
 
 build_image
 "${PM[@]}" import -q "$W/img/rootfs.tar" localhost/bb:latest >/dev/null
 IMG=localhost/bb:latest
-R=(run --pull never --cgroup-parent "/$CG" --runtime "$BW")
+R=(run --pull never --cgroup-parent "/$CG" --runtime "$BP")
 P=("${PM[@]}")
 
 t "run --rm: output"            0 "=hello" "${P[@]}" "${R[@]}" --rm "$IMG" echo hello
@@ -90,6 +94,7 @@ if [ -x /usr/bin/slirp4netns ]; then
   t "--network slirp4netns: tap0" 0 "~tap0" "${P[@]}" "${R[@]}" --rm --network slirp4netns "$IMG" ls /sys/class/net
 fi
 t "no container left"           0 "="      "${P[@]}" ps -aq
+t "no berth state left"         0 "="      ls -A "$W/berth-root"
 
 if [ "$ROUNDS" -gt 0 ]; then
   PQ=$(printf '%q ' "${P[@]}")
