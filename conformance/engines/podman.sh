@@ -99,9 +99,16 @@ t "no container left"           0 "="      "${P[@]}" ps -aq
 t "no berth state left"         0 "="      ls -A "$W/berth-root"
 
 if [ "$ROUNDS" -gt 0 ]; then
+  # Both runtimes through the same one-exec wrapper, for private state roots at equal cost.
+  for r in berth runc; do
+    bin=$BERTH; [ $r = runc ] && bin=$RUNC
+    printf '#!/bin/sh\nexec %q --root %q "$@"\n' "$bin" "$W/bench-$r" > "$W/bin/bench-$r"
+    chmod 755 "$W/bin/bench-$r"
+  done
   PQ=$(printf '%q ' "${P[@]}")
   bench "$ROUNDS" \
-    berth "$PQ run --rm --pull never --cgroup-parent /$CG --network none --runtime $BERTH $IMG true" \
-    runc  "$PQ run --rm --pull never --cgroup-parent /$CG --network none --runtime $RUNC $IMG true"
+    berth "$PQ run --rm --pull never --cgroup-parent /$CG --network none --runtime $W/bin/bench-berth $IMG true" \
+    runc  "$PQ run --rm --pull never --cgroup-parent /$CG --network none --runtime $W/bin/bench-runc $IMG true"
+  t "bench left no state"       0 "="      find "$W/bench-berth" "$W/bench-runc" -mindepth 1
 fi
 summary
