@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # Sourced by the engine scripts: berth path, private work dir, argv-logging wrapper,
 # one-line checks, interleaved latency bench.  Nothing here touches a host engine.
 set -euo pipefail
@@ -25,6 +26,7 @@ need_pkgs() { # need_pkgs BIN PKG... ; installs PKGs when BIN is absent
 
 # ENG_NAME must be set by the caller.  Everything private lives in $W.
 W=$(mktemp -d "/tmp/berth-eng-$ENG_NAME.XXXXXX")
+trap 'rm -rf "$W"' EXIT   # until the engine script installs its own cleanup
 ARGV_LOG=${ARGV_LOG_DIR:-/tmp}/berth-engines-$ENG_NAME-argv.log
 : > "$ARGV_LOG"
 mkdir -p "$W/bin"
