@@ -373,7 +373,12 @@ fn wait_gone(st: &Stored, timeout: Duration) -> bool {
 /// created and never started (`ctr task delete`, or `ctr run` whose start
 /// failed), and with a strict runtime that task would be leaked.
 pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
-    let dir = Dir::open(root, id)?;
+    let dir = match Dir::open(root, id) {
+        // As runc: the shims force-delete after a failed create, when
+        // nothing may exist; the id is still checked.
+        Err(Error::NotFound(_)) if force => return Ok(()),
+        r => r?,
+    };
     let st = dir.load()?;
     let status = st.status(&dir.path);
     if status != Status::Stopped {

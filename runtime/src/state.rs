@@ -107,7 +107,16 @@ impl Dir {
         validate_id(id)?;
         let mut b = fs::DirBuilder::new();
         b.mode(0o700);
-        if let Err(e) = b.create(root) {
+        // Engines name a root whose parents runc creates (dockerd:
+        // <exec-root>/runtime-<name>/moby): mkdir -p, but only when needed.
+        let made = match b.create(root) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => fs::DirBuilder::new()
+                .mode(0o700)
+                .recursive(true)
+                .create(root),
+            r => r,
+        };
+        if let Err(e) = made {
             if e.kind() != std::io::ErrorKind::AlreadyExists {
                 return Err(e).ctx(|| format!("create state root {}", root.display()));
             }

@@ -252,6 +252,7 @@ fn bind_own(
         rec_attr: o.rec_attr,
         data: String::new(),
         idmap: None,
+        copyup: false,
     };
     // The usual layout first; mountinfo only if our cgroup is not there.
     let source = host_dir.join(h.path.trim_start_matches('/'));

@@ -33,6 +33,7 @@
 //! created is removed again.
 
 mod cgroup;
+mod copyup;
 mod devices;
 mod idmap;
 pub use idmap::IdmappedTrees;

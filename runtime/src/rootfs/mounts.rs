@@ -13,7 +13,7 @@ use super::idmap::Idmap;
 use super::options::{self, MountOptions, SB_FLAGS};
 use super::resolve::{clean, CWD};
 use super::sys::{self, MountAttr, ProcFd};
-use super::{cgroup, Ctx, RootfsError};
+use super::{cgroup, copyup, Ctx, RootfsError};
 
 /// Paths under /proc that may be mounted over (lxcfs, CRIU); anything else
 /// there could hide or fake files the runtime or the kernel rely on.
@@ -66,6 +66,12 @@ pub(crate) fn mount_entry(
         ));
     }
     let typ = m.typ().as_deref().unwrap_or("");
+    if o.copyup && typ != "tmpfs" {
+        return Err(invalid(
+            &dest,
+            format!("tmpcopyup applies to tmpfs, not {typ:?}"),
+        ));
+    }
     let idmap = idmap_of(&ctx.user_maps, m, &o, &dest)?;
     if idmap.is_some() && !(o.bind || typ == "bind") {
         return Err(invalid(
@@ -225,7 +231,8 @@ pub(crate) fn fresh(
     ))?;
 
     let track = !ctx.opts.new_mntns;
-    if !want_top && !track && o.propagation.is_empty() && o.rec_attr.is_empty() {
+    let copyup = o.copyup && existed && !remount;
+    if !want_top && !track && !copyup && o.propagation.is_empty() && o.rec_attr.is_empty() {
         return Ok(None);
     }
     // The old fd still names the covered directory: look the path up again to
@@ -237,6 +244,10 @@ pub(crate) fn fresh(
     if track {
         let dup = top.try_clone().map_err(mount_err(dest, "dup"))?;
         ctx.undo.mounts.push(dup);
+    }
+    if copyup {
+        // dst still names the covered directory, top the new tmpfs.
+        copyup::copy_tree(dst.as_fd(), top.as_fd()).map_err(mount_err(dest, "tmpcopyup"))?;
     }
     after_attach(dest, top.as_fd(), o)?;
     Ok(want_top.then_some(top))

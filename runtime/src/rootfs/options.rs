@@ -25,6 +25,8 @@ pub(crate) struct MountOptions {
     pub data: String,
     /// `idmap` (false) or `ridmap` (true) was given.
     pub idmap: Option<bool>,
+    /// `tmpcopyup`: fill a new tmpfs with what it covers.
+    pub copyup: bool,
 }
 
 // (option, sets the flag?, flag)
@@ -152,11 +154,7 @@ pub(crate) fn parse(options: &[String], dest: &Path) -> Result<MountOptions, Roo
                 "defaults" | "" => {}
                 "idmap" => o.idmap = Some(false),
                 "ridmap" => o.idmap = Some(true),
-                "tmpcopyup" => {
-                    return Err(RootfsError::Unsupported {
-                        field: format!("mount option \"{opt}\" (mount {})", dest.display()),
-                    });
-                }
+                "tmpcopyup" => o.copyup = true,
                 // Userspace-only options (x-systemd.*, ...) that mount(8)
                 // never passes to the kernel either.
                 _ if opt.starts_with("x-") => {}
@@ -168,6 +166,12 @@ pub(crate) fn parse(options: &[String], dest: &Path) -> Result<MountOptions, Roo
                 }
             }
         }
+    }
+    if o.copyup && o.bind {
+        return Err(RootfsError::Invalid {
+            field: format!("mount {}", dest.display()),
+            reason: "tmpcopyup applies to tmpfs mounts, not bind mounts".into(),
+        });
     }
     Ok(o)
 }
@@ -183,8 +187,8 @@ pub(crate) fn known() -> Vec<&'static str> {
     v
 }
 
-/// The bind and idmap options `parse` matches below.
-const BIND: [&str; 4] = ["bind", "rbind", "idmap", "ridmap"];
+/// The bind, idmap and copy-up options `parse` matches below.
+const BIND: [&str; 5] = ["bind", "rbind", "idmap", "ridmap", "tmpcopyup"];
 
 impl MountOptions {
     /// The per-mount attributes to change on a bind mount, in mount_setattr
@@ -284,11 +288,14 @@ mod tests {
     }
 
     #[test]
-    fn idmap_options_and_refused_tmpcopyup() {
+    fn idmap_and_tmpcopyup_options() {
         assert_eq!(p(&["rbind", "idmap"]).idmap, Some(false));
         assert_eq!(p(&["ridmap"]).idmap, Some(true));
         assert_eq!(p(&["rbind"]).idmap, None);
-        let v = vec!["tmpcopyup".to_string()];
+        let o = p(&["nosuid", "tmpcopyup", "mode=755"]);
+        assert!(o.copyup);
+        assert_eq!(o.data, "mode=755", "tmpcopyup is not filesystem data");
+        let v = vec!["rbind".to_string(), "tmpcopyup".to_string()];
         let e = parse(&v, Path::new("/data")).unwrap_err().to_string();
         assert!(e.contains("tmpcopyup") && e.contains("/data"), "{e}");
     }
