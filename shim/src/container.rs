@@ -24,6 +24,8 @@ pub struct Container {
     pub berth: Berth,
     pub init: Arc<Process>,
     pub execs: HashMap<String, Arc<Process>>,
+    /// Reaper token of the OOM watch.
+    pub oom: Option<u64>,
     rootfs_mounted: bool,
 }
 
@@ -115,6 +117,7 @@ impl Container {
                 terminal: req.terminal,
             })),
             execs: HashMap::new(),
+            oom: None,
             rootfs_mounted: !req.rootfs.is_empty(),
         };
         let mut args: Vec<&OsStr> = vec![

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use containerd_shim_protos::events::task::{
-    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskStart,
+    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskOOM, TaskStart,
 };
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
 use containerd_shim_protos::protobuf::well_known_types::timestamp::Timestamp;
@@ -40,6 +40,7 @@ pub enum Event {
     Delete(TaskDelete),
     ExecAdded(TaskExecAdded),
     ExecStarted(TaskExecStarted),
+    Oom(TaskOOM),
 }
 
 fn pack<M: MessageFull>(m: &M) -> Any {
@@ -68,6 +69,7 @@ impl Publisher {
             Event::Delete(e) => (topics::TASK_DELETE_EVENT_TOPIC, pack(e)),
             Event::ExecAdded(e) => (topics::TASK_EXEC_ADDED_EVENT_TOPIC, pack(e)),
             Event::ExecStarted(e) => (topics::TASK_EXEC_STARTED_EVENT_TOPIC, pack(e)),
+            Event::Oom(e) => (topics::TASK_OOM_EVENT_TOPIC, pack(e)),
         };
         let req = ForwardRequest {
             envelope: Some(Envelope {

@@ -8,6 +8,7 @@ mod error;
 mod events;
 mod flags;
 mod mounts;
+mod oom;
 mod options;
 mod pids;
 mod process;

@@ -58,7 +58,7 @@ pub fn serve(f: &Flags) -> Result<()> {
 
     // SAFETY: the start action passed the bound listener as this fd.
     let listener = unsafe { UnixListener::from_raw_fd(LISTENER_FD) };
-    let reaper = Reaper::spawn();
+    let reaper = Reaper::spawn()?;
     let exit = Arc::new((Mutex::new(false), Condvar::new()));
     let service = Service {
         namespace: f.namespace.clone(),

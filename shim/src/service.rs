@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use containerd_shim_protos::events::task::{
-    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskStart,
+    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskOOM, TaskStart,
 };
 use containerd_shim_protos::protobuf::well_known_types::empty::Empty;
 use containerd_shim_protos::shim::shim::*;
@@ -69,9 +69,22 @@ impl Service {
         if self.containers.lock().unwrap().contains_key(&req.id) {
             return Err(Error::Exists(format!("container {}", req.id)));
         }
-        let c = Container::create(&req, &self.namespace, &self.reaper)?;
+        let mut c = Container::create(&req, &self.namespace, &self.reaper)?;
         let pid = c.init.state.lock().unwrap().pid;
         self.watch(&req.id, "", &c.init);
+        let (publisher, id) = (Arc::clone(&self.publisher), req.id.clone());
+        let on_oom = move || {
+            publisher.publish(Event::Oom(TaskOOM {
+                container_id: id.clone(),
+                ..Default::default()
+            }))
+        };
+        // Best effort, as with runc's shim: a container without a memory
+        // cgroup we can watch still runs.
+        match crate::oom::watch(&self.reaper, pid, on_oom) {
+            Ok(token) => c.oom = token,
+            Err(e) => eprintln!("berth shim: OOM events of {}: {e}", req.id),
+        }
         self.containers.lock().unwrap().insert(req.id.clone(), c);
         self.publisher.publish(Event::Create(TaskCreate {
             container_id: req.id.clone(),
@@ -140,6 +153,9 @@ impl Service {
             )));
         }
         if req.exec_id.is_empty() {
+            if let Some(t) = c.oom.take() {
+                self.reaper.unwatch_fd(t);
+            }
             c.cleanup(Some(&self.reaper))?;
             g.remove(&req.id);
         } else {

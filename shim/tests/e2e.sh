@@ -51,6 +51,9 @@ OUT=$WORK/img "$HERE/make-busybox-image.sh" >/dev/null || exit 1
 "$HERE/containerd-up.sh" start || exit 1
 $C images import "$WORK/img/busybox-oci.tar" >/dev/null || exit 1
 s_before=$(ls /run/containerd/s | grep -c '^berth-')
+ctr -a "$S" events >"$WORK/events" 2>&1 &
+evpid=$!
+sleep 0.3
 
 # --- run: output, exit code, streams, stdin
 check "run prints hello" hello "$(run $IMG t-hello echo hello)"
@@ -112,6 +115,10 @@ else
   echo "skip - tty tests: no script(1)"
 fi
 
+# --- OOM: a shell outgrowing a 16 MiB limit
+err=$(run --memory-limit 16777216 $IMG t-oom sh -c 'x=$(head -c 100000000 /dev/zero | tr "\0" a); echo ${#x}' 2>&1)
+check "OOM-killed task exits 137" 137 "$?"
+
 # --- runtime options: runtimeoptions.v1.Options with a config file
 echo "BinaryName = \"$SHIM_BIN_DIR/berth\"" >"$WORK/ok.toml"
 check "runtime config file honoured" cfg-ok "$(run --runtime-config-path "$WORK/ok.toml" $IMG t-cfg echo cfg-ok 2>&1)"
@@ -132,6 +139,17 @@ check "dead shim cleaned up by 'delete'" "" "$(state t-dead)"
 for _ in $(seq 20); do [ -e /proc/"$pid" ] || break; sleep 0.1; done
 check "container init of the dead shim killed" no "$([ -e /proc/"$pid" ] && echo yes || echo no)"
 $C containers rm t-dead
+
+# --- events forwarded to containerd
+sleep 0.3
+kill "$evpid"; wait "$evpid" 2>/dev/null
+ev() { grep -c "$NS $1 {\"container_id\":\"$2\"" "$WORK/events"; }
+for t in create start exit delete; do check "event /tasks/$t" 1 "$(ev /tasks/$t t-hello)"; done
+check "exit event carries the status" 1 "$(grep -c "/tasks/exit {\"container_id\":\"t-exit\",.*\"exit_status\":3" "$WORK/events")"
+check "exec events" 3 "$(grep -c "/tasks/exec-added {\"container_id\":\"t-bg\"" "$WORK/events")"
+check "exec-started events" 3 "$(grep -c "/tasks/exec-started {\"container_id\":\"t-bg\"" "$WORK/events")"
+# cgroup v1 signals every OOM attempt in the cgroup: at least one event
+check "event /tasks/oom" yes "$([ "$(ev /tasks/oom t-oom)" -ge 1 ] && echo yes)"
 
 # --- nothing leaked
 check "no task left" "" "$($C tasks ls -q)"
