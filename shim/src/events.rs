@@ -10,7 +10,7 @@ use containerd_shim_protos::events::task::{
 };
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
 use containerd_shim_protos::protobuf::well_known_types::timestamp::Timestamp;
-use containerd_shim_protos::protobuf::MessageFull;
+use containerd_shim_protos::protobuf::MessageDyn;
 use containerd_shim_protos::shim::event::Envelope;
 use containerd_shim_protos::shim::events::ForwardRequest;
 use containerd_shim_protos::{topics, Client, EventsClient};
@@ -29,8 +29,8 @@ pub fn now() -> Timestamp {
 pub struct Publisher {
     address: String,
     namespace: String,
-    /// Connected on first use, so a shim serving no task costs no thread.
-    client: Mutex<Option<EventsClient>>,
+    /// Serialises publishers: events of one task keep their order.
+    lock: Mutex<()>,
 }
 
 pub enum Event {
@@ -43,11 +43,13 @@ pub enum Event {
     Oom(TaskOOM),
 }
 
-fn pack<M: MessageFull>(m: &M) -> Any {
+/// containerd's typeurl registry knows bare names. Spelled out rather than
+/// read from the message descriptor: building protobuf's reflection tables
+/// would cost the shim some 100 kB of heap for a string.
+fn pack(type_url: &str, m: &dyn MessageDyn) -> Any {
     Any {
-        // containerd's typeurl registry knows bare names.
-        type_url: M::descriptor().full_name().to_string(),
-        value: m.write_to_bytes().unwrap_or_default(),
+        type_url: type_url.to_string(),
+        value: m.write_to_bytes_dyn().unwrap_or_default(),
         ..Default::default()
     }
 }
@@ -57,19 +59,40 @@ impl Publisher {
         Publisher {
             address,
             namespace,
-            client: Mutex::new(None),
+            lock: Mutex::new(()),
         }
     }
 
     pub fn publish(&self, ev: Event) {
         let (topic, any) = match &ev {
-            Event::Create(e) => (topics::TASK_CREATE_EVENT_TOPIC, pack(e)),
-            Event::Start(e) => (topics::TASK_START_EVENT_TOPIC, pack(e)),
-            Event::Exit(e) => (topics::TASK_EXIT_EVENT_TOPIC, pack(e)),
-            Event::Delete(e) => (topics::TASK_DELETE_EVENT_TOPIC, pack(e)),
-            Event::ExecAdded(e) => (topics::TASK_EXEC_ADDED_EVENT_TOPIC, pack(e)),
-            Event::ExecStarted(e) => (topics::TASK_EXEC_STARTED_EVENT_TOPIC, pack(e)),
-            Event::Oom(e) => (topics::TASK_OOM_EVENT_TOPIC, pack(e)),
+            Event::Create(e) => (
+                topics::TASK_CREATE_EVENT_TOPIC,
+                pack("containerd.events.TaskCreate", e),
+            ),
+            Event::Start(e) => (
+                topics::TASK_START_EVENT_TOPIC,
+                pack("containerd.events.TaskStart", e),
+            ),
+            Event::Exit(e) => (
+                topics::TASK_EXIT_EVENT_TOPIC,
+                pack("containerd.events.TaskExit", e),
+            ),
+            Event::Delete(e) => (
+                topics::TASK_DELETE_EVENT_TOPIC,
+                pack("containerd.events.TaskDelete", e),
+            ),
+            Event::ExecAdded(e) => (
+                topics::TASK_EXEC_ADDED_EVENT_TOPIC,
+                pack("containerd.events.TaskExecAdded", e),
+            ),
+            Event::ExecStarted(e) => (
+                topics::TASK_EXEC_STARTED_EVENT_TOPIC,
+                pack("containerd.events.TaskExecStarted", e),
+            ),
+            Event::Oom(e) => (
+                topics::TASK_OOM_EVENT_TOPIC,
+                pack("containerd.events.TaskOOM", e),
+            ),
         };
         let req = ForwardRequest {
             envelope: Some(Envelope {
@@ -87,26 +110,73 @@ impl Publisher {
         }
     }
 
+    /// One connection per event: events are rare (a handful per task), and
+    /// a kept ttrpc client would park two threads for the shim's lifetime.
     fn forward(&self, req: &ForwardRequest) -> Result<(), String> {
-        let mut g = self.client.lock().unwrap();
-        if g.is_none() {
-            if self.address.is_empty() {
-                return Err("TTRPC_ADDRESS not set".into());
-            }
-            let addr = if self.address.contains("://") {
-                self.address.clone()
-            } else {
-                format!("unix://{}", self.address)
-            };
-            let c = Client::connect(&addr).map_err(|e| format!("connect {addr}: {e}"))?;
-            *g = Some(EventsClient::new(c));
+        let _g = self.lock.lock().unwrap();
+        if self.address.is_empty() {
+            return Err("TTRPC_ADDRESS not set".into());
         }
+        let addr = if self.address.contains("://") {
+            self.address.clone()
+        } else {
+            format!("unix://{}", self.address)
+        };
+        let c = Client::connect(&addr).map_err(|e| format!("connect {addr}: {e}"))?;
         let ctx = containerd_shim_protos::ttrpc::context::with_timeout(5_000_000_000);
-        let r = g.as_ref().unwrap().forward(ctx, req);
-        if r.is_err() {
-            // Reconnect next time (containerd may have restarted).
-            *g = None;
+        EventsClient::new(c)
+            .forward(ctx, req)
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use containerd_shim_protos::events::task::*;
+    use containerd_shim_protos::protobuf::MessageFull;
+
+    #[test]
+    fn type_urls_are_the_descriptor_names() {
+        let names = [
+            (
+                TaskCreate::descriptor().full_name().to_string(),
+                "containerd.events.TaskCreate",
+            ),
+            (
+                TaskStart::descriptor().full_name().to_string(),
+                "containerd.events.TaskStart",
+            ),
+            (
+                TaskExit::descriptor().full_name().to_string(),
+                "containerd.events.TaskExit",
+            ),
+            (
+                TaskDelete::descriptor().full_name().to_string(),
+                "containerd.events.TaskDelete",
+            ),
+            (
+                TaskExecAdded::descriptor().full_name().to_string(),
+                "containerd.events.TaskExecAdded",
+            ),
+            (
+                TaskExecStarted::descriptor().full_name().to_string(),
+                "containerd.events.TaskExecStarted",
+            ),
+            (
+                TaskOOM::descriptor().full_name().to_string(),
+                "containerd.events.TaskOOM",
+            ),
+        ];
+        for (d, ours) in &names {
+            assert_eq!(d, ours);
         }
-        r.map(drop).map_err(|e| e.to_string())
+        let src = include_str!("events.rs");
+        for (_, ours) in &names {
+            assert!(
+                src.contains(&format!("pack(\"{ours}\"")),
+                "{ours} not used by publish"
+            );
+        }
     }
 }

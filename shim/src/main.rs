@@ -18,6 +18,10 @@ mod service;
 mod stdio;
 
 fn main() {
+    // One malloc arena: the shim's threads mostly sleep, and a per-thread
+    // arena would cost each of them resident pages.
+    // SAFETY: mallopt before any thread exists.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
     let f = match flags::parse(std::env::args().skip(1)) {
         Ok(f) => f,
         Err(e) => {
