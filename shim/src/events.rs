@@ -10,7 +10,7 @@ use containerd_shim_protos::events::task::{
 };
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
 use containerd_shim_protos::protobuf::well_known_types::timestamp::Timestamp;
-use containerd_shim_protos::protobuf::MessageDyn;
+use containerd_shim_protos::protobuf::Message;
 use containerd_shim_protos::shim::event::Envelope;
 use containerd_shim_protos::shim::events::ForwardRequest;
 use containerd_shim_protos::{topics, Client, EventsClient};
@@ -46,10 +46,12 @@ pub enum Event {
 /// containerd's typeurl registry knows bare names. Spelled out rather than
 /// read from the message descriptor: building protobuf's reflection tables
 /// would cost the shim some 100 kB of heap for a string.
-fn pack(type_url: &str, m: &dyn MessageDyn) -> Any {
+/// Generic rather than `dyn`: protobuf's dyn encoder asks the descriptor
+/// for a name on every call, which builds the same tables.
+fn pack<M: Message>(type_url: &str, m: &M) -> Any {
     Any {
         type_url: type_url.to_string(),
-        value: m.write_to_bytes_dyn().unwrap_or_default(),
+        value: m.write_to_bytes().unwrap_or_default(),
         ..Default::default()
     }
 }

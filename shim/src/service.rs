@@ -236,12 +236,7 @@ impl Task for Service {
     }
 
     fn start(&self, _: &TtrpcContext, req: StartRequest) -> R<StartResponse> {
-        let r = self.do_start(req)?;
-        // The task now runs for long with the shim idle: hand the heap the
-        // create/start bursts used back to the kernel.
-        // SAFETY: malloc_trim has no preconditions.
-        unsafe { libc::malloc_trim(0) };
-        Ok(r)
+        Ok(self.do_start(req)?)
     }
 
     fn state(&self, _: &TtrpcContext, req: StateRequest) -> R<StateResponse> {
