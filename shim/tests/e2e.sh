@@ -151,12 +151,35 @@ check "exec-started events" 3 "$(grep -c "/tasks/exec-started {\"container_id\":
 # cgroup v1 signals every OOM attempt in the cgroup: at least one event
 check "event /tasks/oom" yes "$([ "$(ev /tasks/oom t-oom)" -ge 1 ] && echo yes)"
 
+# --- containerd restarts under a running task: it reconnects through the
+# bundle's address file and the task stays manageable
+timeout 60 $C run -d "${RT[@]}" $IMG t-restart sleep 1000 >/dev/null
+cpid=$(cat "$CTRD_DIR/containerd.pid")
+kill "$cpid"
+for _ in $(seq 100); do kill -0 "$cpid" 2>/dev/null || break; sleep 0.1; done
+"$HERE/containerd-up.sh" start >/dev/null
+check "task survives a containerd restart" RUNNING "$(state t-restart)"
+check "exec after the restart" again "$(timeout 60 $C tasks exec --exec-id r1 t-restart echo again </dev/null)"
+$C tasks kill -s KILL t-restart
+for _ in $(seq 50); do [ "$(state t-restart)" = STOPPED ] && break; sleep 0.1; done
+check "kill after the restart" STOPPED "$(state t-restart)"
+$C tasks rm t-restart >/dev/null 2>&1; $C containers rm t-restart
+
+# --- the shim binary's own command line
+err=$("$SHIM_BIN_DIR/containerd-shim-berth-v2" -bogus 2>&1)
+check "unknown shim flag: exit 1" 1 "$?"
+check "unknown shim flag: one-line error" "containerd-shim-berth-v2: shim flags: unknown flag -bogus" "$err"
+
 # --- nothing leaked
 check "no task left" "" "$($C tasks ls -q)"
 check "no shim left" 0 "$(shims)"
 check "no rootfs mount left" 0 "$(awk -v d="$CTRD_DIR/" 'index($2,d)==1' /proc/self/mounts | wc -l)"
 check "no berth state left" "" "$(ls -A /run/containerd/berth/"$NS" 2>/dev/null)"
 check "no shim socket left" "$s_before" "$(ls /run/containerd/s | grep -c '^berth-')"
+# console sockets are berth-pty-<shim pid>-<n>: one of a dead shim leaked
+leaked=$(for f in "${TMPDIR:-/tmp}"/berth-pty-*; do
+  [ -e "$f" ] || continue; p=${f##*/berth-pty-}; kill -0 "${p%%-*}" 2>/dev/null || echo "$f"; done)
+check "no console socket left" "" "$leaked"
 check "no container cgroup left" "" "$(find /sys/fs/cgroup/*/"$NS" -mindepth 1 -type d 2>/dev/null)"
 rmdir /run/containerd/berth/"$NS" 2>/dev/null
 
