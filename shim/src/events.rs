@@ -2,7 +2,8 @@
 //! containerd's ttrpc Events service, whose address containerd gives the
 //! shim in TTRPC_ADDRESS.
 
-use std::sync::Mutex;
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use containerd_shim_protos::events::task::{
@@ -26,11 +27,21 @@ pub fn now() -> Timestamp {
     }
 }
 
+/// Events are queued and forwarded by a thread that lives only while the
+/// queue is non-empty. The caller (often the reaper thread) never waits on
+/// containerd, which may itself be calling into the shim while it handles an
+/// event, and one forwarder at a time keeps the events in order.
 pub struct Publisher {
     address: String,
     namespace: String,
-    /// Serialises publishers: events of one task keep their order.
-    lock: Mutex<()>,
+    queue: Mutex<Queue>,
+    idle: Condvar,
+}
+
+#[derive(Default)]
+struct Queue {
+    events: VecDeque<(&'static str, ForwardRequest)>,
+    forwarding: bool,
 }
 
 pub enum Event {
@@ -61,11 +72,12 @@ impl Publisher {
         Publisher {
             address,
             namespace,
-            lock: Mutex::new(()),
+            queue: Mutex::default(),
+            idle: Condvar::new(),
         }
     }
 
-    pub fn publish(&self, ev: Event) {
+    pub fn publish(self: &Arc<Self>, ev: Event) {
         let (topic, any) = match &ev {
             Event::Create(e) => (
                 topics::TASK_CREATE_EVENT_TOPIC,
@@ -107,15 +119,53 @@ impl Publisher {
             .into(),
             ..Default::default()
         };
-        if let Err(e) = self.forward(&req) {
-            eprintln!("berth shim: publish {topic}: {e}");
+        let mut q = self.queue.lock().unwrap();
+        q.events.push_back((topic, req));
+        if q.forwarding {
+            return;
+        }
+        q.forwarding = true;
+        drop(q);
+        let me = Arc::clone(self);
+        let spawned = std::thread::Builder::new()
+            .name("events".into())
+            .stack_size(64 * 1024)
+            .spawn(move || me.drain());
+        if spawned.is_err() {
+            self.drain();
+        }
+    }
+
+    fn drain(&self) {
+        loop {
+            let (topic, req) = {
+                let mut q = self.queue.lock().unwrap();
+                match q.events.pop_front() {
+                    Some(item) => item,
+                    None => {
+                        q.forwarding = false;
+                        self.idle.notify_all();
+                        return;
+                    }
+                }
+            };
+            if let Err(e) = self.forward(&req) {
+                eprintln!("berth shim: publish {topic}: {e}");
+            }
+        }
+    }
+
+    /// Wait until every queued event went out (before the shim exits).
+    pub fn flush(&self) {
+        let mut q = self.queue.lock().unwrap();
+        while q.forwarding {
+            q = self.idle.wait(q).unwrap();
         }
     }
 
     /// One connection per event: events are rare (a handful per task), and
     /// a kept ttrpc client would park two threads for the shim's lifetime.
     fn forward(&self, req: &ForwardRequest) -> Result<(), String> {
-        let _g = self.lock.lock().unwrap();
         if self.address.is_empty() {
             return Err("TTRPC_ADDRESS not set".into());
         }

@@ -60,13 +60,14 @@ pub fn serve(f: &Flags) -> Result<()> {
     let listener = unsafe { UnixListener::from_raw_fd(LISTENER_FD) };
     let reaper = Reaper::spawn()?;
     let exit = Arc::new((Mutex::new(false), Condvar::new()));
+    let publisher = Arc::new(Publisher::new(
+        std::env::var("TTRPC_ADDRESS").unwrap_or_default(),
+        f.namespace.clone(),
+    ));
     let service = Service {
         namespace: f.namespace.clone(),
         reaper,
-        publisher: Arc::new(Publisher::new(
-            std::env::var("TTRPC_ADDRESS").unwrap_or_default(),
-            f.namespace.clone(),
-        )),
+        publisher: Arc::clone(&publisher),
         containers: Mutex::new(HashMap::new()),
         exit: Arc::clone(&exit),
     };
@@ -107,6 +108,8 @@ pub fn serve(f: &Flags) -> Result<()> {
         done = cv.wait(done).unwrap();
     }
     drop(done);
+    // The last TaskDelete may still be queued.
+    publisher.flush();
     let _ = std::fs::remove_file(bootstrap::socket_path(f));
     server.shutdown();
     Ok(())

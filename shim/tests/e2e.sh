@@ -50,7 +50,7 @@ cp "$TGT/containerd-shim-berth-v2" "$TGT/berth" "$SHIM_BIN_DIR/"
 OUT=$WORK/img "$HERE/make-busybox-image.sh" >/dev/null || exit 1
 "$HERE/containerd-up.sh" start || exit 1
 $C images import "$WORK/img/busybox-oci.tar" >/dev/null || exit 1
-s_before=$(ls /run/containerd/s | grep -c '^berth-')
+s_before=$(ls /run/containerd/s 2>/dev/null | grep -c '^berth-')
 ctr -a "$S" events >"$WORK/events" 2>&1 &
 evpid=$!
 sleep 0.3
@@ -175,7 +175,7 @@ check "no task left" "" "$($C tasks ls -q)"
 check "no shim left" 0 "$(shims)"
 check "no rootfs mount left" 0 "$(awk -v d="$CTRD_DIR/" 'index($2,d)==1' /proc/self/mounts | wc -l)"
 check "no berth state left" "" "$(ls -A /run/containerd/berth/"$NS" 2>/dev/null)"
-check "no shim socket left" "$s_before" "$(ls /run/containerd/s | grep -c '^berth-')"
+check "no shim socket left" "$s_before" "$(ls /run/containerd/s 2>/dev/null | grep -c '^berth-')"
 # console sockets are berth-pty-<shim pid>-<n>: one of a dead shim leaked
 leaked=$(for f in "${TMPDIR:-/tmp}"/berth-pty-*; do
   [ -e "$f" ] || continue; p=${f##*/berth-pty-}; kill -0 "${p%%-*}" 2>/dev/null || echo "$f"; done)
