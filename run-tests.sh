@@ -14,5 +14,11 @@ cargo test --workspace
 echo "== in-house OCI conformance suite (checks from inside the container)"
 conformance/run-ci.sh
 
+echo "== containerd shim end to end (private containerd 1.6, containerd installed when missing)"
+shim/tests/e2e.sh
+
+echo "== engines: podman, dockerd and containerd's runc-v2 shim running berth (installed when missing)"
+conformance/engines/run-all.sh
+
 echo "== the suite's cgroup scenarios on pure cgroup v2 (QEMU guest)"
 conformance/vm/run-v2.sh

@@ -1,0 +1,173 @@
+//! The two short-lived actions containerd runs the shim binary for:
+//! `start` (launch the serving shim, print its address) and `delete`
+//! (clean up after a shim that died).
+
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use containerd_shim_protos::protobuf::Message;
+use containerd_shim_protos::shim::shim::DeleteResponse;
+
+use crate::berth::{self, Berth};
+use crate::error::{Error, Result};
+use crate::flags::Flags;
+
+/// Where runc's shim keeps its sockets too; the name is a hash of the
+/// containerd address, namespace and id, so shims of different containerds
+/// never collide.
+const SOCKET_DIR: &str = "/run/containerd/s";
+
+/// The listening socket is passed to the serving shim as this fd.
+pub const LISTENER_FD: i32 = 3;
+
+fn fnv1a(parts: &[&str]) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            h = (h ^ u64::from(b'/')).wrapping_mul(0x100000001b3);
+        }
+        for b in p.bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x100000001b3);
+        }
+    }
+    h
+}
+
+pub fn socket_path(f: &Flags) -> PathBuf {
+    let h = fnv1a(&["berth", &f.address, &f.namespace, &f.id]);
+    PathBuf::from(SOCKET_DIR).join(format!("berth-{h:016x}"))
+}
+
+/// Bind the socket, start the server with it, print `unix://PATH`.
+pub fn start(f: &Flags) -> Result<()> {
+    let path = socket_path(f);
+    let address = format!("unix://{}", path.display());
+    std::fs::create_dir_all(SOCKET_DIR).map_err(Error::io("create", SOCKET_DIR))?;
+    let listener = match UnixListener::bind(&path) {
+        Ok(l) => l,
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            if UnixStream::connect(&path).is_ok() {
+                // A live shim already serves this id: hand out its address.
+                return print_address(&address);
+            }
+            std::fs::remove_file(&path).map_err(Error::io("remove stale socket", &path))?;
+            UnixListener::bind(&path).map_err(Error::io("bind", &path))?
+        }
+        Err(e) => return Err(Error::io("bind", &path)(e)),
+    };
+    let exe =
+        std::env::current_exe().map_err(Error::io("find own executable", "/proc/self/exe"))?;
+    let mut cmd = Command::new(&exe);
+    cmd.args([
+        "-namespace",
+        &f.namespace,
+        "-id",
+        &f.id,
+        "-address",
+        &f.address,
+    ]);
+    if !f.publish_binary.is_empty() {
+        cmd.args(["-publish-binary", &f.publish_binary]);
+    }
+    if f.debug {
+        cmd.arg("-debug");
+    }
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let fd = listener.as_raw_fd();
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if fd == LISTENER_FD {
+                let fl = libc::fcntl(fd, libc::F_GETFD);
+                libc::fcntl(fd, libc::F_SETFD, fl & !libc::FD_CLOEXEC);
+            } else if libc::dup2(fd, LISTENER_FD) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // Its own session: containerd's signals to its process group
+            // (and the start action's exit) must not reach the server.
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let child = cmd.spawn();
+    if let Err(e) = child {
+        let _ = std::fs::remove_file(&path);
+        return Err(Error::io("spawn shim server", exe)(e));
+    }
+    // containerd reads it back when it restarts and reconnects.
+    std::fs::write("address", &address).map_err(Error::io("write", "address"))?;
+    print_address(&address)
+}
+
+/// The dead server cannot remove its socket: do it for it, through the
+/// address it left in the bundle (and only inside our socket dir).
+fn remove_socket(bundle: &Path) {
+    let Ok(addr) = std::fs::read_to_string(bundle.join("address")) else {
+        return;
+    };
+    let Some(path) = addr.trim().strip_prefix("unix://").map(Path::new) else {
+        return;
+    };
+    if path.parent() == Some(Path::new(SOCKET_DIR)) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+fn print_address(address: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(address.as_bytes())
+        .and_then(|_| out.flush())
+        .map_err(Error::io("write address to", "stdout"))
+}
+
+/// containerd runs this when a shim died: remove the container and its
+/// rootfs mounts, and report it killed.
+pub fn delete(f: &Flags) -> Result<()> {
+    let bundle = if f.bundle.is_empty() {
+        std::env::current_dir().map_err(Error::io("find bundle", "."))?
+    } else {
+        PathBuf::from(&f.bundle)
+    };
+    let b = match Berth::load(&bundle) {
+        Ok(b) => b,
+        // Created never got far enough to save its choice: defaults.
+        Err(_) => Berth {
+            binary: berth::find_binary(None)?,
+            root: Path::new(berth::DEFAULT_ROOT).join(&f.namespace),
+            systemd_cgroup: false,
+            log: bundle.join("log.json"),
+        },
+    };
+    let r = b.run(
+        None,
+        &["delete".as_ref(), "--force".as_ref(), f.id.as_ref()],
+        berth::Io::null(),
+        &f.id,
+    );
+    if let Err(e) = r {
+        if !e.to_string().contains("does not exist") {
+            eprintln!("berth shim: {e}");
+        }
+    }
+    crate::mounts::unmount_all(&bundle.join("rootfs"))?;
+    remove_socket(&bundle);
+    let resp = DeleteResponse {
+        exit_status: 128 + libc::SIGKILL as u32,
+        exited_at: Some(crate::events::now()).into(),
+        ..Default::default()
+    };
+    let bytes = resp.write_to_bytes().map_err(|source| Error::Proto {
+        what: "encode DeleteResponse",
+        source,
+    })?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(&bytes)
+        .and_then(|_| out.flush())
+        .map_err(Error::io("write delete response to", "stdout"))
+}

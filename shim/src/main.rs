@@ -1,0 +1,49 @@
+//! containerd-shim-berth-v2: containerd's runtime v2 shim for berth.
+
+mod berth;
+mod bootstrap;
+mod console;
+mod container;
+mod error;
+mod events;
+mod flags;
+mod mounts;
+mod oom;
+mod options;
+mod pids;
+mod process;
+mod reaper;
+mod serve;
+mod service;
+mod stdio;
+
+fn main() {
+    // One malloc arena: the shim's threads mostly sleep, and a per-thread
+    // arena would cost each of them resident pages.
+    // SAFETY: mallopt before any thread exists.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
+    let f = match flags::parse(std::env::args().skip(1)) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("containerd-shim-berth-v2: {e}");
+            std::process::exit(1);
+        }
+    };
+    if f.version {
+        println!("containerd-shim-berth-v2 {}", env!("CARGO_PKG_VERSION"));
+        return;
+    }
+    let r = match f.action.as_str() {
+        "start" => bootstrap::start(&f),
+        "delete" => bootstrap::delete(&f),
+        "" if f.namespace.is_empty() || f.id.is_empty() => Err(error::Error::Flags(
+            "-namespace and -id are required".into(),
+        )),
+        "" => serve::serve(&f),
+        other => Err(error::Error::Flags(format!("unknown action {other:?}"))),
+    };
+    if let Err(e) = r {
+        eprintln!("containerd-shim-berth-v2: {e}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,116 @@
+//! The long-running shim: a subreaper serving the Task API on the socket
+//! the start action bound, until containerd shuts it down.
+
+use std::collections::HashMap;
+use std::fs::OpenOptions;
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::unix::net::UnixListener;
+use std::sync::{Arc, Condvar, Mutex};
+
+use containerd_shim_protos::ttrpc::Server;
+
+use crate::bootstrap::{self, LISTENER_FD};
+use crate::error::{Error, Result};
+use crate::events::Publisher;
+use crate::flags::Flags;
+use crate::reaper::{self, Reaper};
+use crate::service::Service;
+
+/// containerd reads the shim's stderr through the `log` fifo in the bundle.
+fn stderr_to_log() {
+    if let Ok(f) = OpenOptions::new()
+        .write(true)
+        .custom_flags_nonblock()
+        .open("log")
+    {
+        // SAFETY: fcntl and dup2 on a valid fd; blocking again so that a
+        // slow reader delays a message instead of dropping it.
+        unsafe {
+            libc::fcntl(f.as_raw_fd(), libc::F_SETFL, 0);
+            libc::dup2(f.as_raw_fd(), 2);
+        }
+    }
+}
+
+trait NonBlock {
+    fn custom_flags_nonblock(&mut self) -> &mut Self;
+}
+
+impl NonBlock for OpenOptions {
+    /// A fifo opened for writing without a reader would block forever.
+    fn custom_flags_nonblock(&mut self) -> &mut Self {
+        std::os::unix::fs::OpenOptionsExt::custom_flags(self, libc::O_NONBLOCK)
+    }
+}
+
+pub fn serve(f: &Flags) -> Result<()> {
+    stderr_to_log();
+    // SAFETY: prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
+        return Err(Error::Sys {
+            what: "become subreaper".into(),
+            source: nix::errno::Errno::last(),
+        });
+    }
+    reaper::block_sigchld().map_err(Error::sys("block SIGCHLD"))?;
+    // SAFETY: ignoring SIGPIPE: a vanished peer must be an EPIPE error.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+
+    // SAFETY: the start action passed the bound listener as this fd.
+    let listener = unsafe { UnixListener::from_raw_fd(LISTENER_FD) };
+    let reaper = Reaper::spawn()?;
+    let exit = Arc::new((Mutex::new(false), Condvar::new()));
+    let publisher = Arc::new(Publisher::new(
+        std::env::var("TTRPC_ADDRESS").unwrap_or_default(),
+        f.namespace.clone(),
+    ));
+    let service = Service {
+        namespace: f.namespace.clone(),
+        reaper,
+        publisher: Arc::clone(&publisher),
+        containers: Mutex::new(HashMap::new()),
+        exit: Arc::clone(&exit),
+    };
+    let service = Arc::new(service);
+    // containerd 1.x calls containerd.task.v2.Task, 2.x the identical v3 the
+    // protos crate generates: serve both names.
+    let mut task = containerd_shim_protos::create_task(service.clone());
+    let v2: Vec<_> = containerd_shim_protos::create_task(service)
+        .into_iter()
+        .map(|(k, h)| {
+            (
+                k.replacen("containerd.task.v3.", "containerd.task.v2.", 1),
+                h,
+            )
+        })
+        .collect();
+    task.extend(v2);
+    let mut server = Server::new()
+        .add_listener(listener.as_raw_fd())
+        .map_err(|source| Error::Ttrpc {
+            what: "listen",
+            source,
+        })?
+        .register_service(task)
+        // Wait calls park a worker each for the process's life.
+        .set_thread_count_min(1)
+        .set_thread_count_default(2)
+        .set_thread_count_max(256);
+    std::mem::forget(listener);
+    server.start().map_err(|source| Error::Ttrpc {
+        what: "start server",
+        source,
+    })?;
+
+    let (m, cv) = &*exit;
+    let mut done = m.lock().unwrap();
+    while !*done {
+        done = cv.wait(done).unwrap();
+    }
+    drop(done);
+    // The last TaskDelete may still be queued.
+    publisher.flush();
+    let _ = std::fs::remove_file(bootstrap::socket_path(f));
+    server.shutdown();
+    Ok(())
+}

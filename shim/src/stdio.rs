@@ -1,0 +1,95 @@
+//! The container's stdio through the fifos containerd creates.
+//!
+//! stdout/stderr: the fifo itself becomes the process's fd, opened
+//! read-write so the open never blocks and the process never takes SIGPIPE
+//! when the reader (ctr) goes away; the reader still sees EOF once the
+//! process and its children are gone. No copy thread, no buffer.
+//!
+//! stdin: a fifo read end opened before the writer connects would give the
+//! process an immediate EOF, so a small thread waits for the writer and
+//! copies into a pipe; closing that pipe is CloseIO.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+
+use crate::berth::Io;
+use crate::error::{Error, Result};
+
+/// Write end of a stdin pipe, shared with its copy thread so CloseIO can
+/// close it.
+pub type StdinCloser = Arc<Mutex<Option<File>>>;
+
+fn open_output(path: &str) -> Result<Stdio> {
+    if path.is_empty() {
+        return Ok(Stdio::null());
+    }
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(Error::io("open stdio fifo", path))?;
+    Ok(Stdio::from(f))
+}
+
+fn open_stdin(path: &str) -> Result<(Stdio, Option<StdinCloser>)> {
+    if path.is_empty() {
+        return Ok((Stdio::null(), None));
+    }
+    let (r, w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(Error::sys("pipe for stdin"))?;
+    let closer: StdinCloser = Arc::new(Mutex::new(Some(File::from(w))));
+    let c = Arc::clone(&closer);
+    let path = path.to_string();
+    std::thread::Builder::new()
+        .name("stdin".into())
+        .stack_size(64 * 1024)
+        .spawn(move || copy_stdin(&path, &c))
+        .map_err(Error::io("spawn stdin thread", "stdin"))?;
+    Ok((Stdio::from(File::from(r)), Some(closer)))
+}
+
+fn copy_stdin(path: &str, w: &StdinCloser) {
+    // Blocks until containerd's side opens the fifo for writing.
+    let Ok(mut fifo) = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(Path::new(path))
+    else {
+        w.lock().unwrap().take();
+        return;
+    };
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = match fifo.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let mut g = w.lock().unwrap();
+        let Some(f) = g.as_mut() else { return };
+        if f.write_all(&buf[..n]).is_err() {
+            break;
+        }
+    }
+    w.lock().unwrap().take();
+}
+
+/// Open the three streams; the returned closer belongs to stdin.
+pub fn open(stdin: &str, stdout: &str, stderr: &str) -> Result<(Io, Option<StdinCloser>)> {
+    // Outputs first: a failure after the stdin thread started would leave
+    // it waiting on the fifo forever.
+    let stdout = open_output(stdout)?;
+    let stderr = open_output(stderr)?;
+    let (stdin, closer) = open_stdin(stdin)?;
+    Ok((
+        Io {
+            stdin,
+            stdout,
+            stderr,
+        },
+        closer,
+    ))
+}

@@ -1,0 +1,187 @@
+#!/bin/bash
+# End-to-end test of containerd-shim-berth-v2 under a private containerd 1.6.
+#
+# Starts its own containerd (own root, state, socket, config; see
+# containerd-up.sh), imports a busybox image built offline, and drives
+# containers with `ctr --runtime io.containerd.berth.v2` in a namespace and
+# fifo dir of its own, so it never meets another containerd's tasks (all
+# containerds share /run/containerd/{fifo,s}). Stops and removes everything
+# at the end, and prints "N passed, N failed".
+#
+# Usage: shim/tests/e2e.sh            (as root, from anywhere)
+# Env:   PROFILE=release   build and test release binaries (default debug)
+#        KEEP=1            leave containerd running and its dir in place
+set -uo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+PROFILE=${PROFILE:-debug}
+WORK=${WORK:-/tmp/berth-shim-e2e.$$}
+NS=berth-shim-e2e-$$
+export CTRD_DIR=$WORK/containerd SHIM_BIN_DIR=$WORK/bin CGROUP_NAMES=$NS
+S=$CTRD_DIR/run/containerd.sock
+C="ctr -a $S -n $NS"
+IMG=localhost/busybox:latest
+RT=(--runtime io.containerd.berth.v2 --fifo-dir "$WORK/fifo")
+pass=0 fail=0
+
+ok() { pass=$((pass + 1)); echo "ok   - $*"; }
+nok() { fail=$((fail + 1)); echo "FAIL - $*"; }
+# check NAME EXPECTED ACTUAL
+check() { if [ "$2" = "$3" ]; then ok "$1"; else nok "$1: expected [$2], got [$3]"; fi; }
+run() { timeout 60 $C run --rm "${RT[@]}" "$@" </dev/null; }
+state() { $C tasks ls | awk -v t="$1" '$1==t{print $3}'; }
+shims() { pgrep -f -- "containerd-shim-berth-v2 -namespace $NS " | wc -l; }
+
+cleanup() {
+  if [ "${KEEP:-0}" != 1 ]; then
+    "$HERE/containerd-up.sh" stop >/dev/null 2>&1
+    rm -rf "$WORK"
+  fi
+}
+trap cleanup EXIT
+
+command -v containerd >/dev/null && command -v ctr >/dev/null || {
+  echo "installing containerd"; apt-get install -y containerd >/dev/null || exit 1; }
+if [ "$PROFILE" = release ]; then flag=--release; else flag=; fi
+(cd "$REPO" && cargo build $flag -p berth -p containerd-shim-berth) || exit 1
+TGT=${CARGO_TARGET_DIR:-$REPO/target}/$PROFILE
+mkdir -p "$SHIM_BIN_DIR" "$WORK/fifo"
+cp "$TGT/containerd-shim-berth-v2" "$TGT/berth" "$SHIM_BIN_DIR/"
+OUT=$WORK/img "$HERE/make-busybox-image.sh" >/dev/null || exit 1
+"$HERE/containerd-up.sh" start || exit 1
+$C images import "$WORK/img/busybox-oci.tar" >/dev/null || exit 1
+s_before=$(ls /run/containerd/s 2>/dev/null | grep -c '^berth-')
+ctr -a "$S" events >"$WORK/events" 2>&1 &
+evpid=$!
+sleep 0.3
+
+# --- run: output, exit code, streams, stdin
+check "run prints hello" hello "$(run $IMG t-hello echo hello)"
+run $IMG t-exit sh -c 'exit 3' >/dev/null 2>&1
+check "exit code returned" 3 "$?"
+out=$(run $IMG t-streams sh -c 'echo to-out; echo to-err >&2' 2>"$WORK/err")
+check "stdout relayed" to-out "$out"
+check "stderr relayed" to-err "$(cat "$WORK/err")"
+check "stdin relayed" abc "$(echo abc | timeout 60 $C run --rm "${RT[@]}" $IMG t-stdin cat)"
+timeout 60 $C run --rm "${RT[@]}" $IMG t-sig sleep 1000 </dev/null &
+ctrpid=$!
+for _ in $(seq 50); do [ "$(state t-sig)" = RUNNING ] && break; sleep 0.1; done
+$C tasks kill -s KILL t-sig
+wait $ctrpid
+check "killed by a signal: exit status 128+9" 137 "$?"
+
+# --- a detached task: state, pids, exec, kill, delete, shim exit
+timeout 60 $C run -d "${RT[@]}" $IMG t-bg sleep 1000 >/dev/null
+check "detached task running" RUNNING "$(state t-bg)"
+pid=$($C tasks ls | awk '$1=="t-bg"{print $2}')
+shim=$(awk '{print $4}' /proc/"$pid"/stat 2>/dev/null)
+check "shim is the init's parent (subreaper)" containerd-shim-berth-v2 "$(basename "$(readlink /proc/"$shim"/exe)")"
+check "pids lists the init" "$pid" "$($C tasks ps t-bg | awk 'NR>1{print $1}' | tr '\n' ' ' | xargs)"
+check "exec output" in-exec "$(timeout 60 $C tasks exec --exec-id e1 t-bg echo in-exec </dev/null)"
+timeout 60 $C tasks exec --exec-id e2 t-bg sh -c 'exit 5' </dev/null
+check "exec exit code" 5 "$?"
+check "exec stdin" xyz "$(echo xyz | timeout 60 $C tasks exec --exec-id e3 t-bg cat)"
+$C tasks kill -s KILL t-bg
+for _ in $(seq 50); do [ "$(state t-bg)" = STOPPED ] && break; sleep 0.1; done
+check "killed task stopped" STOPPED "$(state t-bg)"
+$C tasks rm t-bg >/dev/null 2>&1
+check "task deleted" "" "$(state t-bg)"
+$C containers rm t-bg
+sleep 0.3
+check "shim exited after its last task" 0 "$(shims)"
+
+# --- kill --all reaches every process of the container
+timeout 60 $C run -d "${RT[@]}" $IMG t-all sh -c 'sleep 1000 & sleep 1000' >/dev/null
+sleep 0.3
+check "pids lists init and child" 2 "$($C tasks ps t-all | awk 'NR>1' | wc -l)"
+$C tasks kill -a -s KILL t-all
+for _ in $(seq 50); do [ "$(state t-all)" = STOPPED ] && break; sleep 0.1; done
+check "kill --all stops the task" STOPPED "$(state t-all)"
+$C tasks rm t-all >/dev/null 2>&1; $C containers rm t-all
+
+# --- terminal (needs script(1) to give ctr a tty)
+if command -v script >/dev/null; then
+  out=$(timeout 60 script -qec "$C run --rm -t ${RT[*]} $IMG t-tty sh -c 'tty; exit 4'" /dev/null </dev/null)
+  rc=$?
+  check "tty run sees a pty" 1 "$(echo "$out" | grep -c '^.*/dev/pts/')"
+  check "tty run exit code" 4 "$rc"
+  timeout 60 $C run -d "${RT[@]}" $IMG t-ttyx sleep 1000 >/dev/null
+  out=$(timeout 60 script -qec "$C tasks exec -t --exec-id x1 t-ttyx sh -c 'tty; exit 6'" /dev/null </dev/null)
+  rc=$?
+  check "tty exec sees a pty" 1 "$(echo "$out" | grep -c '/dev/pts/')"
+  check "tty exec exit code" 6 "$rc"
+  $C tasks kill -s KILL t-ttyx; sleep 0.3; $C tasks rm t-ttyx >/dev/null 2>&1; $C containers rm t-ttyx
+else
+  echo "skip - tty tests: no script(1)"
+fi
+
+# --- OOM: a shell outgrowing a 16 MiB limit
+err=$(run --memory-limit 16777216 $IMG t-oom sh -c 'x=$(head -c 100000000 /dev/zero | tr "\0" a); echo ${#x}' 2>&1)
+check "OOM-killed task exits 137" 137 "$?"
+
+# --- runtime options: runtimeoptions.v1.Options with a config file
+echo "BinaryName = \"$SHIM_BIN_DIR/berth\"" >"$WORK/ok.toml"
+check "runtime config file honoured" cfg-ok "$(run --runtime-config-path "$WORK/ok.toml" $IMG t-cfg echo cfg-ok 2>&1)"
+echo 'Bogus = 1' >"$WORK/bad.toml"
+err=$(run --runtime-config-path "$WORK/bad.toml" $IMG t-cfgbad echo no 2>&1)
+check "bad runtime config is a clear error" 1 "$(echo "$err" | grep -c 'bad.toml:1: unknown option Bogus')"
+
+# --- a failing create leaves nothing behind and reports berth's error
+err=$(run $IMG t-noexec /nonexistent 2>&1)
+check "failed create reports berth's error" 1 "$(echo "$err" | grep -c 'berth create t-noexec: .*/nonexistent')"
+
+# --- the delete action: a shim killed under its task
+timeout 60 $C run -d "${RT[@]}" $IMG t-dead sleep 1000 >/dev/null
+pid=$($C tasks ls | awk '$1=="t-dead"{print $2}')
+kill -9 "$(awk '{print $4}' /proc/"$pid"/stat)"
+for _ in $(seq 50); do [ -z "$(state t-dead)" ] && break; sleep 0.1; done
+check "dead shim cleaned up by 'delete'" "" "$(state t-dead)"
+for _ in $(seq 20); do [ -e /proc/"$pid" ] || break; sleep 0.1; done
+check "container init of the dead shim killed" no "$([ -e /proc/"$pid" ] && echo yes || echo no)"
+$C containers rm t-dead
+
+# --- events forwarded to containerd
+sleep 0.3
+kill "$evpid"; wait "$evpid" 2>/dev/null
+ev() { grep -c "$NS $1 {\"container_id\":\"$2\"" "$WORK/events"; }
+for t in create start exit delete; do check "event /tasks/$t" 1 "$(ev /tasks/$t t-hello)"; done
+check "exit event carries the status" 1 "$(grep -c "/tasks/exit {\"container_id\":\"t-exit\",.*\"exit_status\":3" "$WORK/events")"
+check "exec events" 3 "$(grep -c "/tasks/exec-added {\"container_id\":\"t-bg\"" "$WORK/events")"
+check "exec-started events" 3 "$(grep -c "/tasks/exec-started {\"container_id\":\"t-bg\"" "$WORK/events")"
+# cgroup v1 signals every OOM attempt in the cgroup: at least one event
+check "event /tasks/oom" yes "$([ "$(ev /tasks/oom t-oom)" -ge 1 ] && echo yes)"
+
+# --- containerd restarts under a running task: it reconnects through the
+# bundle's address file and the task stays manageable
+timeout 60 $C run -d "${RT[@]}" $IMG t-restart sleep 1000 >/dev/null
+cpid=$(cat "$CTRD_DIR/containerd.pid")
+kill "$cpid"
+for _ in $(seq 100); do kill -0 "$cpid" 2>/dev/null || break; sleep 0.1; done
+"$HERE/containerd-up.sh" start >/dev/null
+check "task survives a containerd restart" RUNNING "$(state t-restart)"
+check "exec after the restart" again "$(timeout 60 $C tasks exec --exec-id r1 t-restart echo again </dev/null)"
+$C tasks kill -s KILL t-restart
+for _ in $(seq 50); do [ "$(state t-restart)" = STOPPED ] && break; sleep 0.1; done
+check "kill after the restart" STOPPED "$(state t-restart)"
+$C tasks rm t-restart >/dev/null 2>&1; $C containers rm t-restart
+
+# --- the shim binary's own command line
+err=$("$SHIM_BIN_DIR/containerd-shim-berth-v2" -bogus 2>&1)
+check "unknown shim flag: exit 1" 1 "$?"
+check "unknown shim flag: one-line error" "containerd-shim-berth-v2: shim flags: unknown flag -bogus" "$err"
+
+# --- nothing leaked
+check "no task left" "" "$($C tasks ls -q)"
+check "no shim left" 0 "$(shims)"
+check "no rootfs mount left" 0 "$(awk -v d="$CTRD_DIR/" 'index($2,d)==1' /proc/self/mounts | wc -l)"
+check "no berth state left" "" "$(ls -A /run/containerd/berth/"$NS" 2>/dev/null)"
+check "no shim socket left" "$s_before" "$(ls /run/containerd/s 2>/dev/null | grep -c '^berth-')"
+# console sockets are berth-pty-<shim pid>-<n>: one of a dead shim leaked
+leaked=$(for f in "${TMPDIR:-/tmp}"/berth-pty-*; do
+  [ -e "$f" ] || continue; p=${f##*/berth-pty-}; kill -0 "${p%%-*}" 2>/dev/null || echo "$f"; done)
+check "no console socket left" "" "$leaked"
+check "no container cgroup left" "" "$(find /sys/fs/cgroup/*/"$NS" -mindepth 1 -type d 2>/dev/null)"
+rmdir /run/containerd/berth/"$NS" 2>/dev/null
+
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
