@@ -658,6 +658,26 @@ pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<i32> {
         None => None,
     };
     let state = stored_hook_state(&st, Status::Running);
+    // `exec -t` in the foreground without a console socket: berth keeps the
+    // pty and relays it, as runc does.
+    let own_tty = process.terminal().unwrap_or(false) && o.console_socket.is_none() && !o.detach;
+    let own_sock = dir
+        .path
+        .join(format!(".exec-{}.console", std::process::id()));
+    let listener = if own_tty {
+        let _ = fs::remove_file(&own_sock);
+        Some(
+            std::os::unix::net::UnixListener::bind(&own_sock)
+                .ctx(|| format!("bind console socket {}", own_sock.display()))?,
+        )
+    } else {
+        None
+    };
+    let console_socket = if own_tty {
+        Some(own_sock.as_path())
+    } else {
+        o.console_socket.as_deref()
+    };
     use std::os::fd::AsFd;
     let launch = process::exec::ExecLaunch {
         process: &process,
@@ -666,7 +686,7 @@ pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<i32> {
         init_pidfd: pidfd.as_fd(),
         cgroup: &st.cgroup,
         sub_cgroup: sub.as_deref(),
-        console_socket: o.console_socket.as_deref(),
+        console_socket,
         preserve_fds: o.preserve_fds,
         state: &state,
     };
@@ -677,13 +697,22 @@ pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<i32> {
     } else {
         Some(crate::forward::block()?)
     };
-    let pid = process::exec::spawn(&launch)?;
+    let spawned = process::exec::spawn(&launch);
+    if listener.is_some() {
+        let _ = fs::remove_file(&own_sock);
+    }
+    let pid = spawned?;
     drop(dir);
     if let Some(p) = &o.pid_file {
         write_pid_file(p, pid)?;
     }
-    match sigs {
-        None => Ok(0),
-        Some(sigs) => Ok(crate::forward::wait_forwarding(&sigs, pid)),
+    let master = match &listener {
+        Some(l) => Some(crate::console::receive(l)?),
+        None => None,
+    };
+    match (sigs, master) {
+        (None, _) => Ok(0),
+        (Some(sigs), Some(m)) => Ok(crate::forward::wait_relaying(&sigs, pid, m)),
+        (Some(sigs), None) => Ok(crate::forward::wait_forwarding(&sigs, pid)),
     }
 }

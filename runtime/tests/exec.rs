@@ -209,3 +209,24 @@ fn bad_exec_requests() {
     assert!(err.contains("stopped"), "{err}");
     finish(b);
 }
+
+#[test]
+fn tty_exec_in_the_foreground_relays_its_own_pty() {
+    let b = running("exowntty", |_| {});
+    let out = b.berth(&["exec", "-t", &b.id(), "sh", "-c", "tty; exit 6"]);
+    assert_eq!(
+        out.status.code(),
+        Some(6),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    assert!(text.starts_with("/dev/pts/"), "{text:?}");
+    let st = std::fs::read_dir(b.root.join(b.id())).unwrap();
+    let socks: Vec<_> = st
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".console"))
+        .collect();
+    assert!(socks.is_empty(), "console socket left behind");
+    finish(b);
+}
