@@ -37,21 +37,53 @@ fn fnv1a(parts: &[&str]) -> u64 {
     h
 }
 
-pub fn socket_path(f: &Flags) -> PathBuf {
-    let h = fnv1a(&["berth", &f.address, &f.namespace, &f.id]);
+/// Annotations that put containers under one shim, first match wins, as
+/// with runc's shim: the CRI's sandbox id (one shim per pod) and runc's
+/// explicit group.
+const GROUP_ANNOTATIONS: [&str; 2] = [
+    "io.kubernetes.cri.sandbox-id",
+    "io.containerd.runc.v2.group",
+];
+
+#[derive(serde::Deserialize)]
+struct Annotated {
+    #[serde(default)]
+    annotations: std::collections::HashMap<String, String>,
+}
+
+/// The shim group of the container whose bundle is `bundle`: its group
+/// annotation, else its own id.
+pub fn group(bundle: &Path, id: &str) -> Result<String> {
+    let p = bundle.join("config.json");
+    let data = std::fs::read(&p).map_err(Error::io("read", &p))?;
+    let spec: Annotated = serde_json::from_slice(&data)
+        .map_err(|e| Error::invalid(p.display().to_string(), e.to_string()))?;
+    Ok(GROUP_ANNOTATIONS
+        .iter()
+        .find_map(|k| spec.annotations.get(*k).filter(|v| !v.is_empty()))
+        .map_or_else(|| id.to_string(), String::clone))
+}
+
+/// The socket of the shim serving `group`.
+pub fn socket_path(f: &Flags, group: &str) -> PathBuf {
+    let h = fnv1a(&["berth", &f.address, &f.namespace, group]);
     PathBuf::from(SOCKET_DIR).join(format!("berth-{h:016x}"))
 }
 
 /// Bind the socket, start the server with it, print `unix://PATH`.
+/// A container of a group whose shim is alive joins that shim.
 pub fn start(f: &Flags) -> Result<()> {
-    let path = socket_path(f);
+    let path = socket_path(f, &group(Path::new("."), &f.id)?);
     let address = format!("unix://{}", path.display());
     std::fs::create_dir_all(SOCKET_DIR).map_err(Error::io("create", SOCKET_DIR))?;
     let listener = match UnixListener::bind(&path) {
         Ok(l) => l,
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
             if UnixStream::connect(&path).is_ok() {
-                // A live shim already serves this id: hand out its address.
+                // A live shim already serves this group: hand out its
+                // address, and leave it in this bundle too for containerd's
+                // reconnect after a restart.
+                std::fs::write("address", &address).map_err(Error::io("write", "address"))?;
                 return print_address(&address);
             }
             std::fs::remove_file(&path).map_err(Error::io("remove stale socket", &path))?;
@@ -170,4 +202,49 @@ pub fn delete(f: &Flags) -> Result<()> {
     out.write_all(&bytes)
         .and_then(|_| out.flush())
         .map_err(Error::io("write delete response to", "stdout"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bundle(name: &str, config: &str) -> PathBuf {
+        let d =
+            std::env::temp_dir().join(format!("berth-shim-group-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("config.json"), config).unwrap();
+        d
+    }
+
+    #[test]
+    fn group_by_annotation_else_id() {
+        let d = bundle(
+            "sandbox",
+            r#"{"ociVersion":"1.0.2","annotations":{"io.kubernetes.cri.sandbox-id":"pod1"}}"#,
+        );
+        assert_eq!(group(&d, "c1").unwrap(), "pod1");
+        let e = bundle("plain", r#"{"ociVersion":"1.0.2","annotations":{"a":"b"}}"#);
+        assert_eq!(group(&e, "c2").unwrap(), "c2");
+        let g = bundle(
+            "runc-group",
+            r#"{"annotations":{"io.containerd.runc.v2.group":"g","io.kubernetes.cri.sandbox-id":""}}"#,
+        );
+        assert_eq!(group(&g, "c3").unwrap(), "g");
+        for p in [d, e, g] {
+            std::fs::remove_dir_all(p).unwrap();
+        }
+    }
+
+    #[test]
+    fn group_of_bad_bundle_is_named() {
+        let d = bundle("bad", "{not json");
+        let err = group(&d, "c").unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("invalid {}/config.json:", d.display())),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&d).unwrap();
+        let err = group(&d, "c").unwrap_err().to_string();
+        assert!(err.starts_with("read "), "{err}");
+    }
 }

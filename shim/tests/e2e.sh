@@ -126,6 +126,33 @@ $C tasks kill -s KILL t-ops
 for _ in $(seq 50); do [ "$(state t-ops)" = STOPPED ] && break; sleep 0.1; done
 $C tasks rm t-ops >/dev/null 2>&1; $C containers rm t-ops
 
+# --- grouping: containers of one sandbox share a shim, others get their own
+shim_of() { awk '{print $4}' /proc/"$($C tasks ls | awk -v t="$1" '$1==t{print $2}')"/stat 2>/dev/null; }
+POD=(--annotation io.kubernetes.cri.sandbox-id=pod-$$)
+timeout 60 $C run -d "${RT[@]}" "${POD[@]}" $IMG t-pod1 sleep 1000 >/dev/null
+timeout 60 $C run -d "${RT[@]}" "${POD[@]}" $IMG t-pod2 sleep 1000 >/dev/null
+timeout 60 $C run -d "${RT[@]}" $IMG t-solo sleep 1000 >/dev/null
+check "one shim per pod, one for the lone container" 2 "$(shims)"
+s1=$(shim_of t-pod1)
+check "both pod containers under one shim" "$s1" "$(shim_of t-pod2)"
+check "the lone container has its own shim" yes "$([ -n "$s1" ] && [ "$(shim_of t-solo)" != "$s1" ] && echo yes)"
+check "exec in the second pod container" pod2 "$(timeout 60 $C tasks exec --exec-id p1 t-pod2 echo pod2 </dev/null)"
+$C tasks kill -s KILL t-pod1
+for _ in $(seq 50); do [ "$(state t-pod1)" = STOPPED ] && break; sleep 0.1; done
+$C tasks rm t-pod1 >/dev/null 2>&1; $C containers rm t-pod1
+sleep 0.3
+check "pod shim stays for its remaining container" yes "$(kill -0 "$s1" 2>/dev/null && echo yes)"
+check "remaining pod container still running" RUNNING "$(state t-pod2)"
+$C tasks kill -s KILL t-pod2
+for _ in $(seq 50); do [ "$(state t-pod2)" = STOPPED ] && break; sleep 0.1; done
+check "exit of the second pod container seen" STOPPED "$(state t-pod2)"
+$C tasks rm t-pod2 >/dev/null 2>&1; $C containers rm t-pod2
+for _ in $(seq 20); do kill -0 "$s1" 2>/dev/null || break; sleep 0.1; done
+check "pod shim exits after its last container" no "$(kill -0 "$s1" 2>/dev/null && echo yes || echo no)"
+$C tasks kill -s KILL t-solo
+for _ in $(seq 50); do [ "$(state t-solo)" = STOPPED ] && break; sleep 0.1; done
+$C tasks rm t-solo >/dev/null 2>&1; $C containers rm t-solo
+
 # --- kill --all reaches every process of the container
 timeout 60 $C run -d "${RT[@]}" $IMG t-all sh -c 'sleep 1000 & sleep 1000' >/dev/null
 sleep 0.3
