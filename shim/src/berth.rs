@@ -4,7 +4,7 @@
 
 use std::ffi::OsStr;
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -110,10 +110,52 @@ impl Berth {
     pub fn run(&self, reaper: Option<&Reaper>, args: &[&OsStr], io: Io, id: &str) -> Result<()> {
         let mut cmd = self.command(args);
         cmd.stdin(io.stdin).stdout(io.stdout).stderr(io.stderr);
-        let mut child = cmd.spawn().map_err(Error::io("exec", &self.binary))?;
+        let child = cmd.spawn().map_err(Error::io("exec", &self.binary))?;
         // Drop our copies of the stdio now: the container must hold the only
         // writers, or readers never see EOF.
         drop(cmd);
+        self.finish(reaper, child, args, id)
+    }
+
+    /// Run one berth command that reads `input` on stdin (if any) and
+    /// return what it printed on stdout.
+    pub fn output(
+        &self,
+        reaper: Option<&Reaper>,
+        args: &[&OsStr],
+        input: Option<&[u8]>,
+        id: &str,
+    ) -> Result<Vec<u8>> {
+        let mut cmd = self.command(args);
+        cmd.stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+        let mut child = cmd.spawn().map_err(Error::io("exec", &self.binary))?;
+        drop(cmd);
+        if let (Some(data), Some(mut w)) = (input, child.stdin.take()) {
+            // A write error (berth exited early) shows in its exit status.
+            let _ = w.write_all(data);
+        }
+        let mut out = Vec::new();
+        if let Some(mut r) = child.stdout.take() {
+            r.read_to_end(&mut out)
+                .map_err(Error::io("read output of", &self.binary))?;
+        }
+        self.finish(reaper, child, args, id)?;
+        Ok(out)
+    }
+
+    fn finish(
+        &self,
+        reaper: Option<&Reaper>,
+        mut child: std::process::Child,
+        args: &[&OsStr],
+        id: &str,
+    ) -> Result<()> {
         let code = match reaper {
             Some(r) => r.wait(child.id() as i32),
             None => child

@@ -2,13 +2,14 @@
 //! `start` (launch the serving shim, print its address) and `delete`
 //! (clean up after a shim that died).
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use containerd_shim_protos::bootstrap_api::{BootstrapParams, BootstrapResult};
 use containerd_shim_protos::protobuf::Message;
 use containerd_shim_protos::shim::shim::DeleteResponse;
 
@@ -37,22 +38,77 @@ fn fnv1a(parts: &[&str]) -> u64 {
     h
 }
 
-pub fn socket_path(f: &Flags) -> PathBuf {
-    let h = fnv1a(&["berth", &f.address, &f.namespace, &f.id]);
+/// Annotations that put containers under one shim, first match wins, as
+/// with runc's shim: the CRI's sandbox id (one shim per pod) and runc's
+/// explicit group.
+const GROUP_ANNOTATIONS: [&str; 2] = [
+    "io.kubernetes.cri.sandbox-id",
+    "io.containerd.runc.v2.group",
+];
+
+#[derive(serde::Deserialize)]
+struct Annotated {
+    #[serde(default)]
+    annotations: std::collections::HashMap<String, String>,
+}
+
+/// The shim group of the container whose bundle is `bundle`: its group
+/// annotation, else its own id.
+pub fn group(bundle: &Path, id: &str) -> Result<String> {
+    let p = bundle.join("config.json");
+    let data = std::fs::read(&p).map_err(Error::io("read", &p))?;
+    let spec: Annotated = serde_json::from_slice(&data)
+        .map_err(|e| Error::invalid(p.display().to_string(), e.to_string()))?;
+    Ok(GROUP_ANNOTATIONS
+        .iter()
+        .find_map(|k| spec.annotations.get(*k).filter(|v| !v.is_empty()))
+        .map_or_else(|| id.to_string(), String::clone))
+}
+
+/// The socket of the shim serving `group`.
+pub fn socket_path(f: &Flags, group: &str) -> PathBuf {
+    let h = fnv1a(&["berth", &f.address, &f.namespace, group]);
     PathBuf::from(SOCKET_DIR).join(format!("berth-{h:016x}"))
 }
 
 /// Bind the socket, start the server with it, print `unix://PATH`.
+/// containerd 2.3 and later write a `BootstrapParams` protobuf on the start
+/// action's stdin and read a `BootstrapResult` protobuf back (they still
+/// pass the flags and parse a bare address too). Earlier ones write the
+/// runtime options `Any`, or nothing. An options `Any` may happen to decode
+/// as `BootstrapParams`, so it counts only when the decoded instance id and
+/// namespace are the command line's, the test containerd's shim library
+/// applies as well.
+pub fn uses_bootstrap_protocol(input: &[u8], f: &Flags) -> bool {
+    !input.is_empty()
+        && BootstrapParams::parse_from_bytes(input)
+            .is_ok_and(|p| p.instance_id == f.id && p.namespace == f.namespace)
+}
+
+fn read_stdin() -> Vec<u8> {
+    let mut input = Vec::new();
+    // SAFETY: isatty on fd 0. A terminal means a person ran us by hand.
+    if unsafe { libc::isatty(0) } == 0 {
+        let _ = std::io::stdin().lock().read_to_end(&mut input);
+    }
+    input
+}
+
+/// A container of a group whose shim is alive joins that shim.
 pub fn start(f: &Flags) -> Result<()> {
-    let path = socket_path(f);
+    let proto = uses_bootstrap_protocol(&read_stdin(), f);
+    let path = socket_path(f, &group(Path::new("."), &f.id)?);
     let address = format!("unix://{}", path.display());
     std::fs::create_dir_all(SOCKET_DIR).map_err(Error::io("create", SOCKET_DIR))?;
     let listener = match UnixListener::bind(&path) {
         Ok(l) => l,
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
             if UnixStream::connect(&path).is_ok() {
-                // A live shim already serves this id: hand out its address.
-                return print_address(&address);
+                // A live shim already serves this group: hand out its
+                // address, and leave it in this bundle too for containerd's
+                // reconnect after a restart.
+                std::fs::write("address", &address).map_err(Error::io("write", "address"))?;
+                return print_address(&address, proto);
             }
             std::fs::remove_file(&path).map_err(Error::io("remove stale socket", &path))?;
             UnixListener::bind(&path).map_err(Error::io("bind", &path))?
@@ -102,7 +158,7 @@ pub fn start(f: &Flags) -> Result<()> {
     }
     // containerd reads it back when it restarts and reconnects.
     std::fs::write("address", &address).map_err(Error::io("write", "address"))?;
-    print_address(&address)
+    print_address(&address, proto)
 }
 
 /// The dead server cannot remove its socket: do it for it, through the
@@ -119,9 +175,30 @@ fn remove_socket(bundle: &Path) {
     }
 }
 
-fn print_address(address: &str) -> Result<()> {
+/// The start action's reply: a `BootstrapResult` for containerd 2.3+, else
+/// the bare address. Version 2 with ttrpc is what a bare address means to
+/// every containerd; the server answers the v2 and v3 Task names alike.
+fn start_reply(address: &str, proto: bool) -> Result<Vec<u8>> {
+    if !proto {
+        return Ok(address.as_bytes().to_vec());
+    }
+    BootstrapResult {
+        version: 2,
+        address: address.to_string(),
+        protocol: "ttrpc".into(),
+        ..Default::default()
+    }
+    .write_to_bytes()
+    .map_err(|source| Error::Proto {
+        what: "encode BootstrapResult",
+        source,
+    })
+}
+
+fn print_address(address: &str, proto: bool) -> Result<()> {
+    let reply = start_reply(address, proto)?;
     let mut out = std::io::stdout().lock();
-    out.write_all(address.as_bytes())
+    out.write_all(&reply)
         .and_then(|_| out.flush())
         .map_err(Error::io("write address to", "stdout"))
 }
@@ -170,4 +247,94 @@ pub fn delete(f: &Flags) -> Result<()> {
     out.write_all(&bytes)
         .and_then(|_| out.flush())
         .map_err(Error::io("write delete response to", "stdout"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bundle(name: &str, config: &str) -> PathBuf {
+        let d =
+            std::env::temp_dir().join(format!("berth-shim-group-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("config.json"), config).unwrap();
+        d
+    }
+
+    #[test]
+    fn group_by_annotation_else_id() {
+        let d = bundle(
+            "sandbox",
+            r#"{"ociVersion":"1.0.2","annotations":{"io.kubernetes.cri.sandbox-id":"pod1"}}"#,
+        );
+        assert_eq!(group(&d, "c1").unwrap(), "pod1");
+        let e = bundle("plain", r#"{"ociVersion":"1.0.2","annotations":{"a":"b"}}"#);
+        assert_eq!(group(&e, "c2").unwrap(), "c2");
+        let g = bundle(
+            "runc-group",
+            r#"{"annotations":{"io.containerd.runc.v2.group":"g","io.kubernetes.cri.sandbox-id":""}}"#,
+        );
+        assert_eq!(group(&g, "c3").unwrap(), "g");
+        for p in [d, e, g] {
+            std::fs::remove_dir_all(p).unwrap();
+        }
+    }
+
+    fn flags(id: &str, ns: &str) -> Flags {
+        Flags {
+            id: id.into(),
+            namespace: ns.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn bootstrap_protocol_detected_by_id_and_namespace() {
+        let p = BootstrapParams {
+            instance_id: "c1".into(),
+            namespace: "k8s.io".into(),
+            containerd_ttrpc_address: "/run/containerd/containerd.sock.ttrpc".into(),
+            ..Default::default()
+        };
+        let bytes = p.write_to_bytes().unwrap();
+        assert!(uses_bootstrap_protocol(&bytes, &flags("c1", "k8s.io")));
+        assert!(!uses_bootstrap_protocol(&bytes, &flags("c2", "k8s.io")));
+        assert!(!uses_bootstrap_protocol(&bytes, &flags("c1", "default")));
+        assert!(!uses_bootstrap_protocol(b"", &flags("", "")));
+        // A runtime options Any, as containerd 1.6 to 2.2 send it.
+        let any = containerd_shim_protos::protobuf::well_known_types::any::Any {
+            type_url: "containerd.runc.v1.Options".into(),
+            value: vec![0x10, 1],
+            ..Default::default()
+        };
+        let legacy = any.write_to_bytes().unwrap();
+        assert!(!uses_bootstrap_protocol(&legacy, &flags("c1", "k8s.io")));
+    }
+
+    #[test]
+    fn start_reply_forms() {
+        let a = "unix:///run/containerd/s/berth-0";
+        assert_eq!(start_reply(a, false).unwrap(), a.as_bytes());
+        let r = BootstrapResult::parse_from_bytes(&start_reply(a, true).unwrap()).unwrap();
+        assert_eq!(
+            (r.version, r.address.as_str(), r.protocol.as_str()),
+            (2, a, "ttrpc")
+        );
+        // containerd 2.3 tries the protobuf first: a bare address must not
+        // decode, or the fallback to the string would never happen.
+        assert!(BootstrapResult::parse_from_bytes(a.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn group_of_bad_bundle_is_named() {
+        let d = bundle("bad", "{not json");
+        let err = group(&d, "c").unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("invalid {}/config.json:", d.display())),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&d).unwrap();
+        let err = group(&d, "c").unwrap_err().to_string();
+        assert!(err.starts_with("read "), "{err}");
+    }
 }

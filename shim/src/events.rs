@@ -7,7 +7,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use containerd_shim_protos::events::task::{
-    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskOOM, TaskStart,
+    TaskCheckpointed, TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskOOM,
+    TaskPaused, TaskResumed, TaskStart,
 };
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
 use containerd_shim_protos::protobuf::well_known_types::timestamp::Timestamp;
@@ -52,6 +53,9 @@ pub enum Event {
     ExecAdded(TaskExecAdded),
     ExecStarted(TaskExecStarted),
     Oom(TaskOOM),
+    Paused(TaskPaused),
+    Resumed(TaskResumed),
+    Checkpointed(TaskCheckpointed),
 }
 
 /// containerd's typeurl registry knows bare names. Spelled out rather than
@@ -106,6 +110,18 @@ impl Publisher {
             Event::Oom(e) => (
                 topics::TASK_OOM_EVENT_TOPIC,
                 pack("containerd.events.TaskOOM", e),
+            ),
+            Event::Paused(e) => (
+                topics::TASK_PAUSED_EVENT_TOPIC,
+                pack("containerd.events.TaskPaused", e),
+            ),
+            Event::Resumed(e) => (
+                topics::TASK_RESUMED_EVENT_TOPIC,
+                pack("containerd.events.TaskResumed", e),
+            ),
+            Event::Checkpointed(e) => (
+                topics::TASK_CHECKPOINTED_EVENT_TOPIC,
+                pack("containerd.events.TaskCheckpointed", e),
             ),
         };
         let req = ForwardRequest {

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::fs::OpenOptions;
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::net::UnixListener;
+use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex};
 
 use containerd_shim_protos::ttrpc::Server;
@@ -45,6 +46,9 @@ impl NonBlock for OpenOptions {
 
 pub fn serve(f: &Flags) -> Result<()> {
     stderr_to_log();
+    // Decided now: the first container's bundle (our cwd) may be gone when
+    // the last container of the group leaves.
+    let socket = bootstrap::socket_path(f, &bootstrap::group(Path::new("."), &f.id)?);
     // SAFETY: prctl with integer arguments.
     if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
         return Err(Error::Sys {
@@ -110,7 +114,7 @@ pub fn serve(f: &Flags) -> Result<()> {
     drop(done);
     // The last TaskDelete may still be queued.
     publisher.flush();
-    let _ = std::fs::remove_file(bootstrap::socket_path(f));
+    let _ = std::fs::remove_file(&socket);
     server.shutdown();
     Ok(())
 }

@@ -4,7 +4,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use containerd_shim_protos::events::task::{
-    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskOOM, TaskStart,
+    TaskCheckpointed, TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO,
+    TaskOOM, TaskPaused, TaskResumed, TaskStart,
 };
 use containerd_shim_protos::protobuf::well_known_types::empty::Empty;
 use containerd_shim_protos::shim::shim::*;
@@ -213,6 +214,46 @@ impl Service {
         Ok(())
     }
 
+    /// Pause or resume the init's container and record the new status.
+    fn freeze(&self, id: &str, pause: bool) -> Result<()> {
+        let (h, p) = self.with(id, |c| Ok((c.handle(), c.init.clone())))?;
+        let (from, to) = if pause {
+            (Status::RUNNING, Status::PAUSED)
+        } else {
+            (Status::PAUSED, Status::RUNNING)
+        };
+        let status = p.state.lock().unwrap().status;
+        if status != from {
+            return Err(Error::State(format!(
+                "container {id} is {status:?}, not {from:?}"
+            )));
+        }
+        if pause {
+            h.pause(&self.reaper)?;
+        } else {
+            h.resume(&self.reaper)?;
+        }
+        let mut s = p.state.lock().unwrap();
+        // The reaper may have seen the init exit meanwhile.
+        if s.status == from {
+            s.status = to;
+        }
+        drop(s);
+        let container_id = id.to_string();
+        self.publisher.publish(if pause {
+            Event::Paused(TaskPaused {
+                container_id,
+                ..Default::default()
+            })
+        } else {
+            Event::Resumed(TaskResumed {
+                container_id,
+                ..Default::default()
+            })
+        });
+        Ok(())
+    }
+
     fn do_pids(&self, id: &str) -> Result<PidsResponse> {
         let init = self.process(id, "")?;
         let pid = init.state.lock().unwrap().pid;
@@ -323,6 +364,42 @@ impl Task for Service {
             version: env!("CARGO_PKG_VERSION").to_string(),
             ..Default::default()
         })
+    }
+
+    fn pause(&self, _: &TtrpcContext, req: PauseRequest) -> R<Empty> {
+        self.freeze(&req.id, true)?;
+        Ok(Empty::new())
+    }
+
+    fn resume(&self, _: &TtrpcContext, req: ResumeRequest) -> R<Empty> {
+        self.freeze(&req.id, false)?;
+        Ok(Empty::new())
+    }
+
+    fn update(&self, _: &TtrpcContext, req: UpdateTaskRequest) -> R<Empty> {
+        let h = self.with(&req.id, |c| Ok(c.handle()))?;
+        h.update(&self.reaper, req.resources.as_ref())?;
+        Ok(Empty::new())
+    }
+
+    fn stats(&self, _: &TtrpcContext, req: StatsRequest) -> R<StatsResponse> {
+        let h = self.with(&req.id, |c| Ok(c.handle()))?;
+        Ok(StatsResponse {
+            stats: Some(h.stats(&self.reaper)?).into(),
+            ..Default::default()
+        })
+    }
+
+    fn checkpoint(&self, _: &TtrpcContext, req: CheckpointTaskRequest) -> R<Empty> {
+        let h = self.with(&req.id, |c| Ok(c.handle()))?;
+        h.checkpoint(&self.reaper, &req.path, req.options.as_ref())?;
+        self.publisher
+            .publish(Event::Checkpointed(TaskCheckpointed {
+                container_id: req.id.clone(),
+                checkpoint: req.path.clone(),
+                ..Default::default()
+            }));
+        Ok(Empty::new())
     }
 
     fn shutdown(&self, _: &TtrpcContext, _req: ShutdownRequest) -> R<Empty> {

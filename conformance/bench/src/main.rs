@@ -64,9 +64,18 @@ struct BenchArgs {
     /// Runtime the ratios are relative to (default: the first).
     #[arg(long)]
     baseline: Option<String>,
-    /// Metric groups to run (lifecycle,run,exec,seq,par; default all).
+    /// Metric groups to run (lifecycle,run,exec,seq,par,shim; default all
+    /// but shim).
     #[arg(long, value_delimiter = ',')]
     metrics: Vec<String>,
+    /// Also run the shim group: containerd-shim-berth-v2 against
+    /// containerd-shim-runc-v2 under a private containerd.
+    #[arg(long)]
+    shim: bool,
+    /// Directory with containerd-shim-berth-v2 and berth (default: this
+    /// binary's directory).
+    #[arg(long)]
+    shim_dir: Option<PathBuf>,
     /// Containers per sequential batch.
     #[arg(long)]
     seq: Option<usize>,
@@ -242,7 +251,7 @@ fn bench(a: BenchArgs) -> Result<bool> {
             "--runs, --seq and --par must be at least 1".into(),
         ));
     }
-    let groups = if a.metrics.is_empty() {
+    let mut groups: Vec<Group> = if a.metrics.is_empty() {
         Group::ALL.to_vec()
     } else {
         a.metrics
@@ -250,6 +259,22 @@ fn bench(a: BenchArgs) -> Result<bool> {
             .map(|s| Group::parse(s))
             .collect::<Result<_>>()?
     };
+    if a.shim && !groups.contains(&Group::Shim) {
+        groups.push(Group::Shim);
+    }
+    let shim_dir = match &a.shim_dir {
+        Some(d) => d.clone(),
+        None => std::env::current_exe()
+            .ok()
+            .and_then(|e| Some(e.parent()?.to_path_buf()))
+            .unwrap_or_default(),
+    };
+    if groups.contains(&Group::Shim) && !shim_dir.join("containerd-shim-berth-v2").is_file() {
+        return Err(Error::Usage(format!(
+            "the shim group needs containerd-shim-berth-v2 in {} (--shim-dir)",
+            shim_dir.display()
+        )));
+    }
     let order = match a.order.as_str() {
         "fixed" => Order::Fixed,
         _ => Order::Shuffle(a.seed.unwrap_or_else(|| {
@@ -316,6 +341,7 @@ fn bench(a: BenchArgs) -> Result<bool> {
         batch_rounds,
         order,
         verbose: !a.quiet,
+        shim_dir: &shim_dir,
     };
     let mut measured = Vec::new();
     let mut outcome = Ok(());

@@ -2,13 +2,14 @@
 //! runs A, B, C, then round r+1 ...) so slow drifts of the host hit all
 //! runtimes alike, and returns finished `Metric`s.
 //!
-//! Adding a group (the shim metrics will be one): a variant in `Group`, its
+//! Adding a group (like `shim`): a variant in `Group` (and `KNOWN`), its
 //! key, and a module with a `measure(&Ctx) -> Result<Vec<Metric>>`. The
 //! table, JSON and chart pick up whatever metrics a group returns.
 
 mod batch;
 mod exec;
 mod lifecycle;
+mod shim;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,6 +41,9 @@ pub enum Group {
     Seq,
     /// N `run`s at once.
     Par,
+    /// containerd shims: berth's against runc's (not in the default set:
+    /// it starts a private containerd).
+    Shim,
 }
 
 impl Group {
@@ -51,6 +55,16 @@ impl Group {
         Group::Par,
     ];
 
+    /// Every group `--metrics` accepts.
+    pub const KNOWN: [Group; 6] = [
+        Group::Lifecycle,
+        Group::Run,
+        Group::Exec,
+        Group::Seq,
+        Group::Par,
+        Group::Shim,
+    ];
+
     pub fn key(self) -> &'static str {
         match self {
             Group::Lifecycle => "lifecycle",
@@ -58,15 +72,16 @@ impl Group {
             Group::Exec => "exec",
             Group::Seq => "seq",
             Group::Par => "par",
+            Group::Shim => "shim",
         }
     }
 
     pub fn parse(s: &str) -> Result<Group> {
-        Group::ALL
+        Group::KNOWN
             .into_iter()
             .find(|g| g.key() == s)
             .ok_or_else(|| {
-                let all: Vec<_> = Group::ALL.iter().map(|g| g.key()).collect();
+                let all: Vec<_> = Group::KNOWN.iter().map(|g| g.key()).collect();
                 Error::Usage(format!(
                     "unknown metric group {s:?} (known: {})",
                     all.join(",")
@@ -81,6 +96,7 @@ impl Group {
             Group::Exec => exec::measure(ctx)?,
             Group::Seq => batch::measure_seq(ctx)?,
             Group::Par => batch::measure_par(ctx)?,
+            Group::Shim => shim::measure(ctx)?,
         };
         for m in &mut metrics {
             m.finish(ctx.baseline);
@@ -101,6 +117,8 @@ pub struct Ctx<'a> {
     pub batch_rounds: usize,
     pub order: Order,
     pub verbose: bool,
+    /// Where containerd-shim-berth-v2 and its berth are (the shim group).
+    pub shim_dir: &'a Path,
 }
 
 /// In which order the runtimes take their turn within a round.

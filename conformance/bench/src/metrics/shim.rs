@@ -1,0 +1,364 @@
+//! The `shim` group: containerd-shim-berth-v2 (driving berth) against
+//! containerd-shim-runc-v2 (driving runc), under a private containerd 1.6
+//! started for the group with shim/tests/containerd-up.sh.
+//!
+//! - `shim.run`: `ctr run --rm IMAGE true` through each shim, interleaved.
+//!   This is containerd's whole path: start action, server, Create, Start,
+//!   Wait, Delete, Shutdown.
+//! - `shim.rss1`, `shim.pss1`: one shim with one `sleep` container, alone.
+//! - `shim.rss10`, `shim.pss10`: each of 10 shims with 10 containers
+//!   running (one sample per shim). PSS shares the shim's text among the
+//!   running copies, so it is the cost of one more container.
+//!
+//! Memory is read from /proc/<shim>/smaps_rollup one second after the
+//! containers started, as shim/tests/shim-mem.sh does. The shim is the
+//! parent of the container's init.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{check_interrupt, permutation, Ctx, Streak};
+use crate::error::{Error, Result};
+use crate::measure::{describe_status, Running, WaitError};
+use crate::results::{Metric, RuntimeResult};
+
+const SHIM_TESTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shim/tests");
+const IMAGE: &str = "localhost/busybox:latest";
+const NS: &str = "berth-bench";
+const TEN: usize = 10;
+
+/// One side of the comparison: a row name and what `ctr run` needs.
+struct Shim {
+    row: &'static str,
+    args: Vec<String>,
+}
+
+/// A private containerd for the group; stopped (tasks, mounts, cgroups,
+/// state) when dropped.
+struct Containerd {
+    dir: PathBuf,
+    bin: PathBuf,
+    sock: PathBuf,
+    fifo: PathBuf,
+}
+
+fn script(name: &str) -> PathBuf {
+    Path::new(SHIM_TESTS).join(name)
+}
+
+fn run_checked(what: &str, cmd: &mut Command) -> Result<String> {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| Error::io("spawn", what, e))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(Error::Command {
+            runtime: "shim".into(),
+            cmd: what.into(),
+            status: out.status.to_string(),
+            stderr: err.trim().lines().last().unwrap_or("").to_string(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+impl Containerd {
+    fn start(work: &Path, shim_dir: &Path) -> Result<Containerd> {
+        let dir = work.join("containerd");
+        let c = Containerd {
+            bin: work.join("shim-bin"),
+            sock: dir.join("run/containerd.sock"),
+            fifo: work.join("fifo"),
+            dir,
+        };
+        for d in [&c.bin, &c.fifo] {
+            fs::create_dir_all(d).map_err(|e| Error::io("create", d, e))?;
+        }
+        for name in ["containerd-shim-berth-v2", "berth"] {
+            let (from, to) = (shim_dir.join(name), c.bin.join(name));
+            fs::copy(&from, &to).map_err(|e| Error::io("copy", &from, e))?;
+        }
+        let img = work.join("img");
+        run_checked(
+            "make-busybox-image.sh",
+            Command::new(script("make-busybox-image.sh"))
+                .env("OUT", &img)
+                .stdout(Stdio::null()),
+        )?;
+        run_checked("containerd-up.sh start", &mut c.script("start"))?;
+        c.ctr(&[
+            "images".as_ref(),
+            "import".as_ref(),
+            img.join("busybox-oci.tar").as_os_str(),
+        ])?;
+        Ok(c)
+    }
+
+    fn script(&self, action: &str) -> Command {
+        let mut cmd = Command::new(script("containerd-up.sh"));
+        cmd.arg(action)
+            .env("CTRD_DIR", &self.dir)
+            .env("SHIM_BIN_DIR", &self.bin)
+            .env("CGROUP_NAMES", NS)
+            .stdout(Stdio::null());
+        cmd
+    }
+
+    fn ctr_cmd<S: AsRef<OsStr>>(&self, args: &[S]) -> Command {
+        let mut cmd = Command::new("timeout");
+        cmd.arg("60")
+            .arg("ctr")
+            .arg("-a")
+            .arg(&self.sock)
+            .args(["-n", NS])
+            .args(args);
+        cmd
+    }
+
+    fn ctr<S: AsRef<OsStr>>(&self, args: &[S]) -> Result<String> {
+        run_checked("ctr", &mut self.ctr_cmd(args))
+    }
+
+    fn run_args(&self, s: &Shim, detach: bool, id: &str, argv: &[&str]) -> Vec<String> {
+        let mut a: Vec<String> = vec!["run".into()];
+        a.push(if detach { "-d" } else { "--rm" }.into());
+        a.extend(["--null-io".into(), "--fifo-dir".into()]);
+        a.push(self.fifo.display().to_string());
+        a.extend(s.args.iter().cloned());
+        a.extend([IMAGE.to_string(), id.to_string()]);
+        a.extend(argv.iter().map(|s| s.to_string()));
+        a
+    }
+
+    /// One timed `ctr run --rm IMAGE ID true`.
+    fn timed_run(&self, s: &Shim, id: &str) -> Result<f64> {
+        let mut cmd = self.ctr_cmd(&self.run_args(s, false, id, &["true"]));
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let running = Running::spawn(&mut cmd).map_err(|e| Error::io("spawn", "ctr", e))?;
+        let show = || format!("ctr run --rm {} {id} true", s.args.join(" "));
+        match running.wait(Instant::now() + Duration::from_secs(60)) {
+            Ok(f) if f.status == 0 => Ok(f.wall.as_secs_f64() * 1e3),
+            Ok(f) => {
+                // Leave nothing for the next sample to trip over.
+                let _ = self.ctr(&["tasks", "rm", "-f", id]);
+                let _ = self.ctr(&["containers", "rm", id]);
+                Err(Error::Command {
+                    runtime: s.row.into(),
+                    cmd: show(),
+                    status: describe_status(f.status),
+                    stderr: "(see containerd's log)".into(),
+                })
+            }
+            Err(WaitError::Timeout) => Err(Error::Timeout {
+                runtime: s.row.into(),
+                cmd: show(),
+                secs: 60,
+            }),
+            Err(WaitError::Io(e)) => Err(Error::io("wait for", "ctr", e)),
+        }
+    }
+
+    /// Start `ids` as detached `sleep`s and return (RSS, PSS) in kB of each
+    /// one's shim; the containers are removed again either way.
+    fn shim_memory(&self, s: &Shim, ids: &[String]) -> Result<Vec<(f64, f64)>> {
+        let r = self.shim_memory_inner(s, ids);
+        for id in ids {
+            let _ = self.ctr(&["tasks", "rm", "-f", id]);
+            let _ = self.ctr(&["containers", "rm", id]);
+        }
+        r
+    }
+
+    fn shim_memory_inner(&self, s: &Shim, ids: &[String]) -> Result<Vec<(f64, f64)>> {
+        for id in ids {
+            self.ctr(&self.run_args(s, true, id, &["sleep", "100000"]))?;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+        let tasks = self.ctr(&["tasks", "ls"])?;
+        ids.iter()
+            .map(|id| {
+                let pid = tasks
+                    .lines()
+                    .map(|l| l.split_whitespace().collect::<Vec<_>>())
+                    .find(|f| f.first() == Some(&id.as_str()))
+                    .and_then(|f| f.get(1).map(|p| p.to_string()))
+                    .ok_or_else(|| Error::Usage(format!("task {id} not listed by ctr")))?;
+                memory_of(&parent_of(&pid)?)
+            })
+            .collect()
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        let _ = self.script("stop").stderr(Stdio::null()).status();
+    }
+}
+
+fn parent_of(pid: &str) -> Result<String> {
+    let p = format!("/proc/{pid}/stat");
+    let stat = fs::read_to_string(&p).map_err(|e| Error::io("read", &p, e))?;
+    // Field 4, after the parenthesised command name.
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+        .map(str::to_string)
+        .ok_or_else(|| Error::Usage(format!("{p}: no parent pid")))
+}
+
+fn memory_of(pid: &str) -> Result<(f64, f64)> {
+    let p = format!("/proc/{pid}/smaps_rollup");
+    let text = fs::read_to_string(&p).map_err(|e| Error::io("read", &p, e))?;
+    let kb = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key)?.split_whitespace().next()?.parse().ok())
+            .ok_or_else(|| Error::Usage(format!("{p}: no {key}")))
+    };
+    Ok((kb("Rss:")?, kb("Pss:")?))
+}
+
+fn metric(key: &str, title: &str, unit: &str, note: &str, shims: &[Shim]) -> Metric {
+    Metric {
+        key: key.into(),
+        title: title.into(),
+        unit: unit.into(),
+        note: Some(note.into()),
+        results: shims
+            .iter()
+            .map(|s| RuntimeResult {
+                runtime: s.row.into(),
+                ..Default::default()
+            })
+            .collect(),
+    }
+}
+
+fn record(r: &mut RuntimeResult, e: &Error) {
+    r.failures += 1;
+    r.last_error = Some(e.to_string());
+}
+
+pub fn measure(ctx: &Ctx) -> Result<Vec<Metric>> {
+    let runc = ctx
+        .rts
+        .iter()
+        .find(|r| r.name == "runc")
+        .map(|r| r.path.clone())
+        .or_else(|| crate::which("runc"))
+        .ok_or_else(|| Error::Usage("the shim group needs runc".into()))?;
+    let shims = [
+        Shim {
+            row: "berth",
+            args: vec!["--runtime".into(), "io.containerd.berth.v2".into()],
+        },
+        Shim {
+            row: "runc",
+            args: vec![
+                "--runtime".into(),
+                "io.containerd.runc.v2".into(),
+                "--runc-binary".into(),
+                runc.display().to_string(),
+            ],
+        },
+    ];
+    let who = "rows: berth = containerd-shim-berth-v2 with berth, runc = containerd-shim-runc-v2 with runc";
+    let ctrd = Containerd::start(ctx.work, ctx.shim_dir)?;
+
+    let mut run = metric(
+        "shim.run",
+        "shim: ctr run --rm true",
+        "ms",
+        &format!("containerd 1.6 end to end; {who}"),
+        &shims,
+    );
+    let mut streaks = vec![Streak::default(); shims.len()];
+    for round in 0..ctx.warmup + ctx.runs {
+        for i in permutation(shims.len(), ctx.order, round) {
+            check_interrupt()?;
+            if !streaks[i].active() {
+                continue;
+            }
+            let r = ctrd.timed_run(&shims[i], &format!("bench-run-{round}-{i}"));
+            ctx.tick(r.is_ok());
+            let res = &mut run.results[i];
+            let outcome = r.map(|ms| {
+                if round >= ctx.warmup {
+                    res.samples.push(ms);
+                }
+            });
+            streaks[i].record(res, &outcome);
+        }
+    }
+
+    let note1 = format!("one shim with one container, nothing else running; {who}");
+    let note10 = format!("each shim of {TEN} running containers; {who}");
+    let mut rss1 = metric("shim.rss1", "shim alone: RSS", "kB", &note1, &shims);
+    let mut pss1 = metric("shim.pss1", "shim alone: PSS", "kB", &note1, &shims);
+    let mut rss10 = metric("shim.rss10", "shim of 10: RSS", "kB", &note10, &shims);
+    let mut pss10 = metric("shim.pss10", "shim of 10: PSS", "kB", &note10, &shims);
+    for round in 0..ctx.batch_rounds {
+        for i in permutation(shims.len(), ctx.order, round) {
+            check_interrupt()?;
+            let ids = [format!("bench-mem1-{round}-{i}")];
+            match ctrd.shim_memory(&shims[i], &ids) {
+                Ok(m) => {
+                    rss1.results[i].samples.push(m[0].0);
+                    pss1.results[i].samples.push(m[0].1);
+                    ctx.tick(true);
+                }
+                Err(e) => {
+                    record(&mut rss1.results[i], &e);
+                    record(&mut pss1.results[i], &e);
+                    ctx.tick(false);
+                }
+            }
+        }
+    }
+    for i in permutation(shims.len(), ctx.order, 0) {
+        check_interrupt()?;
+        let ids: Vec<String> = (0..TEN).map(|n| format!("bench-mem10-{i}-{n}")).collect();
+        match ctrd.shim_memory(&shims[i], &ids) {
+            Ok(m) => {
+                for (r, p) in m {
+                    rss10.results[i].samples.push(r);
+                    pss10.results[i].samples.push(p);
+                }
+                ctx.tick(true);
+            }
+            Err(e) => {
+                record(&mut rss10.results[i], &e);
+                record(&mut pss10.results[i], &e);
+                ctx.tick(false);
+            }
+        }
+    }
+    drop(ctrd);
+    Ok(vec![run, rss1, pss1, rss10, pss10])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parent_and_memory_of_self() {
+        let me = std::process::id().to_string();
+        let ppid = std::os::unix::process::parent_id().to_string();
+        assert_eq!(parent_of(&me).unwrap(), ppid);
+        let (rss, pss) = memory_of(&me).unwrap();
+        assert!(rss > 0.0 && pss > 0.0 && pss <= rss, "{rss} {pss}");
+    }
+
+    #[test]
+    fn missing_process_is_a_named_error() {
+        let e = parent_of("999999999").unwrap_err().to_string();
+        assert!(e.starts_with("read /proc/999999999/stat:"), "{e}");
+        let e = memory_of("999999999").unwrap_err().to_string();
+        assert!(e.starts_with("read /proc/999999999/smaps_rollup:"), "{e}");
+    }
+}
