@@ -118,7 +118,7 @@ check "metrics: memory usage counted" yes "$([ "$(echo "$m" | awk '$1=="memory.u
 err=$("$TGT/examples/shim-call" "$addr" checkpoint t-ops "$WORK/ckpt" 2>&1)
 check "checkpoint reports berth's CRIU error" 1 "$(echo "$err" | grep -c '^shim-call: berth checkpoint t-ops: criu dump failed')"
 # ctr pauses the task around a checkpoint (hence a second paused/resumed
-# event pair below); berth refuses to checkpoint a paused container
+# event pair below); berth checkpoints it paused, and CRIU's error comes back
 err=$($C tasks checkpoint t-ops 2>&1)
 check "ctr checkpoint reports berth's error" 1 "$(echo "$err" | grep -c 'berth checkpoint t-ops: ')"
 check "task still running after the failed checkpoints" RUNNING "$(state t-ops)"

@@ -95,7 +95,9 @@ pub fn checkpoint(root: &Path, id: &str, o: &CheckpointOpts) -> Result<()> {
     let dir = Dir::open(root, id)?;
     let st = dir.load()?;
     let status = st.status(&dir.path);
-    if status != Status::Running {
+    // Paused is fine, as in runc: `ctr task checkpoint` pauses the task
+    // first, and CRIU's freezer handling copes with a frozen cgroup.
+    if status != Status::Running && status != Status::Paused {
         return Err(Error::BadStatus {
             op: "checkpoint",
             id: id.into(),
