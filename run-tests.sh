@@ -20,5 +20,8 @@ shim/tests/e2e.sh
 echo "== engines: podman, dockerd and containerd's runc-v2 shim running berth (installed when missing)"
 conformance/engines/run-all.sh
 
+echo "== Kubernetes CRI: a pod of two containers through containerd's CRI and our shim"
+WANT_SHIMS=1 REQUIRE_STATS=1 conformance/cri/run.sh
+
 echo "== the suite's cgroup scenarios on pure cgroup v2 (QEMU guest)"
 conformance/vm/run-v2.sh

@@ -248,7 +248,11 @@ impl Handle {
             let s = p.state.lock().unwrap();
             (s.pid, s.status)
         };
-        if status == Status::STOPPED && !all {
+        // NotFound for a finished process, with or without `all`: containerd's
+        // CRI kills an exited task with all=true before deleting it and
+        // accepts only NotFound or FailedPrecondition there (else it retries
+        // forever), as the runc shim answers.
+        if status == Status::STOPPED {
             return Err(Error::NotFound(format!(
                 "{} (process already finished)",
                 self.id
