@@ -18,6 +18,11 @@ pub const SCENARIOS: &[Scenario] = &[
         features: &["exec"],
         run: exec_process_file,
     },
+    Scenario {
+        name: "exec_cpu_affinity",
+        features: &["exec", "exec-cpu-affinity"],
+        run: exec_cpu_affinity,
+    },
 ];
 
 /// A running container whose init only sleeps; None if that failed.
@@ -202,6 +207,77 @@ fn exec_process_file(c: &mut Case) {
         "exec --process with invalid JSON fails",
         &c.call(&["exec", "--process", &b, &id]),
     );
+    c.status_is("the container keeps running", &id, "running");
+    c.call(&["kill", &id, "KILL"]);
+    c.wait_status("stopped after KILL", &id, "stopped");
+    c.ok("delete", &c.call(&["delete", &id]));
+}
+
+/// The "Cpus_allowed_list" value in a status dump.
+fn cpus(text: &str) -> Option<&str> {
+    text.lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .map(str::trim)
+}
+
+/// process.execCPUAffinity (runtime-spec 1.2) is for exec'd processes only:
+/// `final` is their affinity once in the container; the init keeps the host's.
+fn exec_cpu_affinity(c: &mut Case) {
+    let host = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let Some(all) = cpus(&host).map(str::to_string) else {
+        return c.t.error("read the driver's Cpus_allowed_list", "missing");
+    };
+    if all == "0" {
+        return c.t.skip("execCPUAffinity", "one CPU: nothing to narrow");
+    }
+    c.cfg["ociVersion"] = json!("1.2.0");
+    c.cfg["process"]["execCPUAffinity"] = json!({"final": "1"});
+    sh(
+        c,
+        "grep Cpus_allowed_list /proc/self/status; echo up; exec sleep 100",
+    );
+    let id = c.new_id();
+    if !c.create_ok("create", &id, &[]) {
+        return;
+    }
+    c.ok("start", &c.call(&["start", &id]));
+    if !wait_output(c, &id, "up", 1) {
+        return c.t.error("the init runs", "no output");
+    }
+    let init = c.output(&id);
+    c.t.eq(
+        "the init keeps the host's CPUs",
+        Some(all.as_str()),
+        cpus(&init),
+    );
+    let out = c.call(&[
+        "exec",
+        &id,
+        "grep",
+        "Cpus_allowed_list",
+        "/proc/self/status",
+    ]);
+    c.t.eq(
+        "an exec'd process gets execCPUAffinity.final",
+        Some("1"),
+        cpus(&out.stdout),
+    );
+    let mut p = c.cfg["process"].clone();
+    p["args"] = json!(["grep", "Cpus_allowed_list", "/proc/self/status"]);
+    p["execCPUAffinity"] = json!({"initial": "0"});
+    let path = c.dir.join("affinity.json");
+    let _ = std::fs::write(&path, p.to_string());
+    let pf = path.to_string_lossy().into_owned();
+    let out = c.call(&["exec", "--process", &pf, &id]);
+    c.t.eq(
+        "exec --process with only initial keeps that affinity",
+        Some("0"),
+        cpus(&out.stdout),
+    );
+    p["execCPUAffinity"] = json!({"initial": "0", "final": "3-1"});
+    let _ = std::fs::write(&path, p.to_string());
+    let out = c.call(&["exec", "--process", &pf, &id]);
+    c.fails("exec with a malformed CPU list (3-1) fails", &out);
     c.status_is("the container keeps running", &id, "running");
     c.call(&["kill", &id, "KILL"]);
     c.wait_status("stopped after KILL", &id, "stopped");
