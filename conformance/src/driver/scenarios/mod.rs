@@ -4,9 +4,12 @@
 mod bad_config;
 mod cgroups;
 mod config;
+mod exec;
+mod fdpass;
 mod hooks;
 mod lifecycle;
 mod namespaces;
+mod oci_extra;
 
 use std::path::{Path, PathBuf};
 use std::process::Child;
@@ -37,6 +40,9 @@ pub fn all() -> Vec<Scenario> {
     v.extend(config::SCENARIOS.iter().map(|s| Scenario { ..*s }));
     v.extend(namespaces::SCENARIOS.iter().map(|s| Scenario { ..*s }));
     v.extend(cgroups::SCENARIOS.iter().map(|s| Scenario { ..*s }));
+    v.extend(exec::SCENARIOS.iter().map(|s| Scenario { ..*s }));
+    v.extend(fdpass::SCENARIOS.iter().map(|s| Scenario { ..*s }));
+    v.extend(oci_extra::SCENARIOS.iter().map(|s| Scenario { ..*s }));
     v
 }
 
