@@ -48,7 +48,7 @@ if [ "$PROFILE" = release ]; then flag=--release; else flag=; fi
 TGT=${CARGO_TARGET_DIR:-$REPO/target}/$PROFILE
 mkdir -p "$SHIM_BIN_DIR" "$WORK/fifo"
 cp "$TGT/containerd-shim-berth-v2" "$TGT/berth" "$SHIM_BIN_DIR/"
-OUT=$WORK/img "$HERE/make-busybox-image.sh" >/dev/null || exit 1
+OUT=$WORK/img "$HERE/../../conformance/engines/make-busybox-image.sh" >/dev/null || exit 1
 "$HERE/containerd-up.sh" start || exit 1
 $C images import "$WORK/img/busybox-oci.tar" >/dev/null || exit 1
 s_before=$(ls /run/containerd/s 2>/dev/null | grep -c '^berth-')

@@ -26,6 +26,8 @@ use crate::measure::{describe_status, Running, WaitError};
 use crate::results::{Metric, RuntimeResult};
 
 const SHIM_TESTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shim/tests");
+/// The offline image builder shared by every engine test.
+const ENGINES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../engines");
 const IMAGE: &str = "localhost/busybox:latest";
 const NS: &str = "berth-bench";
 const TEN: usize = 10;
@@ -85,7 +87,7 @@ impl Containerd {
         let img = work.join("img");
         run_checked(
             "make-busybox-image.sh",
-            Command::new(script("make-busybox-image.sh"))
+            Command::new(Path::new(ENGINES).join("make-busybox-image.sh"))
                 .env("OUT", &img)
                 .stdout(Stdio::null()),
         )?;
