@@ -82,7 +82,8 @@ fn setup(c: &Ctx) -> Result<Exec> {
         nix::unistd::setresgid(rootg, rootg, rootg).ctx(|| "setgid 0 in user namespace")?;
         nix::unistd::setresuid(root, root, root).ctx(|| "setuid 0 in user namespace")?;
     }
-    let unshare = c.plan.unshare_flags();
+    // The cgroup namespace waits until init is in its cgroup (join_cgroup).
+    let unshare = c.plan.unshare_flags() - CloneFlags::CLONE_NEWCGROUP;
     if !unshare.is_empty() {
         nix::sched::unshare(unshare).ctx(|| format!("unshare {unshare:?}"))?;
     }
@@ -117,7 +118,29 @@ fn setup(c: &Ctx) -> Result<Exec> {
         in_userns: c.plan.has(CloneFlags::CLONE_NEWUSER),
     };
     let idmapped = c.idmapped.take();
-    rootfs::prepare_with(spec, l.rootfs, l.bundle, &opts, idmapped)?;
+    // Until the parent says init is in its cgroup, nothing may depend on it:
+    // the cgroup namespace (rooted at init's cgroup when created), the cgroup
+    // mounts, hooks and the user process. The mounts before the cgroup one
+    // overlap the parent's cgroup move.
+    let mut joined = false;
+    let mut join_cgroup = || -> Result<()> {
+        if !joined {
+            c.chan.expect(Msg::InCgroup)?;
+            if c.plan.unshare_flags().contains(CloneFlags::CLONE_NEWCGROUP) {
+                nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP)
+                    .ctx(|| "unshare cgroup namespace")?;
+            }
+            joined = true;
+        }
+        Ok(())
+    };
+    rootfs::prepare_with(spec, l.rootfs, l.bundle, &opts, idmapped, &mut || {
+        join_cgroup().map_err(|e| rootfs::RootfsError::Invalid {
+            field: "cgroup join".into(),
+            reason: e.to_string(),
+        })
+    })?;
+    join_cgroup()?;
     let hooks = spec.hooks().as_ref();
     if hooks.is_some_and(|h| h.prestart().is_some() || h.create_runtime().is_some()) {
         c.chan.send(&Msg::RunHooks)?;

@@ -193,11 +193,19 @@ fn drive(
     if plan.new.contains(CloneFlags::CLONE_NEWUSER) {
         write_id_maps(l.spec, pid)?;
     }
-    if !in_cgroup {
-        l.cgroup.add_pid(pid)?;
-    }
     move_net_devices(l, plan, pid)?;
     chan.send(&Msg::Go(pid))?;
+    // Moving a task between cgroup v1 hierarchies waits for an RCU grace
+    // period (several ms here); init sets up its rootfs meanwhile and waits
+    // for InCgroup only before it needs its cgroup (see init.rs).
+    if !in_cgroup {
+        if let Err(e) = l.cgroup.add_pid(pid) {
+            // Init may already have failed and exited, taking its pid out of
+            // reach: its own error is the one worth reporting.
+            return Err(pending_failure(chan).unwrap_or_else(|| e.into()));
+        }
+    }
+    chan.send(&Msg::InCgroup)?;
     loop {
         let (msg, fd) = chan.recv_fd()?;
         match msg {
@@ -228,6 +236,23 @@ fn drive(
                 ))
             }
         }
+    }
+}
+
+/// A Failed message init has already sent, without waiting for one.
+fn pending_failure(chan: &sync::Channel) -> Option<Error> {
+    let mut pfd = libc::pollfd {
+        fd: chan.0.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: poll on one valid pollfd, no wait.
+    if unsafe { libc::poll(&mut pfd, 1, 0) } != 1 {
+        return None;
+    }
+    match chan.recv() {
+        Ok(Some(Msg::Failed(e))) => Some(Error::Init(e)),
+        _ => None,
     }
 }
 

@@ -126,17 +126,27 @@ pub fn prepare(
     bundle: &Path,
     opts: &RootfsOpts,
 ) -> Result<(), RootfsError> {
-    prepare_with(spec, rootfs, bundle, opts, IdmappedTrees::default())
+    prepare_with(
+        spec,
+        rootfs,
+        bundle,
+        opts,
+        IdmappedTrees::default(),
+        &mut || Ok(()),
+    )
 }
 
 /// `prepare`, attaching the bind sources the runtime idmapped (see
-/// `idmapped_trees`) instead of opening them again.
+/// `idmapped_trees`) instead of opening them again, and calling
+/// `before_cgroup` once before the first cgroup mount (the caller joins its
+/// cgroup and cgroup namespace there, so earlier mounts overlap that).
 pub fn prepare_with(
     spec: &Spec,
     rootfs: &Path,
     bundle: &Path,
     opts: &RootfsOpts,
     idmapped: IdmappedTrees,
+    before_cgroup: &mut dyn FnMut() -> Result<(), RootfsError>,
 ) -> Result<(), RootfsError> {
     let linux = spec.linux().as_ref();
     check_needs_mntns(spec, opts)?;
@@ -197,7 +207,7 @@ pub fn prepare_with(
         ),
         idmapped,
     };
-    match prepare_mounts(&mut ctx, spec) {
+    match prepare_mounts(&mut ctx, spec, before_cgroup) {
         Ok(()) => Ok(()),
         Err(e) => {
             let undo = std::mem::take(&mut ctx.undo);
@@ -207,9 +217,16 @@ pub fn prepare_with(
     }
 }
 
-fn prepare_mounts(ctx: &mut Ctx<'_>, spec: &Spec) -> Result<(), RootfsError> {
+fn prepare_mounts(
+    ctx: &mut Ctx<'_>,
+    spec: &Spec,
+    before_cgroup: &mut dyn FnMut() -> Result<(), RootfsError>,
+) -> Result<(), RootfsError> {
     let mounts = spec.mounts().as_deref().unwrap_or(&[]);
     for (i, m) in mounts.iter().enumerate() {
+        if matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2")) {
+            before_cgroup()?;
+        }
         let tree = ctx.idmapped.take(i);
         mounts::mount_entry(ctx, m, tree)?;
     }
