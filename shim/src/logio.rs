@@ -14,7 +14,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Read;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
@@ -110,6 +110,8 @@ pub fn open_file(path: &str) -> Result<(Stdio, Stdio)> {
     Ok((Stdio::from(f), Stdio::from(f2)))
 }
 
+const READY_TIMEOUT_MS: u16 = 10_000;
+
 fn pipe(what: &'static str) -> Result<(OwnedFd, OwnedFd)> {
     nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(Error::sys(what))
 }
@@ -123,6 +125,10 @@ pub fn start_binary(
     id: &str,
     namespace: &str,
 ) -> Result<(Stdio, Stdio)> {
+    // Checked first because std reports a failed exec after waiting for the
+    // child, which races with the reaper's waitpid(-1).
+    nix::unistd::access(path, nix::unistd::AccessFlags::X_OK)
+        .map_err(|e| Error::io("start logger", path)(e.into()))?;
     let (out_r, out_w) = pipe("pipe for logger stdout")?;
     let (err_r, err_w) = pipe("pipe for logger stderr")?;
     let (ready_r, ready_w) = pipe("pipe for logger readiness")?;
@@ -160,6 +166,28 @@ pub fn start_binary(
     drop((cmd, out_r, err_r, ready_w));
     let pid = child.id() as i32;
     reaper.watch(pid, |_| {});
+    // A logger that never gets ready would hang Create (and containerd's
+    // call) forever: give up after a while and kill it.
+    let mut pfd = [nix::poll::PollFd::new(
+        ready_r.as_fd(),
+        nix::poll::PollFlags::POLLIN,
+    )];
+    let n = loop {
+        match nix::poll::poll(&mut pfd, READY_TIMEOUT_MS) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            r => break r.map_err(Error::sys("poll logger readiness"))?,
+        }
+    };
+    if n == 0 {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        return Err(Error::invalid(
+            "stdout",
+            format!("logger {path} not ready (fd 5 neither written nor closed) within 10s"),
+        ));
+    }
     let mut b = [0u8; 1];
     File::from(ready_r)
         .read(&mut b)

@@ -189,6 +189,14 @@ check "binary log URI: logger exited and reaped" 0 "$(pgrep -f "$WORK/lg/logger"
 err=$(run --log-uri "bogus:///x" $IMG t-badlog echo no 2>&1)
 check "unsupported log URI scheme is a clear error" 1 "$(echo "$err" | grep -c 'invalid stdio uri: bogus:///x: unsupported scheme')"
 $C containers rm t-badlog >/dev/null 2>&1
+printf '#!/bin/sh\nexec sleep 100\n' >"$WORK/lg/stuck"; chmod +x "$WORK/lg/stuck"
+err=$(run --log-uri "binary://$WORK/lg/stuck" $IMG t-stuck echo no 2>&1)
+check "logger never ready: clear error" 1 "$(echo "$err" | grep -c "logger $WORK/lg/stuck not ready")"
+check "logger never ready: killed" 0 "$(pgrep -f "$WORK/lg/stuck" | wc -l)"
+$C containers rm t-stuck >/dev/null 2>&1
+err=$(run --log-uri "binary://$WORK/lg/missing" $IMG t-nolog echo no 2>&1)
+check "missing logger: clear error" 1 "$(echo "$err" | grep -c "start logger $WORK/lg/missing: No such file")"
+$C containers rm t-nolog >/dev/null 2>&1
 
 # --- terminal (needs script(1) to give ctr a tty)
 if command -v script >/dev/null; then
