@@ -52,10 +52,18 @@ fn spawn_process(
     argv.push(OsStr::new("--pid-file"));
     argv.push(pid_file.as_os_str());
     let (io, closer, sock) = if st.terminal {
+        if !matches!(crate::logio::parse(&st.stdout)?, crate::logio::Uri::Fifo) {
+            return Err(Error::invalid(
+                "stdout",
+                "a file or binary log URI with a terminal is not supported by the berth shim",
+            ));
+        }
         let sock = ConsoleSocket::new()?;
         (Io::null(), None, Some(sock))
     } else {
-        let (io, closer) = stdio::open(&st.stdin, &st.stdout, &st.stderr)?;
+        // The state root is always `<root>/<namespace>` (see create).
+        let ns = b.root.file_name().and_then(OsStr::to_str).unwrap_or("");
+        let (io, closer) = stdio::open(&st.stdin, &st.stdout, &st.stderr, reaper, id, ns)?;
         (io, closer, None)
     };
     if let Some(s) = &sock {

@@ -1,4 +1,5 @@
-//! The container's stdio through the fifos containerd creates.
+//! The container's stdio through the fifos containerd creates (file and
+//! logger-binary URIs: see logio).
 //!
 //! stdout/stderr: the fifo itself becomes the process's fd, opened
 //! read-write so the open never blocks and the process never takes SIGPIPE
@@ -18,6 +19,8 @@ use std::sync::{Arc, Mutex};
 
 use crate::berth::Io;
 use crate::error::{Error, Result};
+use crate::logio::{self, Uri};
+use crate::reaper::Reaper;
 
 /// Write end of a stdin pipe, shared with its copy thread so CloseIO can
 /// close it.
@@ -77,12 +80,23 @@ fn copy_stdin(path: &str, w: &StdinCloser) {
     w.lock().unwrap().take();
 }
 
-/// Open the three streams; the returned closer belongs to stdin.
-pub fn open(stdin: &str, stdout: &str, stderr: &str) -> Result<(Io, Option<StdinCloser>)> {
+/// Open the three streams; the returned closer belongs to stdin. `id` and
+/// `namespace` are for a logger binary (see logio).
+pub fn open(
+    stdin: &str,
+    stdout: &str,
+    stderr: &str,
+    reaper: &Reaper,
+    id: &str,
+    namespace: &str,
+) -> Result<(Io, Option<StdinCloser>)> {
     // Outputs first: a failure after the stdin thread started would leave
     // it waiting on the fifo forever.
-    let stdout = open_output(stdout)?;
-    let stderr = open_output(stderr)?;
+    let (stdout, stderr) = match logio::parse(stdout)? {
+        Uri::Fifo => (open_output(stdout)?, open_output(stderr)?),
+        Uri::File(path) => logio::open_file(&path)?,
+        Uri::Binary { path, args } => logio::start_binary(reaper, &path, &args, id, namespace)?,
+    };
     let (stdin, closer) = open_stdin(stdin)?;
     Ok((
         Io {

@@ -162,6 +162,42 @@ for _ in $(seq 50); do [ "$(state t-all)" = STOPPED ] && break; sleep 0.1; done
 check "kill --all stops the task" STOPPED "$(state t-all)"
 $C tasks rm t-all >/dev/null 2>&1; $C containers rm t-all
 
+# --- log URIs: a file, and a logger binary fed through fds 3/4 (5: ready)
+waitfile() { for _ in $(seq 50); do [ -s "$1" ] && break; sleep 0.1; done; cat "$1" 2>/dev/null; }
+run --log-uri "file://$WORK/logs/t-file.log" $IMG t-file sh -c 'echo f-out; echo f-err >&2' >/dev/null
+check "file log URI: stdout and stderr in the file" "f-out f-err" "$(waitfile "$WORK/logs/t-file.log" | xargs)"
+run --log-uri "file://$WORK/logs/t-file.log" $IMG t-file2 echo again >/dev/null
+check "file log URI: appended" "f-out f-err again" "$(waitfile "$WORK/logs/t-file.log" | xargs)"
+mkdir -p "$WORK/lg"
+cat >"$WORK/lg/logger" <<'EOF'
+#!/bin/sh
+d=$(dirname "$0")
+echo "$CONTAINER_NAMESPACE/$CONTAINER_ID $*" >"$d/env"
+# the copies must not hold the readiness fd, or it never reads EOF
+cat <&3 5>&- >"$d/out.tmp" &
+cat <&4 5>&- >"$d/err.tmp" &
+sleep 0.3; exec 5>&-
+wait
+mv "$d/out.tmp" "$d/out"; mv "$d/err.tmp" "$d/err"
+EOF
+chmod +x "$WORK/lg/logger"
+run --log-uri "binary://$WORK/lg/logger?--mode=a%20b&flag" $IMG t-bin sh -c 'echo b-out; echo b-err >&2' >/dev/null
+check "binary log URI: stdout through fd 3" b-out "$(waitfile "$WORK/lg/out")"
+check "binary log URI: stderr through fd 4" b-err "$(waitfile "$WORK/lg/err")"
+check "binary log URI: args and env" "$NS/t-bin --mode a b flag" "$(cat "$WORK/lg/env" 2>/dev/null)"
+check "binary log URI: logger exited and reaped" 0 "$(pgrep -f "$WORK/lg/logger" | wc -l)"
+err=$(run --log-uri "bogus:///x" $IMG t-badlog echo no 2>&1)
+check "unsupported log URI scheme is a clear error" 1 "$(echo "$err" | grep -c 'invalid stdio uri: bogus:///x: unsupported scheme')"
+$C containers rm t-badlog >/dev/null 2>&1
+printf '#!/bin/sh\nexec sleep 100\n' >"$WORK/lg/stuck"; chmod +x "$WORK/lg/stuck"
+err=$(run --log-uri "binary://$WORK/lg/stuck" $IMG t-stuck echo no 2>&1)
+check "logger never ready: clear error" 1 "$(echo "$err" | grep -c "logger $WORK/lg/stuck not ready")"
+check "logger never ready: killed" 0 "$(pgrep -f "$WORK/lg/stuck" | wc -l)"
+$C containers rm t-stuck >/dev/null 2>&1
+err=$(run --log-uri "binary://$WORK/lg/missing" $IMG t-nolog echo no 2>&1)
+check "missing logger: clear error" 1 "$(echo "$err" | grep -c "start logger $WORK/lg/missing: No such file")"
+$C containers rm t-nolog >/dev/null 2>&1
+
 # --- terminal (needs script(1) to give ctr a tty)
 if command -v script >/dev/null; then
   out=$(timeout 60 script -qec "$C run --rm -t ${RT[*]} $IMG t-tty sh -c 'tty; exit 4'" /dev/null </dev/null)
