@@ -320,7 +320,18 @@ impl From<CreateArgs> for (String, CreateOpts) {
 }
 
 pub fn main() -> i32 {
-    let cli = match Cli::try_parse() {
+    main_with(std::env::args_os())
+}
+
+/// The CLI on an explicit argument list (the first one is the program
+/// name): the shim runs berth commands this way in a forked worker, without
+/// an exec.
+pub fn main_with<I, T>(args: I) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) if !e.use_stderr() => e.exit(),
         Err(e) => {
