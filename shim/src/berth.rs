@@ -5,9 +5,11 @@
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use nix::fcntl::OFlag;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -21,7 +23,10 @@ pub const DEFAULT_ROOT: &str = "/run/containerd/berth";
 /// container again; saved in the bundle at create.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Berth {
-    pub binary: PathBuf,
+    /// The runtime binary to exec for every command; None runs berth's code
+    /// linked into the shim (see helper).
+    #[serde(default)]
+    pub binary: Option<PathBuf>,
     pub root: PathBuf,
     pub systemd_cgroup: bool,
     pub log: PathBuf,
@@ -29,27 +34,46 @@ pub struct Berth {
 
 pub const SAVED: &str = "berth-shim.json";
 
+/// Set in the shim's environment (containerd passes its own) to exec the
+/// `berth` binary instead of running the linked-in library: for comparing
+/// the two, and as a way out should the library path misbehave.
+pub const EXEC_ENV: &str = "BERTH_SHIM_EXEC";
+
 /// The container's three stdio streams for the berth command (and through it
-/// the container process).
+/// the container process); None is /dev/null.
 pub struct Io {
-    pub stdin: Stdio,
-    pub stdout: Stdio,
-    pub stderr: Stdio,
+    pub stdin: Option<OwnedFd>,
+    pub stdout: Option<OwnedFd>,
+    pub stderr: Option<OwnedFd>,
 }
 
 impl Io {
     pub fn null() -> Io {
         Io {
-            stdin: Stdio::null(),
-            stdout: Stdio::null(),
-            stderr: Stdio::null(),
+            stdin: None,
+            stdout: None,
+            stderr: None,
         }
+    }
+}
+
+pub fn exec_forced() -> bool {
+    std::env::var_os(EXEC_ENV).is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// The runtime binary for a container: the one its options name (exec'd),
+/// else berth's own code in the shim unless `EXEC_ENV` asks for the binary.
+pub fn choose_binary(name: Option<&str>) -> Result<Option<PathBuf>> {
+    match name.filter(|n| !n.is_empty()) {
+        Some(n) => find_binary(Some(n)).map(Some),
+        None if exec_forced() => find_binary(None).map(Some),
+        None => Ok(None),
     }
 }
 
 /// Find `berth`: an explicit name (a path, or looked up on PATH), else the
 /// one installed next to the shim, else PATH.
-pub fn find_binary(name: Option<&str>) -> Result<PathBuf> {
+fn find_binary(name: Option<&str>) -> Result<PathBuf> {
     let name = name.filter(|n| !n.is_empty());
     if let Some(n) = name.filter(|n| n.contains('/')) {
         return Ok(PathBuf::from(n));
@@ -92,29 +116,47 @@ impl Berth {
             .map_err(|e| Error::invalid(p.display().to_string(), e.to_string()))
     }
 
-    fn command(&self, args: &[&OsStr]) -> Command {
-        let mut c = Command::new(&self.binary);
-        c.arg("--root").arg(&self.root);
-        c.arg("--log").arg(&self.log).args(["--log-format", "json"]);
+    fn argv<'a>(&'a self, args: &[&'a OsStr]) -> Vec<&'a OsStr> {
+        let mut v: Vec<&OsStr> = vec![
+            OsStr::new("berth"),
+            OsStr::new("--root"),
+            self.root.as_os_str(),
+            OsStr::new("--log"),
+            self.log.as_os_str(),
+            OsStr::new("--log-format"),
+            OsStr::new("json"),
+        ];
         if self.systemd_cgroup {
-            c.arg("--systemd-cgroup");
+            v.push(OsStr::new("--systemd-cgroup"));
         }
-        c.args(args);
-        c
+        v.extend_from_slice(args);
+        v
     }
 
-    /// Run one berth command to completion. With a reaper, the exit is
-    /// collected through it (the shim reaps all its children); without one
-    /// (the `delete` action) std waits as usual.
-    /// `args` starts with the berth subcommand.
-    pub fn run(&self, reaper: Option<&Reaper>, args: &[&OsStr], io: Io, id: &str) -> Result<()> {
-        let mut cmd = self.command(args);
-        cmd.stdin(io.stdin).stdout(io.stdout).stderr(io.stderr);
-        let child = cmd.spawn().map_err(Error::io("exec", &self.binary))?;
+    /// Start one berth command. `args` starts with the berth subcommand.
+    fn start(&self, args: &[&OsStr], io: Io) -> Result<Running> {
+        let argv = self.argv(args);
+        let Some(binary) = &self.binary else {
+            let r = crate::helper::start(&argv, [io.stdin, io.stdout, io.stderr])?;
+            return Ok(Running::Worker(r));
+        };
+        let stdio = |f: Option<OwnedFd>| f.map_or_else(Stdio::null, Stdio::from);
+        let mut cmd = Command::new(binary);
+        cmd.args(&argv[1..]);
+        cmd.stdin(stdio(io.stdin))
+            .stdout(stdio(io.stdout))
+            .stderr(stdio(io.stderr));
+        let child = cmd.spawn().map_err(Error::io("exec", binary))?;
         // Drop our copies of the stdio now: the container must hold the only
         // writers, or readers never see EOF.
         drop(cmd);
-        self.finish(reaper, child, args, id)
+        Ok(Running::Exec(child))
+    }
+
+    /// Run one berth command. `args` starts with the berth subcommand.
+    pub fn run(&self, reaper: Option<&Reaper>, args: &[&OsStr], io: Io, id: &str) -> Result<()> {
+        let code = self.start(args, io)?.wait(reaper)?;
+        self.finish(code, args, id)
     }
 
     /// Run one berth command that reads `input` on stdin (if any) and
@@ -126,44 +168,31 @@ impl Berth {
         input: Option<&[u8]>,
         id: &str,
     ) -> Result<Vec<u8>> {
-        let mut cmd = self.command(args);
-        cmd.stdin(if input.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-        let mut child = cmd.spawn().map_err(Error::io("exec", &self.binary))?;
-        drop(cmd);
-        if let (Some(data), Some(mut w)) = (input, child.stdin.take()) {
+        let pipe = || nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(Error::sys("pipe"));
+        let (out_r, out_w) = pipe()?;
+        let (in_r, in_w) = match input {
+            Some(_) => pipe().map(|(r, w)| (Some(r), Some(w)))?,
+            None => (None, None),
+        };
+        let io = Io {
+            stdin: in_r,
+            stdout: Some(out_w),
+            stderr: None,
+        };
+        let running = self.start(args, io)?;
+        if let (Some(data), Some(w)) = (input, in_w) {
             // A write error (berth exited early) shows in its exit status.
-            let _ = w.write_all(data);
+            let _ = File::from(w).write_all(data);
         }
         let mut out = Vec::new();
-        if let Some(mut r) = child.stdout.take() {
-            r.read_to_end(&mut out)
-                .map_err(Error::io("read output of", &self.binary))?;
-        }
-        self.finish(reaper, child, args, id)?;
+        let read = File::from(out_r).read_to_end(&mut out);
+        let code = running.wait(reaper)?;
+        read.map_err(Error::io("read output of berth", args[0]))?;
+        self.finish(code, args, id)?;
         Ok(out)
     }
 
-    fn finish(
-        &self,
-        reaper: Option<&Reaper>,
-        mut child: std::process::Child,
-        args: &[&OsStr],
-        id: &str,
-    ) -> Result<()> {
-        let code = match reaper {
-            Some(r) => r.wait(child.id() as i32),
-            None => child
-                .wait()
-                .map_err(Error::io("wait for", &self.binary))?
-                .code()
-                .unwrap_or(128),
-        };
+    fn finish(&self, code: i32, args: &[&OsStr], id: &str) -> Result<()> {
         if code == 0 {
             return Ok(());
         }
@@ -195,5 +224,28 @@ impl Berth {
             .filter(|l| l.level == "error")
             .last()
             .map(|l| l.msg)
+    }
+}
+
+/// A berth command under way.
+enum Running {
+    Exec(std::process::Child),
+    Worker(crate::helper::Pending),
+}
+
+impl Running {
+    /// Its exit code. An exec'd binary is collected through the reaper when
+    /// there is one (the shim reaps all its children); without one (the
+    /// `delete` action) std waits as usual.
+    fn wait(self, reaper: Option<&Reaper>) -> Result<i32> {
+        match (self, reaper) {
+            (Running::Worker(p), _) => p.wait(),
+            (Running::Exec(c), Some(r)) => Ok(r.wait(c.id() as i32)),
+            (Running::Exec(mut c), None) => Ok(c
+                .wait()
+                .map_err(Error::io("wait for", "berth"))?
+                .code()
+                .unwrap_or(128)),
+        }
     }
 }

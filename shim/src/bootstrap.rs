@@ -215,7 +215,7 @@ pub fn delete(f: &Flags) -> Result<()> {
         Ok(b) => b,
         // Created never got far enough to save its choice: defaults.
         Err(_) => Berth {
-            binary: berth::find_binary(None)?,
+            binary: berth::choose_binary(None)?,
             root: Path::new(berth::DEFAULT_ROOT).join(&f.namespace),
             systemd_cgroup: false,
             log: bundle.join("log.json"),

@@ -102,7 +102,7 @@ impl Container {
         let opts = options::decode(req.options.as_ref())?;
         let bundle = PathBuf::from(&req.bundle);
         let b = Berth {
-            binary: berth::find_binary(opts.binary_name.as_deref())?,
+            binary: berth::choose_binary(opts.binary_name.as_deref())?,
             root: opts
                 .root
                 .unwrap_or_else(|| PathBuf::from(berth::DEFAULT_ROOT))

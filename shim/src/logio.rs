@@ -95,7 +95,7 @@ pub fn parse(uri: &str) -> Result<Uri> {
 }
 
 /// stdout and stderr of the container, appending to one file.
-pub fn open_file(path: &str) -> Result<(Stdio, Stdio)> {
+pub fn open_file(path: &str) -> Result<(Option<OwnedFd>, Option<OwnedFd>)> {
     if let Some(dir) = std::path::Path::new(path).parent() {
         std::fs::create_dir_all(dir).map_err(Error::io("create log directory", dir))?;
     }
@@ -107,7 +107,7 @@ pub fn open_file(path: &str) -> Result<(Stdio, Stdio)> {
         .open(path)
         .map_err(Error::io("open log file", path))?;
     let f2 = f.try_clone().map_err(Error::io("dup log file", path))?;
-    Ok((Stdio::from(f), Stdio::from(f2)))
+    Ok((Some(f.into()), Some(f2.into())))
 }
 
 const READY_TIMEOUT_MS: u16 = 10_000;
@@ -124,7 +124,7 @@ pub fn start_binary(
     args: &[String],
     id: &str,
     namespace: &str,
-) -> Result<(Stdio, Stdio)> {
+) -> Result<(Option<OwnedFd>, Option<OwnedFd>)> {
     // Checked first because std reports a failed exec after waiting for the
     // child, which races with the reaper's waitpid(-1).
     nix::unistd::access(path, nix::unistd::AccessFlags::X_OK)
@@ -192,8 +192,5 @@ pub fn start_binary(
     File::from(ready_r)
         .read(&mut b)
         .map_err(Error::io("wait for logger readiness", path))?;
-    Ok((
-        Stdio::from(File::from(out_w)),
-        Stdio::from(File::from(err_w)),
-    ))
+    Ok((Some(out_w), Some(err_w)))
 }

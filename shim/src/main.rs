@@ -7,6 +7,7 @@ mod container;
 mod error;
 mod events;
 mod flags;
+mod helper;
 mod logio;
 mod metrics;
 mod mounts;

@@ -44,6 +44,20 @@ impl NonBlock for OpenOptions {
     }
 }
 
+/// SIGTERM and SIGINT, blocked here (and so in every thread spawned later)
+/// and read from the returned signalfd instead.
+fn stop_signals() -> Result<nix::sys::signalfd::SignalFd> {
+    use nix::sys::signal::{SigSet, Signal};
+    use nix::sys::signalfd::{SfdFlags, SignalFd};
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGTERM);
+    set.add(Signal::SIGINT);
+    set.thread_block()
+        .map_err(Error::sys("block SIGTERM and SIGINT"))?;
+    SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+        .map_err(Error::sys("signalfd for SIGTERM and SIGINT"))
+}
+
 pub fn serve(f: &Flags) -> Result<()> {
     stderr_to_log();
     // Decided now: the first container's bundle (our cwd) may be gone when
@@ -56,7 +70,13 @@ pub fn serve(f: &Flags) -> Result<()> {
             source: nix::errno::Errno::last(),
         });
     }
+    // Before any thread exists, and before SIGCHLD is blocked and SIGPIPE
+    // ignored here (the helper sets up its own).
+    if !crate::berth::exec_forced() {
+        crate::helper::spawn()?;
+    }
     reaper::block_sigchld().map_err(Error::sys("block SIGCHLD"))?;
+    let stop = stop_signals()?;
     // SAFETY: ignoring SIGPIPE: a vanished peer must be an EPIPE error.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
 
@@ -64,6 +84,17 @@ pub fn serve(f: &Flags) -> Result<()> {
     let listener = unsafe { UnixListener::from_raw_fd(LISTENER_FD) };
     let reaper = Reaper::spawn()?;
     let exit = Arc::new((Mutex::new(false), Condvar::new()));
+    // SIGTERM or SIGINT: stop serving and exit as after the last Shutdown
+    // (as containerd's own shims do). Running containers are left to
+    // containerd, which cleans up a vanished shim through the delete action.
+    let on_stop = Arc::clone(&exit);
+    reaper.watch_fd(stop.into(), move |_| {
+        eprintln!("berth shim: exit signal received, shutting down");
+        let (m, cv) = &*on_stop;
+        *m.lock().unwrap() = true;
+        cv.notify_all();
+        false
+    })?;
     let publisher = Arc::new(Publisher::new(
         std::env::var("TTRPC_ADDRESS").unwrap_or_default(),
         f.namespace.clone(),

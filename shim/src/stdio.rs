@@ -12,9 +12,9 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
 use crate::berth::Io;
@@ -26,21 +26,21 @@ use crate::reaper::Reaper;
 /// close it.
 pub type StdinCloser = Arc<Mutex<Option<File>>>;
 
-fn open_output(path: &str) -> Result<Stdio> {
+fn open_output(path: &str) -> Result<Option<OwnedFd>> {
     if path.is_empty() {
-        return Ok(Stdio::null());
+        return Ok(None);
     }
     let f = OpenOptions::new()
         .read(true)
         .write(true)
         .open(path)
         .map_err(Error::io("open stdio fifo", path))?;
-    Ok(Stdio::from(f))
+    Ok(Some(f.into()))
 }
 
-fn open_stdin(path: &str) -> Result<(Stdio, Option<StdinCloser>)> {
+fn open_stdin(path: &str) -> Result<(Option<OwnedFd>, Option<StdinCloser>)> {
     if path.is_empty() {
-        return Ok((Stdio::null(), None));
+        return Ok((None, None));
     }
     let (r, w) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(Error::sys("pipe for stdin"))?;
@@ -52,7 +52,7 @@ fn open_stdin(path: &str) -> Result<(Stdio, Option<StdinCloser>)> {
         .stack_size(64 * 1024)
         .spawn(move || copy_stdin(&path, &c))
         .map_err(Error::io("spawn stdin thread", "stdin"))?;
-    Ok((Stdio::from(File::from(r)), Some(closer)))
+    Ok((Some(r), Some(closer)))
 }
 
 fn copy_stdin(path: &str, w: &StdinCloser) {

@@ -11,6 +11,8 @@
 # Usage: shim/tests/e2e.sh            (as root, from anywhere)
 # Env:   PROFILE=release   build and test release binaries (default debug)
 #        KEEP=1            leave containerd running and its dir in place
+#        BERTH_SHIM_EXEC=1 containerd (so the shim) runs with it: the shim execs
+#                          the berth binary instead of its linked-in berth code
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
@@ -30,7 +32,14 @@ nok() { fail=$((fail + 1)); echo "FAIL - $*"; }
 check() { if [ "$2" = "$3" ]; then ok "$1"; else nok "$1: expected [$2], got [$3]"; fi; }
 run() { timeout 60 $C run --rm "${RT[@]}" "$@" </dev/null; }
 state() { $C tasks ls | awk -v t="$1" '$1==t{print $3}'; }
-shims() { pgrep -f -- "containerd-shim-berth-v2 -namespace $NS " | wc -l; }
+# Shim processes, and the berth helper each one forks (same command line,
+# comm "berth-helper").
+shim_procs() { for p in $(pgrep -f -- "containerd-shim-berth-v2 -namespace $NS "); do
+  [ "$(cat /proc/"$p"/comm 2>/dev/null)" = "$1" ] && echo "$p"; done; }
+shims() { shim_procs containerd-shim | wc -l; }
+# Not dead, nor a zombie of whoever it was re-parented to.
+alive() { [ -e /proc/"$1" ] && [ "$(awk '{print $3}' /proc/"$1"/stat 2>/dev/null)" != Z ]; }
+helpers() { shim_procs berth-helper | wc -l; }
 
 cleanup() {
   if [ "${KEEP:-0}" != 1 ]; then
@@ -89,7 +98,7 @@ $C tasks rm t-bg >/dev/null 2>&1
 check "task deleted" "" "$(state t-bg)"
 $C containers rm t-bg
 sleep 0.3
-check "shim exited after its last task" 0 "$(shims)"
+check "shim and its helper exited after its last task" 0 "$(( $(shims) + $(helpers) ))"
 
 # --- pause/resume, update, metrics, checkpoint
 timeout 60 $C run -d "${RT[@]}" $IMG t-ops sleep 1000 >/dev/null
@@ -133,6 +142,13 @@ timeout 60 $C run -d "${RT[@]}" "${POD[@]}" $IMG t-pod1 sleep 1000 >/dev/null
 timeout 60 $C run -d "${RT[@]}" "${POD[@]}" $IMG t-pod2 sleep 1000 >/dev/null
 timeout 60 $C run -d "${RT[@]}" $IMG t-solo sleep 1000 >/dev/null
 check "one shim per pod, one for the lone container" 2 "$(shims)"
+if [ "${BERTH_SHIM_EXEC:-0}" = 0 ]; then
+  check "one berth helper per shim" 2 "$(helpers)"
+  check "helpers are the shims' children" "$(shim_procs containerd-shim | sort | xargs)" \
+    "$(for p in $(shim_procs berth-helper); do awk '{print $4}' /proc/"$p"/stat; done | sort | xargs)"
+else
+  check "no berth helper with BERTH_SHIM_EXEC" 0 "$(helpers)"
+fi
 s1=$(shim_of t-pod1)
 check "both pod containers under one shim" "$s1" "$(shim_of t-pod2)"
 check "the lone container has its own shim" yes "$([ -n "$s1" ] && [ "$(shim_of t-solo)" != "$s1" ] && echo yes)"
@@ -232,12 +248,30 @@ check "failed create reports berth's error" 1 "$(echo "$err" | grep -c 'berth cr
 # --- the delete action: a shim killed under its task
 timeout 60 $C run -d "${RT[@]}" $IMG t-dead sleep 1000 >/dev/null
 pid=$($C tasks ls | awk '$1=="t-dead"{print $2}')
-kill -9 "$(awk '{print $4}' /proc/"$pid"/stat)"
+dead_shim=$(awk '{print $4}' /proc/"$pid"/stat)
+dead_helper=$(pgrep -P "$dead_shim" berth-helper)
+kill -9 "$dead_shim"
 for _ in $(seq 50); do [ -z "$(state t-dead)" ] && break; sleep 0.1; done
+[ "${BERTH_SHIM_EXEC:-0}" = 0 ] &&
+  check "the killed shim's helper died with it" gone "$( [ -n "$dead_helper" ] && ! alive "$dead_helper" && echo gone)"
 check "dead shim cleaned up by 'delete'" "" "$(state t-dead)"
 for _ in $(seq 20); do [ -e /proc/"$pid" ] || break; sleep 0.1; done
 check "container init of the dead shim killed" no "$([ -e /proc/"$pid" ] && echo yes || echo no)"
 $C containers rm t-dead
+
+# --- SIGTERM stops a shim (as containerd's own shims); containerd then
+# cleans up its task through the delete action
+timeout 60 $C run -d "${RT[@]}" $IMG t-term sleep 1000 >/dev/null
+pid=$($C tasks ls | awk '$1=="t-term"{print $2}')
+term_shim=$(awk '{print $4}' /proc/"$pid"/stat)
+kill -TERM "$term_shim"
+for _ in $(seq 50); do alive "$term_shim" || break; sleep 0.1; done
+check "SIGTERM stops the shim" gone "$(alive "$term_shim" || echo gone)"
+for _ in $(seq 50); do [ -z "$(state t-term)" ] && break; sleep 0.1; done
+check "containerd cleaned up after the stopped shim" "" "$(state t-term)"
+for _ in $(seq 20); do [ -e /proc/"$pid" ] || break; sleep 0.1; done
+check "container init of the stopped shim killed" no "$([ -e /proc/"$pid" ] && echo yes || echo no)"
+$C containers rm t-term
 
 # --- events forwarded to containerd
 sleep 0.3
@@ -272,7 +306,7 @@ check "unknown shim flag: one-line error" "containerd-shim-berth-v2: shim flags:
 
 # --- nothing leaked
 check "no task left" "" "$($C tasks ls -q)"
-check "no shim left" 0 "$(shims)"
+check "no shim or helper left" 0 "$(( $(shims) + $(helpers) ))"
 check "no rootfs mount left" 0 "$(awk -v d="$CTRD_DIR/" 'index($2,d)==1' /proc/self/mounts | wc -l)"
 check "no berth state left" "" "$(ls -A /run/containerd/berth/"$NS" 2>/dev/null)"
 check "no shim socket left" "$s_before" "$(ls /run/containerd/s 2>/dev/null | grep -c '^berth-')"
