@@ -74,23 +74,36 @@ pub fn table(rep: &Report) -> String {
         .max()
         .unwrap_or(6)
         .max(6);
+    // The runtimes, then rows only some metrics have (the shim group's
+    // variants); each cell goes under its row's name.
+    let mut columns: Vec<&str> = rep.runtimes.iter().map(|r| r.name.as_str()).collect();
+    for r in rep.metrics.iter().flat_map(|m| &m.results) {
+        if !columns.contains(&r.runtime.as_str()) {
+            columns.push(&r.runtime);
+        }
+    }
     let cells: Vec<Vec<String>> = rep
         .metrics
         .iter()
         .map(|m| {
-            m.results
+            columns
                 .iter()
-                .map(|r| cell(r, &m.unit, r.runtime == rep.baseline))
+                .map(|col| match m.results.iter().find(|r| r.runtime == *col) {
+                    Some(r) => cell(r, &m.unit, r.runtime == rep.baseline),
+                    None => String::new(),
+                })
                 .collect()
         })
         .collect();
-    let widths: Vec<usize> = (0..rep.runtimes.len())
-        .map(|i| {
+    let widths: Vec<usize> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
             cells
                 .iter()
                 .filter_map(|row| row.get(i))
                 .map(|c| c.chars().count())
-                .chain([rep.runtimes[i].name.len(), 18])
+                .chain([name.len(), 18])
                 .max()
                 .unwrap_or(0)
         })
@@ -101,8 +114,8 @@ pub fn table(rep: &Report) -> String {
         rep.baseline
     );
     let mut line = format!("{:<first_w$}", "metric");
-    for (rt, w) in rep.runtimes.iter().zip(&widths) {
-        let _ = write!(line, "  {:<w$}", rt.name);
+    for (name, w) in columns.iter().zip(&widths) {
+        let _ = write!(line, "  {name:<w$}");
     }
     let _ = writeln!(out, "{}", line.trim_end());
     for (m, row) in rep.metrics.iter().zip(&cells) {
