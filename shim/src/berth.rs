@@ -57,8 +57,11 @@ impl Io {
     }
 }
 
+/// Whether every command execs the berth binary: always in a shim built
+/// without the `in-process` feature.
 pub fn exec_forced() -> bool {
-    std::env::var_os(EXEC_ENV).is_some_and(|v| !v.is_empty() && v != "0")
+    !cfg!(feature = "in-process")
+        || std::env::var_os(EXEC_ENV).is_some_and(|v| !v.is_empty() && v != "0")
 }
 
 /// The runtime binary for a container: the one its options name (exec'd),
@@ -137,8 +140,16 @@ impl Berth {
     fn start(&self, args: &[&OsStr], io: Io) -> Result<Running> {
         let argv = self.argv(args);
         let Some(binary) = &self.binary else {
-            let r = crate::helper::start(&argv, [io.stdin, io.stdout, io.stderr])?;
-            return Ok(Running::Worker(r));
+            #[cfg(feature = "in-process")]
+            return Ok(Running::Worker(crate::helper::start(
+                &argv,
+                [io.stdin, io.stdout, io.stderr],
+            )?));
+            #[cfg(not(feature = "in-process"))]
+            return Err(Error::invalid(
+                "runtime binary",
+                "none saved, and this shim was built without in-process berth",
+            ));
         };
         let stdio = |f: Option<OwnedFd>| f.map_or_else(Stdio::null, Stdio::from);
         let mut cmd = Command::new(binary);
@@ -230,6 +241,7 @@ impl Berth {
 /// A berth command under way.
 enum Running {
     Exec(std::process::Child),
+    #[cfg(feature = "in-process")]
     Worker(crate::helper::Pending),
 }
 
@@ -239,6 +251,7 @@ impl Running {
     /// `delete` action) std waits as usual.
     fn wait(self, reaper: Option<&Reaper>) -> Result<i32> {
         match (self, reaper) {
+            #[cfg(feature = "in-process")]
             (Running::Worker(p), _) => p.wait(),
             (Running::Exec(c), Some(r)) => Ok(r.wait(c.id() as i32)),
             (Running::Exec(mut c), None) => Ok(c

@@ -72,6 +72,7 @@ pub fn serve(f: &Flags) -> Result<()> {
     }
     // Before any thread exists, and before SIGCHLD is blocked and SIGPIPE
     // ignored here (the helper sets up its own).
+    #[cfg(feature = "in-process")]
     if !crate::berth::exec_forced() {
         crate::helper::spawn()?;
     }

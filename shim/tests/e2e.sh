@@ -11,6 +11,8 @@
 # Usage: shim/tests/e2e.sh            (as root, from anywhere)
 # Env:   PROFILE=release   build and test release binaries (default debug)
 #        KEEP=1            leave containerd running and its dir in place
+#        SHIM_FEATURES=--no-default-features  test the shim built without
+#                          in-process berth
 #        BERTH_SHIM_EXEC=1 containerd (so the shim) runs with it: the shim execs
 #                          the berth binary instead of its linked-in berth code
 set -uo pipefail
@@ -52,8 +54,11 @@ trap cleanup EXIT
 command -v containerd >/dev/null && command -v ctr >/dev/null || {
   echo "installing containerd"; apt-get install -y containerd >/dev/null || exit 1; }
 if [ "$PROFILE" = release ]; then flag=--release; else flag=; fi
-(cd "$REPO" && cargo build $flag -p berth -p containerd-shim-berth &&
-  cargo build $flag -p containerd-shim-berth --example shim-call) || exit 1
+# SHIM_FEATURES=--no-default-features tests the shim built without
+# in-process berth (it execs berth for every command).
+(cd "$REPO" && cargo build $flag -p berth -p containerd-shim-berth ${SHIM_FEATURES:-} &&
+  cargo build $flag -p containerd-shim-berth ${SHIM_FEATURES:-} --example shim-call) || exit 1
+case "${SHIM_FEATURES:-}" in *no-default-features*) EXEC_MODE=1 ;; *) EXEC_MODE=${BERTH_SHIM_EXEC:-0} ;; esac
 TGT=${CARGO_TARGET_DIR:-$REPO/target}/$PROFILE
 mkdir -p "$SHIM_BIN_DIR" "$WORK/fifo"
 cp "$TGT/containerd-shim-berth-v2" "$TGT/berth" "$SHIM_BIN_DIR/"
@@ -142,12 +147,12 @@ timeout 60 $C run -d "${RT[@]}" "${POD[@]}" $IMG t-pod1 sleep 1000 >/dev/null
 timeout 60 $C run -d "${RT[@]}" "${POD[@]}" $IMG t-pod2 sleep 1000 >/dev/null
 timeout 60 $C run -d "${RT[@]}" $IMG t-solo sleep 1000 >/dev/null
 check "one shim per pod, one for the lone container" 2 "$(shims)"
-if [ "${BERTH_SHIM_EXEC:-0}" = 0 ]; then
+if [ "$EXEC_MODE" = 0 ]; then
   check "one berth helper per shim" 2 "$(helpers)"
   check "helpers are the shims' children" "$(shim_procs containerd-shim | sort | xargs)" \
     "$(for p in $(shim_procs berth-helper); do awk '{print $4}' /proc/"$p"/stat; done | sort | xargs)"
 else
-  check "no berth helper with BERTH_SHIM_EXEC" 0 "$(helpers)"
+  check "no berth helper when every command execs berth" 0 "$(helpers)"
 fi
 s1=$(shim_of t-pod1)
 check "both pod containers under one shim" "$s1" "$(shim_of t-pod2)"
@@ -252,7 +257,7 @@ dead_shim=$(awk '{print $4}' /proc/"$pid"/stat)
 dead_helper=$(pgrep -P "$dead_shim" berth-helper)
 kill -9 "$dead_shim"
 for _ in $(seq 50); do [ -z "$(state t-dead)" ] && break; sleep 0.1; done
-[ "${BERTH_SHIM_EXEC:-0}" = 0 ] &&
+[ "$EXEC_MODE" = 0 ] &&
   check "the killed shim's helper died with it" gone "$( [ -n "$dead_helper" ] && ! alive "$dead_helper" && echo gone)"
 check "dead shim cleaned up by 'delete'" "" "$(state t-dead)"
 for _ in $(seq 20); do [ -e /proc/"$pid" ] || break; sleep 0.1; done
