@@ -263,7 +263,6 @@ fn update_bad_input() {
     let before = read(&pids, "pids.max");
     for (args, want) in [
         (vec!["--memory", "12x"], "berth: invalid configuration: --memory: invalid size \"12x\"".to_owned()),
-        (vec!["--l3-cache-schema", "L3:0=f"], "berth: linux.intelRdt is not supported yet".to_owned()),
         (
             vec!["-r", "/nonexistent/res.json"],
             "berth: read /nonexistent/res.json: No such file or directory (os error 2)".to_owned(),
