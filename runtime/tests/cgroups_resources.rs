@@ -146,7 +146,12 @@ fn block_io_weight_read_back_or_refused_by_name() {
     assert!(all_gone(&cg));
     match r {
         Ok(()) => {
-            let got = got.unwrap();
+            let got = got.unwrap_or_else(|e| {
+                panic!(
+                    "blockIO.weight accepted, but {} has neither {bfq} nor {other}: {e}",
+                    dir.display()
+                )
+            });
             // BFQ keeps the value; io.weight holds runc's conversion of 300.
             assert!(
                 got.contains("300") || got.contains("2930"),
