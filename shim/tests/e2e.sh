@@ -244,7 +244,7 @@ if command -v script >/dev/null; then
   check "tty exec exit code" 6 "$rc"
   $C tasks kill -s KILL t-ttyx; sleep 0.3; $C tasks rm t-ttyx >/dev/null 2>&1; $C containers rm t-ttyx
 else
-  echo "skip - tty tests: no script(1)"
+  skip "tty exec (2 checks)" "no script(1) here"
 fi
 
 # --- OOM: a shell outgrowing a 16 MiB limit
