@@ -22,7 +22,7 @@ config.json and the root filesystem it names. Run one with:
 
 `berth spec` writes a template config.json into the current directory.";
 
-const GLOBAL: &str = "Global options (before or after the command)";
+const GLOBAL: &str = "Global options";
 
 #[derive(Parser, Debug)]
 #[command(
