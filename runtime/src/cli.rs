@@ -57,9 +57,8 @@ struct Cli {
     /// The CRIU binary checkpoint and restore run (default: criu from PATH).
     #[arg(long, global = true, value_name = "PATH", help_heading = GLOBAL)]
     criu: Option<PathBuf>,
-    /// runc's rootless switch, handed to create and run (auto: when not
-    /// root). Before the command only, as in runc: `spec --rootless` is
-    /// spec's own flag.
+    /// runc's rootless switch, passed on to create and run (auto: when not root).
+    // Top-level only, as in runc: `spec --rootless` is spec's own flag.
     #[arg(long, value_name = "true|false|auto", default_value = "auto",
         value_parser = ["true", "false", "auto"], help_heading = GLOBAL)]
     rootless: String,
