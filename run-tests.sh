@@ -1,31 +1,104 @@
 #!/usr/bin/env bash
-# Runs every berth test. Needs root (tests start real containers) and
-# Debian's busybox-static (/bin/busybox) and libseccomp-dev; .ci/run installs them.
-set -euo pipefail
+# Runs every berth test stage, each one even when an earlier one failed, then
+# prints a table (stage, passed, failed, skipped, seconds) and the closing
+# line "N passed, N failed, N skipped" over all checks. Exit status 1 if any
+# check failed, or a stage failed or checked nothing.
+#
+# Needs root (tests start real containers), Debian's busybox-static
+# (/bin/busybox) and libseccomp-dev; .ci/run installs them. The engine, CRI
+# and VM stages install what they miss (see README.md, "What the tests do").
+#
+# Env: STAGES="cargo-test conformance"   run only these stages (names as in the table)
+#      BERTH_TEST_LOGS=DIR              keep each stage's output there
+#                                       (default: a new /tmp/berth-tests.XXXXXX)
+set -uo pipefail
 cd "$(dirname "$0")"
 
-echo "== format and lints"
-cargo fmt --all -- --check
-cargo clippy --workspace --all-targets -- -D warnings
+LOGS=${BERTH_TEST_LOGS:-$(mktemp -d /tmp/berth-tests.XXXXXX)}
+mkdir -p "$LOGS"
+# Tests that cannot check anything on this host write "SKIP <test>: <why>"
+# here (runtime/tests/skip/mod.rs); cargo counts them as passed.
+export BERTH_SKIP_LOG=$LOGS/cargo-skips
+: >"$BERTH_SKIP_LOG"
 
-echo "== unit and integration tests (real containers)"
-cargo test --workspace
+rows=()
+total_p=0 total_f=0 total_s=0 bad=0
 
-echo "== in-house OCI conformance suite (checks from inside the container)"
-conformance/run-ci.sh
+wanted() { [ -z "${STAGES:-}" ] || [[ " $STAGES " == *" $1 "* ]]; }
 
-echo "== containerd shim end to end (private containerd 1.6, containerd installed when missing)"
-shim/tests/e2e.sh
+# stage NAME KIND CMD...
+#   KIND lint:  one check, passed when CMD exits 0
+#        cargo: the sum of cargo's "test result:" lines, counted skips apart
+#        suite: the sum of the "N passed, N failed[, N skipped]" lines
+# Whatever the counts say, a non-zero exit is at least one failure, and a
+# stage that checked nothing fails.
+stage() {
+	local name=$1 kind=$2
+	shift 2
+	wanted "$name" || return 0
+	echo "== $name: $*"
+	local log=$LOGS/$name.log t0 rc p=0 f=0 s=0 note=""
+	t0=$(date +%s)
+	"$@" 2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
+	local secs=$(($(date +%s) - t0))
+	case $kind in
+	lint)
+		if [ "$rc" = 0 ]; then p=1; else f=1; fi
+		;;
+	cargo)
+		read -r p f s < <(grep -aE '^test result: ' "$log" |
+			sed -E 's/.* ([0-9]+) passed; ([0-9]+) failed; ([0-9]+) ignored.*/\1 \2 \3/' |
+			awk '{p+=$1; f+=$2; s+=$3} END {print p+0, f+0, s+0}')
+		local skipped
+		skipped=$(wc -l <"$BERTH_SKIP_LOG")
+		p=$((p - skipped)) s=$((s + skipped))
+		;;
+	suite)
+		read -r p f s < <(tr -d '\r' <"$log" |
+			grep -aE '^[0-9]+ passed, [0-9]+ failed(, [0-9]+ skipped)?$' |
+			awk '{p+=$1; f+=$3; s+=$5} END {print p+0, f+0, s+0}')
+		;;
+	esac
+	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
+		f=1 note="exit status $rc"
+	fi
+	if [ "$p" = 0 ] && [ "$f" = 0 ]; then
+		f=1 note="checked nothing"
+	fi
+	[ "$f" = 0 ] || bad=1
+	total_p=$((total_p + p)) total_f=$((total_f + f)) total_s=$((total_s + s))
+	rows+=("$(printf '%-22s %7s %7s %7s %7s  %s' "$name" "$p" "$f" "$s" "$secs" "$note")")
+}
 
-echo "== engines: podman, dockerd and containerd's runc-v2 shim running berth (installed when missing)"
-conformance/engines/run-all.sh
+stage format lint cargo fmt --all -- --check
+stage clippy lint cargo clippy --workspace --all-targets -- -D warnings
+# Unit and integration tests (real containers); every test binary runs.
+stage cargo-test cargo cargo test --workspace --no-fail-fast
+# The in-house OCI conformance suite (checks from inside the container).
+stage conformance suite conformance/run-ci.sh
+# The containerd shim end to end (private containerd 1.6).
+stage shim-e2e suite shim/tests/e2e.sh
+# podman, dockerd and containerd's runc-v2 shim running berth.
+stage engines suite conformance/engines/run-all.sh
+# Kubernetes CRI: a pod of two containers through containerd's CRI and our shim.
+stage cri suite env WANT_SHIMS=1 REQUIRE_STATS=1 conformance/cri/run.sh
+# The suite's cgroup scenarios on pure cgroup v2 (QEMU guest).
+stage cgroup-v2-vm suite conformance/vm/run-v2.sh
+# The shim built without in-process berth (exec per command).
+stage shim-exec-clippy lint cargo clippy -p containerd-shim-berth --no-default-features --all-targets -- -D warnings
+stage shim-exec-e2e suite env SHIM_FEATURES=--no-default-features shim/tests/e2e.sh
 
-echo "== Kubernetes CRI: a pod of two containers through containerd's CRI and our shim"
-WANT_SHIMS=1 REQUIRE_STATS=1 conformance/cri/run.sh
-
-echo "== the suite's cgroup scenarios on pure cgroup v2 (QEMU guest)"
-conformance/vm/run-v2.sh
-
-echo "== the shim built without in-process berth (exec per command): lints and end to end"
-cargo clippy -p containerd-shim-berth --no-default-features --all-targets -- -D warnings
-SHIM_FEATURES=--no-default-features shim/tests/e2e.sh
+if [ -s "$BERTH_SKIP_LOG" ]; then
+	echo "== skipped cargo tests"
+	cat "$BERTH_SKIP_LOG"
+fi
+echo "== summary (logs in $LOGS)"
+printf '%-22s %7s %7s %7s %7s  %s\n' stage passed failed skipped secs note
+printf '%s\n' "${rows[@]}"
+if [ "${#rows[@]}" = 0 ]; then
+	echo "no stage matches STAGES=${STAGES:-}"
+	bad=1
+fi
+echo "$total_p passed, $total_f failed, $total_s skipped"
+[ "$bad" = 0 ]

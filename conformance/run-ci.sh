@@ -3,7 +3,8 @@
 # suite against berth. Extra arguments go to berth-conformance, e.g.
 #   conformance/run-ci.sh --filter cgroups --skip-feature apparmor -v
 # Needs root and Debian's busybox-static (installed when missing).
-# The last line printed is "N passed, N failed" (assertions); exit 1 on any failure.
+# The last line printed is "N passed, N failed, N skipped" (assertions); exit 1 on
+# any failure, or when nothing was checked.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"

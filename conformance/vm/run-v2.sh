@@ -4,7 +4,11 @@
 #
 # usage: conformance/vm/run-v2.sh [RUNTIME] [-- DRIVER-ARGS...]
 #   RUNTIME      default: the workspace's target/debug/berth (built here)
-#   DRIVER-ARGS  replace the default scenario filter, e.g. -- --filter pids -v
+#   DRIVER-ARGS  replace the default scenario selection, e.g. -- --filter pids -v
+# The default selection is by exact name: every linux_cgroups_* scenario of
+# the driver's --list, delete_resources and delete_only_create_resources.
+# The last line is the guest's "N passed, N failed, N skipped"; a run that
+# printed none (the guest died) or checked nothing fails.
 # Needs: qemu-system-x86 and busybox-static (Debian); the kernel package is
 # downloaded (not installed) by cgv2-vm.sh on first use and cached in /tmp/vmlab.
 # Every runtime call in the guest has a timeout (RT_TIMEOUT, default 60 s:
@@ -19,14 +23,19 @@ if [ $# -gt 0 ] && [ "$1" != "--" ]; then
 fi
 if [ "${1:-}" = "--" ]; then shift; fi
 ARGS=("$@")
-if [ ${#ARGS[@]} -eq 0 ]; then
-	ARGS=(--filter linux_cgroups --filter delete_resources --filter delete_only_create_resources)
-fi
 
 command -v qemu-system-x86_64 >/dev/null ||
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends qemu-system-x86 >&2
 cargo build --quiet --manifest-path "$ROOT/Cargo.toml" -p berth -p berth-conformance
 "$ROOT/conformance/build-checker.sh" >/dev/null
+if [ ${#ARGS[@]} -eq 0 ]; then
+	while read -r name _; do
+		case $name in
+		linux_cgroups_* | delete_resources | delete_only_create_resources) ARGS+=(--scenario "$name") ;;
+		esac
+	done < <("$ROOT/target/debug/berth-conformance" --list)
+	[ ${#ARGS[@]} -gt 0 ] || { echo "run-v2: no cgroup scenario in the driver's --list" >&2; exit 1; }
+fi
 
 SHARE=$(mktemp -d /tmp/berth-v2.XXXXXX)
 trap 'rm -rf "$SHARE"' EXIT
@@ -47,7 +56,18 @@ RT_GUEST=$SHARE/runtime
 } >"$SHARE/guest.sh"
 
 start=$(date +%s.%N)
-rc=0
-"$HERE/cgv2-vm.sh" -q -t "${VM_TIMEOUT:-900}" "${bflags[@]}" "$SHARE" sh "$SHARE/guest.sh" || rc=$?
+set +e
+"$HERE/cgv2-vm.sh" -q -t "${VM_TIMEOUT:-900}" "${bflags[@]}" "$SHARE" sh "$SHARE/guest.sh" | tee "$SHARE/out.log"
+rc=${PIPESTATUS[0]}
+set -e
 echo "run-v2: VM run took $(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}') s (exit $rc)" >&2
+# The guest console may end lines with CR.
+counts=$(tr -d '\r' <"$SHARE/out.log" | grep -E '^[0-9]+ passed, [0-9]+ failed(, [0-9]+ skipped)?$' | tail -1 || true)
+if [ -z "$counts" ]; then
+	echo "run-v2: the guest printed no closing count (exit $rc)" >&2
+	echo "0 passed, 1 failed, 0 skipped"
+	exit 1
+fi
+echo "$counts"
+[ "${counts%% *}" -gt 0 ] || rc=1
 exit "$rc"

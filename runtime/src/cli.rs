@@ -10,95 +10,154 @@ use crate::container::{self, CreateOpts};
 use crate::error::{Error, Result};
 use crate::logging;
 
+const ABOUT: &str = "berth: an OCI container runtime with runc's command line";
+
+const LONG_ABOUT: &str = "\
+berth: an OCI container runtime with runc's command line.
+
+A container is made from a bundle: a directory holding the runtime spec's
+config.json and the root filesystem it names. Run one with:
+
+    berth run [-b BUNDLE] CONTAINER-ID
+
+`berth spec` writes a template config.json into the current directory.";
+
+const GLOBAL: &str = "Global options";
+
 #[derive(Parser, Debug)]
-#[command(name = "berth", version, about = "An OCI container runtime")]
+#[command(
+    name = "berth",
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    disable_version_flag = true,
+    arg_required_else_help = true,
+    after_help = "Run 'berth COMMAND --help' for the options of a command."
+)]
 struct Cli {
-    /// Root directory for container state.
-    #[arg(long, global = true, default_value = "/run/berth")]
+    /// Print the version.
+    #[arg(short = 'v', long = "version", action = clap::ArgAction::Version, help_heading = GLOBAL)]
+    version: Option<bool>,
+    /// Directory for container state.
+    #[arg(long, global = true, default_value = "/run/berth", value_name = "DIR", help_heading = GLOBAL)]
     root: PathBuf,
-    /// Log file (errors, and debug lines with --debug).
-    #[arg(long, global = true)]
+    /// Append errors (and debug lines with --debug) to this file.
+    #[arg(long, global = true, value_name = "FILE", help_heading = GLOBAL)]
     log: Option<PathBuf>,
-    /// Log format.
-    #[arg(long = "log-format", global = true, value_enum, default_value = "text")]
+    /// Format of the --log lines.
+    #[arg(long = "log-format", global = true, value_enum, default_value = "text", value_name = "FORMAT", help_heading = GLOBAL)]
     log_format: logging::Format,
-    /// Enable debug logging.
-    #[arg(long, global = true)]
+    /// Log debug lines too (to stderr without --log).
+    #[arg(long, global = true, help_heading = GLOBAL)]
     debug: bool,
-    /// Use the systemd cgroup driver.
-    #[arg(long = "systemd-cgroup", global = true)]
+    /// Use the systemd cgroup driver: not implemented yet, so create, run
+    /// and restore refuse it.
+    #[arg(long = "systemd-cgroup", global = true, help_heading = GLOBAL)]
     systemd_cgroup: bool,
+    /// The CRIU binary checkpoint and restore run (default: criu from PATH).
+    #[arg(long, global = true, value_name = "PATH", help_heading = GLOBAL)]
+    criu: Option<PathBuf>,
+    /// runc's rootless switch, passed on to create and run (auto: when not root).
+    // Top-level only, as in runc: `spec --rootless` is spec's own flag.
+    #[arg(long, value_name = "true|false|auto", default_value = "auto",
+        value_parser = ["true", "false", "auto"], help_heading = GLOBAL)]
+    rootless: String,
     #[command(subcommand)]
     cmd: Cmd,
 }
 
 #[derive(Args, Debug)]
 struct CreateArgs {
-    /// Bundle directory (holding config.json).
-    #[arg(short, long, default_value = ".")]
+    /// Bundle directory (holding config.json and the rootfs).
+    #[arg(short, long, default_value = ".", value_name = "DIR")]
     bundle: PathBuf,
-    /// Unix socket that receives the pty master.
-    #[arg(long = "console-socket")]
+    /// Unix socket that receives the pty master when process.terminal is true.
+    #[arg(long = "console-socket", value_name = "SOCKET")]
     console_socket: Option<PathBuf>,
     /// File to write the container init's pid to.
-    #[arg(long = "pid-file")]
+    #[arg(long = "pid-file", value_name = "FILE")]
     pid_file: Option<PathBuf>,
     /// Pass N extra fds (3..3+N) to the container.
-    #[arg(long = "preserve-fds", default_value_t = 0)]
+    #[arg(long = "preserve-fds", default_value_t = 0, value_name = "N")]
     preserve_fds: i32,
-    /// Use chroot instead of pivot_root.
+    /// Use chroot instead of pivot_root (for a rootfs on a ramdisk).
     #[arg(long = "no-pivot")]
     no_pivot: bool,
     /// Do not create a new session keyring.
     #[arg(long = "no-new-keyring")]
     no_new_keyring: bool,
+    /// A unique name for the container.
+    #[arg(value_name = "CONTAINER-ID")]
+    id: String,
+}
+
+/// The id of an existing container.
+#[derive(Args, Debug)]
+struct IdArg {
+    /// The container's id.
+    #[arg(value_name = "CONTAINER-ID")]
     id: String,
 }
 
 #[derive(Args, Debug)]
 struct ExecArgs {
     /// A process.json to run instead of the command line.
-    #[arg(short, long)]
+    #[arg(short, long, value_name = "FILE")]
     process: Option<PathBuf>,
-    /// Allocate a pseudo-TTY (needs --console-socket).
+    /// Allocate a pseudo-TTY (its master goes to --console-socket when given).
     #[arg(short, long)]
     tty: bool,
-    #[arg(long = "console-socket")]
+    /// Unix socket that receives the pty master of -t.
+    #[arg(long = "console-socket", value_name = "SOCKET")]
     console_socket: Option<PathBuf>,
     /// Do not wait for the process.
     #[arg(short, long)]
     detach: bool,
-    #[arg(long = "pid-file")]
+    /// File to write the process's pid to.
+    #[arg(long = "pid-file", value_name = "FILE")]
     pid_file: Option<PathBuf>,
-    #[arg(long = "preserve-fds", default_value_t = 0)]
+    /// Pass N extra fds (3..3+N) to the process.
+    #[arg(long = "preserve-fds", default_value_t = 0, value_name = "N")]
     preserve_fds: i32,
     /// Extra environment: KEY=VALUE (repeatable).
-    #[arg(short, long)]
+    #[arg(short, long, value_name = "KEY=VALUE")]
     env: Vec<String>,
-    #[arg(long)]
+    /// Working directory of the process.
+    #[arg(long, value_name = "DIR")]
     cwd: Option<PathBuf>,
-    /// uid[:gid]
-    #[arg(short, long)]
+    /// User to run as: uid[:gid].
+    #[arg(short, long, value_name = "UID[:GID]")]
     user: Option<String>,
-    #[arg(short = 'g', long = "additional-gids")]
+    /// An additional group id (repeatable).
+    #[arg(short = 'g', long = "additional-gids", value_name = "GID")]
     additional_gids: Vec<u32>,
-    /// Add a capability (repeatable).
-    #[arg(short, long)]
+    /// Add a capability, e.g. CAP_NET_ADMIN (repeatable).
+    #[arg(short, long, value_name = "CAP")]
     cap: Vec<String>,
+    /// Set no_new_privs for the process.
     #[arg(long = "no-new-privs")]
     no_new_privs: bool,
-    #[arg(long)]
+    /// AppArmor profile of the process.
+    #[arg(long, value_name = "PROFILE")]
     apparmor: Option<String>,
-    #[arg(long = "process-label")]
+    /// SELinux label of the process.
+    #[arg(long = "process-label", value_name = "LABEL")]
     process_label: Option<String>,
     /// Run in this sub-cgroup of the container's cgroup.
-    #[arg(long)]
+    #[arg(long, value_name = "PATH")]
     cgroup: Option<String>,
+    /// Run even if the container is paused.
     #[arg(long = "ignore-paused")]
     ignore_paused: bool,
+    /// The container's id.
+    #[arg(value_name = "CONTAINER-ID")]
     id: String,
-    /// The command and its arguments.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    /// The command and its arguments (unless --process is given).
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
     args: Vec<String>,
 }
 
@@ -106,10 +165,10 @@ struct ExecArgs {
 #[derive(Args, Debug)]
 struct CriuArgs {
     /// Directory for the CRIU image files.
-    #[arg(long = "image-path", default_value = "checkpoint")]
+    #[arg(long = "image-path", default_value = "checkpoint", value_name = "DIR")]
     image_path: PathBuf,
     /// Directory for CRIU's log and work files (default: the image path).
-    #[arg(long = "work-path")]
+    #[arg(long = "work-path", value_name = "DIR")]
     work_path: Option<PathBuf>,
     /// Allow open TCP connections.
     #[arg(long = "tcp-established")]
@@ -124,7 +183,7 @@ struct CriuArgs {
     #[arg(long = "file-locks")]
     file_locks: bool,
     /// How CRIU handles cgroups: soft, full, strict or ignore.
-    #[arg(long = "manage-cgroups-mode")]
+    #[arg(long = "manage-cgroups-mode", value_name = "MODE")]
     manage_cgroups_mode: Option<String>,
 }
 
@@ -138,6 +197,7 @@ impl From<CriuArgs> for crate::checkpoint::CriuOpts {
             shell_job: a.shell_job,
             file_locks: a.file_locks,
             manage_cgroups_mode: a.manage_cgroups_mode,
+            program: None,
         }
     }
 }
@@ -153,8 +213,10 @@ struct CheckpointArgs {
     #[arg(long = "pre-dump")]
     pre_dump: bool,
     /// A previous pre-dump's image directory, relative to --image-path.
-    #[arg(long = "parent-path")]
+    #[arg(long = "parent-path", value_name = "DIR")]
     parent_path: Option<PathBuf>,
+    /// The container's id.
+    #[arg(value_name = "CONTAINER-ID")]
     id: String,
 }
 
@@ -162,16 +224,20 @@ struct CheckpointArgs {
 struct RestoreArgs {
     #[command(flatten)]
     criu: CriuArgs,
-    /// Bundle directory (holding config.json).
-    #[arg(short, long, default_value = ".")]
+    /// Bundle directory (holding config.json and the rootfs).
+    #[arg(short, long, default_value = ".", value_name = "DIR")]
     bundle: PathBuf,
     /// Do not wait for the restored container.
     #[arg(short, long)]
     detach: bool,
-    #[arg(long = "pid-file")]
+    /// File to write the restored init's pid to.
+    #[arg(long = "pid-file", value_name = "FILE")]
     pid_file: Option<PathBuf>,
-    #[arg(long = "console-socket")]
+    /// Refused: CRIU's command line cannot hand over a restored pty.
+    #[arg(long = "console-socket", value_name = "SOCKET")]
     console_socket: Option<PathBuf>,
+    /// A unique name for the restored container.
+    #[arg(value_name = "CONTAINER-ID")]
     id: String,
 }
 
@@ -180,7 +246,7 @@ enum Cmd {
     /// Create a container (left waiting for `start`).
     Create(CreateArgs),
     /// Start a created container.
-    Start { id: String },
+    Start(IdArg),
     /// Create and start a container.
     Run {
         #[command(flatten)]
@@ -194,14 +260,17 @@ enum Cmd {
     },
     /// Run a process in a running container.
     Exec(Box<ExecArgs>),
-    /// Print a container's state.
-    State { id: String },
+    /// Print a container's state as JSON.
+    State(IdArg),
     /// Send a signal to a container.
     Kill {
         /// Send the signal to every process of the container.
         #[arg(short, long)]
         all: bool,
+        /// The container's id.
+        #[arg(value_name = "CONTAINER-ID")]
         id: String,
+        /// A signal name (KILL, SIGKILL) or number.
         #[arg(default_value = "TERM")]
         signal: String,
     },
@@ -210,27 +279,37 @@ enum Cmd {
         /// Kill the container first if it is still running.
         #[arg(short, long)]
         force: bool,
+        /// The container's id.
+        #[arg(value_name = "CONTAINER-ID")]
         id: String,
     },
     /// List containers.
     List {
-        #[arg(short, long, default_value = "table")]
+        /// Output format: table or json.
+        #[arg(short, long, default_value = "table", value_name = "FORMAT")]
         format: String,
         /// Print only ids.
         #[arg(short, long)]
         quiet: bool,
     },
     /// Freeze every process of a running container.
-    Pause { id: String },
+    Pause(IdArg),
     /// Thaw a paused container.
-    Resume { id: String },
+    Resume(IdArg),
     /// List the container's processes: host pids (json) or `ps` rows (table).
     Ps {
-        #[arg(short, long, default_value = "table")]
+        /// Output format: table or json.
+        #[arg(short, long, default_value = "table", value_name = "FORMAT")]
         format: String,
+        /// The container's id.
+        #[arg(value_name = "CONTAINER-ID")]
         id: String,
         /// Arguments for ps (default -ef).
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "PS-ARGS"
+        )]
         ps_args: Vec<String>,
     },
     /// Change a live container's cgroup limits.
@@ -241,8 +320,10 @@ enum Cmd {
         #[arg(long)]
         stats: bool,
         /// Time between two statistics events (Go syntax: 5s, 500ms, 1m).
-        #[arg(long, default_value = "5s")]
+        #[arg(long, default_value = "5s", value_name = "DURATION")]
         interval: String,
+        /// The container's id.
+        #[arg(value_name = "CONTAINER-ID")]
         id: String,
     },
     /// Checkpoint a running container with CRIU.
@@ -251,7 +332,8 @@ enum Cmd {
     Restore(RestoreArgs),
     /// Write a template config.json.
     Spec {
-        #[arg(short, long, default_value = ".")]
+        /// Directory to write config.json into.
+        #[arg(short, long, default_value = ".", value_name = "DIR")]
         bundle: PathBuf,
         /// A template for a rootless container.
         #[arg(long)]
@@ -261,45 +343,73 @@ enum Cmd {
     Features,
 }
 
-/// runc's `update` flags; sizes take k/m/g suffixes.
+/// runc's `update` flags; sizes take k/m/g suffixes. runc's Intel RDT flags
+/// (--l3-cache-schema, --mem-bw-schema) are not offered: berth has no Intel RDT.
 #[derive(Args, Debug)]
 struct UpdateArgs {
     /// A LinuxResources JSON file, or "-" for stdin; other flags are ignored.
-    #[arg(short, long)]
+    #[arg(short, long, value_name = "FILE")]
     resources: Option<String>,
-    #[arg(long, allow_hyphen_values = true)]
+    /// Memory limit (bytes, k/m/g suffixes; -1 for unlimited).
+    #[arg(long, allow_hyphen_values = true, value_name = "SIZE")]
     memory: Option<String>,
-    #[arg(long = "memory-reservation", allow_hyphen_values = true)]
+    /// Memory soft limit.
+    #[arg(
+        long = "memory-reservation",
+        allow_hyphen_values = true,
+        value_name = "SIZE"
+    )]
     memory_reservation: Option<String>,
     /// Memory plus swap; -1 for unlimited.
-    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    #[arg(long = "memory-swap", allow_hyphen_values = true, value_name = "SIZE")]
     memory_swap: Option<String>,
-    #[arg(long = "kernel-memory", allow_hyphen_values = true)]
+    /// Kernel memory limit (cgroup v1 only; deprecated by the kernel).
+    #[arg(
+        long = "kernel-memory",
+        allow_hyphen_values = true,
+        value_name = "SIZE"
+    )]
     kernel_memory: Option<String>,
-    #[arg(long = "kernel-memory-tcp", allow_hyphen_values = true)]
+    /// Kernel TCP buffer memory limit (cgroup v1 only).
+    #[arg(
+        long = "kernel-memory-tcp",
+        allow_hyphen_values = true,
+        value_name = "SIZE"
+    )]
     kernel_memory_tcp: Option<String>,
-    #[arg(long = "cpu-share", alias = "cpu-shares")]
+    /// CPU shares (relative weight).
+    #[arg(long = "cpu-share", alias = "cpu-shares", value_name = "N")]
     cpu_share: Option<u64>,
-    #[arg(long = "cpu-quota", allow_hyphen_values = true)]
+    /// CPU CFS quota in microseconds per period; -1 for none.
+    #[arg(long = "cpu-quota", allow_hyphen_values = true, value_name = "USEC")]
     cpu_quota: Option<i64>,
-    #[arg(long = "cpu-period")]
+    /// CPU CFS period in microseconds.
+    #[arg(long = "cpu-period", value_name = "USEC")]
     cpu_period: Option<u64>,
-    #[arg(long = "cpu-rt-runtime", allow_hyphen_values = true)]
+    /// Realtime runtime in microseconds per period (cgroup v1 only).
+    #[arg(
+        long = "cpu-rt-runtime",
+        allow_hyphen_values = true,
+        value_name = "USEC"
+    )]
     cpu_rt_runtime: Option<i64>,
-    #[arg(long = "cpu-rt-period")]
+    /// Realtime period in microseconds (cgroup v1 only).
+    #[arg(long = "cpu-rt-period", value_name = "USEC")]
     cpu_rt_period: Option<u64>,
-    #[arg(long = "cpuset-cpus")]
+    /// CPUs allowed, e.g. 0-3,6.
+    #[arg(long = "cpuset-cpus", value_name = "LIST")]
     cpuset_cpus: Option<String>,
-    #[arg(long = "cpuset-mems")]
+    /// Memory nodes allowed, e.g. 0-1.
+    #[arg(long = "cpuset-mems", value_name = "LIST")]
     cpuset_mems: Option<String>,
-    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    /// Maximum number of tasks; -1 or 0 for unlimited.
+    #[arg(long = "pids-limit", allow_hyphen_values = true, value_name = "N")]
     pids_limit: Option<i64>,
-    #[arg(long = "blkio-weight")]
+    /// Block IO weight, 10 to 1000 (needs a disk scheduler with weights).
+    #[arg(long = "blkio-weight", value_name = "N")]
     blkio_weight: Option<u16>,
-    #[arg(long = "l3-cache-schema")]
-    l3_cache_schema: Option<String>,
-    #[arg(long = "mem-bw-schema")]
-    mem_bw_schema: Option<String>,
+    /// The container's id.
+    #[arg(value_name = "CONTAINER-ID")]
     id: String,
 }
 
@@ -314,6 +424,7 @@ impl From<CreateArgs> for (String, CreateOpts) {
                 preserve_fds: a.preserve_fds,
                 no_pivot: a.no_pivot,
                 no_new_keyring: a.no_new_keyring,
+                ..CreateOpts::default()
             },
         )
     }
@@ -331,16 +442,10 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let cli = match Cli::try_parse_from(args) {
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    let cli = match Cli::try_parse_from(&args) {
         Ok(c) => c,
-        Err(e) if !e.use_stderr() => e.exit(),
-        Err(e) => {
-            // One line, like every other berth error: the first line of clap's report.
-            let text = e.to_string();
-            let first = text.lines().next().unwrap_or_default();
-            eprintln!("berth: {}", first.trim_start_matches("error: "));
-            return 1;
-        }
+        Err(e) => return usage_error(&e, &args),
     };
     logging::init(cli.log.clone(), cli.log_format, cli.debug);
     match dispatch(cli) {
@@ -354,6 +459,79 @@ where
     }
 }
 
+/// A command line clap refused (or --help and --version, which it renders).
+/// The person gets clap's report: the error with its tip (a similar name,
+/// the missing argument), the usage and a pointer to --help. The --log
+/// file gets the error and tip as one line, since engines report the last
+/// error line of that file.
+fn usage_error(e: &clap::Error, args: &[std::ffi::OsString]) -> i32 {
+    use clap::error::ErrorKind;
+    if !e.use_stderr() {
+        // --help, --version: to stdout, exit 0.
+        let _ = e.print();
+        return 0;
+    }
+    if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        // No arguments at all: the usage and the command list, on stdout
+        // with status 0 as runc prints them.
+        let _ = <Cli as clap::CommandFactory>::command().print_help();
+        return 0;
+    }
+    let text = e.render().to_string();
+    let mut summary = Vec::new();
+    let mut rest = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if line.starts_with("Usage:") || line.starts_with("For more") || !rest.is_empty() {
+            rest.push(line);
+        } else {
+            summary.push(line.trim_start_matches("error: "));
+        }
+    }
+    // "... were not provided:" goes on with its list; a tip is a new clause.
+    let mut one_line = String::new();
+    for part in summary {
+        if !one_line.is_empty() {
+            let go_on = one_line.ends_with(':') || part.starts_with('[');
+            one_line.push_str(if go_on { " " } else { "; " });
+        }
+        one_line.push_str(part);
+    }
+    let (log, format) = log_args(args);
+    logging::init(log, format, false);
+    logging::error(&one_line);
+    eprintln!("berth: {one_line}");
+    for line in rest {
+        eprintln!("{line}");
+    }
+    1
+}
+
+/// --log and --log-format from a command line clap refused, so that the
+/// refusal still reaches the log engines read.
+fn log_args(args: &[std::ffi::OsString]) -> (Option<PathBuf>, logging::Format) {
+    let mut log = None;
+    let mut format = logging::Format::Text;
+    let mut it = args.iter().skip(1).map(|a| a.to_string_lossy());
+    while let Some(a) = it.next() {
+        let (key, inline) = match a.split_once('=') {
+            Some((k, v)) => (k.to_owned(), Some(v.to_owned())),
+            None => (a.to_string(), None),
+        };
+        if key != "--log" && key != "--log-format" {
+            continue;
+        }
+        let Some(value) = inline.or_else(|| it.next().map(|v| v.to_string())) else {
+            break;
+        };
+        if key == "--log" {
+            log = Some(PathBuf::from(value));
+        } else if value == "json" {
+            format = logging::Format::Json;
+        }
+    }
+    (log, format)
+}
+
 fn need_cgroupfs(systemd: bool) -> Result<()> {
     if systemd {
         return Err(Error::Unsupported(
@@ -365,21 +543,29 @@ fn need_cgroupfs(systemd: bool) -> Result<()> {
 
 fn dispatch(cli: Cli) -> Result<i32> {
     let root = cli.root;
+    // runc's values: true, false, or auto (None).
+    let rootless = match cli.rootless.as_str() {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
+    };
     logging::debug(|| format!("{:?}", cli.cmd));
     match cli.cmd {
         Cmd::Create(a) => {
             need_cgroupfs(cli.systemd_cgroup)?;
-            let (id, o) = a.into();
+            let (id, mut o): (String, CreateOpts) = a.into();
+            o.rootless = rootless;
             container::create(&root, &id, &o)?;
         }
-        Cmd::Start { id } => {
+        Cmd::Start(IdArg { id }) => {
             let dir = crate::state::Dir::open(&root, &id)?;
             let st = dir.load()?;
             container::start(&dir, &st)?;
         }
         Cmd::Run { c, detach, .. } => {
             need_cgroupfs(cli.systemd_cgroup)?;
-            let (id, o) = c.into();
+            let (id, mut o): (String, CreateOpts) = c.into();
+            o.rootless = rootless;
             return container::run(&root, &id, &o, detach);
         }
         Cmd::Exec(a) => {
@@ -405,15 +591,15 @@ fn dispatch(cli: Cli) -> Result<i32> {
             };
             return container::exec(&root, &a.id, &o);
         }
-        Cmd::State { id } => println!("{}", container::state_json(&root, &id)?),
+        Cmd::State(IdArg { id }) => println!("{}", container::state_json(&root, &id)?),
         Cmd::Kill { all, id, signal } => {
             let sig = crate::signal::parse(&signal)?;
             container::kill(&root, &id, sig, all)?;
         }
         Cmd::Delete { force, id } => container::delete(&root, &id, force)?,
         Cmd::List { format, quiet } => list(&root, &format, quiet)?,
-        Cmd::Pause { id } => crate::ops::pause(&root, &id)?,
-        Cmd::Resume { id } => crate::ops::resume(&root, &id)?,
+        Cmd::Pause(IdArg { id }) => crate::ops::pause(&root, &id)?,
+        Cmd::Resume(IdArg { id }) => crate::ops::resume(&root, &id)?,
         Cmd::Ps {
             format,
             id,
@@ -437,8 +623,8 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 cpuset_mems: a.cpuset_mems,
                 pids_limit: a.pids_limit,
                 blkio_weight: a.blkio_weight,
-                l3_cache_schema: a.l3_cache_schema,
-                mem_bw_schema: a.mem_bw_schema,
+                l3_cache_schema: None,
+                mem_bw_schema: None,
             };
             crate::ops::update(&root, &a.id, &o)?;
         }
@@ -454,8 +640,10 @@ fn dispatch(cli: Cli) -> Result<i32> {
             crate::events::run(&root, &id, &o)?;
         }
         Cmd::Checkpoint(a) => {
+            let mut criu: crate::checkpoint::CriuOpts = a.criu.into();
+            criu.program = cli.criu;
             let o = crate::checkpoint::CheckpointOpts {
-                criu: a.criu.into(),
+                criu,
                 leave_running: a.leave_running,
                 pre_dump: a.pre_dump,
                 parent_path: a.parent_path,
@@ -464,8 +652,10 @@ fn dispatch(cli: Cli) -> Result<i32> {
         }
         Cmd::Restore(a) => {
             need_cgroupfs(cli.systemd_cgroup)?;
+            let mut criu: crate::checkpoint::CriuOpts = a.criu.into();
+            criu.program = cli.criu;
             let o = crate::checkpoint::RestoreOpts {
-                criu: a.criu.into(),
+                criu,
                 bundle: a.bundle,
                 detach: a.detach,
                 pid_file: a.pid_file,
@@ -492,7 +682,15 @@ fn list(root: &std::path::Path, format: &str, quiet: bool) -> Result<()> {
     }
     match format {
         "json" => {
-            let v: Vec<_> = rows.iter().map(|r| r.st.json(r.status)).collect();
+            // The same owner as the table's column (state JSON leaves it empty).
+            let v: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|r| {
+                    let mut v = serde_json::to_value(r.st.json(r.status)).unwrap_or_default();
+                    v["owner"] = owner(&root.join(&r.st.id)).into();
+                    v
+                })
+                .collect();
             let _ = writeln!(out, "{}", serde_json::to_string(&v).unwrap_or_default());
         }
         "table" => {
@@ -531,4 +729,45 @@ fn owner(dir: &std::path::Path) -> String {
         .flatten()
         .map(|u| u.name)
         .unwrap_or_else(|| format!("#{}", m.uid()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_option_and_argument_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for a in cmd.get_arguments() {
+                let id = a.get_id().as_str();
+                if a.get_help().is_none() && id != "help" {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "berth", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:?}");
+    }
+
+    #[test]
+    fn log_args_are_found_in_a_refused_command_line() {
+        let args: Vec<std::ffi::OsString> = ["berth", "--log", "/l", "--log-format=json", "run"]
+            .iter()
+            .map(Into::into)
+            .collect();
+        assert_eq!(
+            log_args(&args),
+            (Some(PathBuf::from("/l")), logging::Format::Json)
+        );
+    }
 }

@@ -27,6 +27,8 @@ pub struct CreateOpts {
     pub preserve_fds: i32,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
+    /// runc's global --rootless: Some(true|false), or None for auto.
+    pub rootless: Option<bool>,
 }
 
 /// The bundle's config, parsed, with the bytes it was parsed from.
@@ -66,9 +68,9 @@ pub fn hook_state(l: &Launch, pid: i32, status: &str) -> Vec<u8> {
 /// on the way is undone if a later step fails.
 pub fn create(root: &Path, id: &str, o: &CreateOpts) -> Result<(Dir, Stored)> {
     state::validate_id(id)?;
-    let bundle = fs::canonicalize(&o.bundle).map_err(|e| Error::Config {
-        path: o.bundle.clone(),
-        msg: format!("bundle: {e}"),
+    let bundle = fs::canonicalize(&o.bundle).map_err(|source| Error::Io {
+        ctx: format!("bundle {}", o.bundle.display()),
+        source,
     })?;
     let (mut spec, raw_config) = load_spec(&bundle)?;
     crate::validate::required(&spec)?;
@@ -87,8 +89,25 @@ pub fn create(root: &Path, id: &str, o: &CreateOpts) -> Result<(Dir, Stored)> {
             rootfs.display()
         )));
     }
+    let plain = rootfs.components().fold(PathBuf::new(), |mut p, c| {
+        match c {
+            std::path::Component::ParentDir => drop(p.pop()),
+            std::path::Component::CurDir => {}
+            c => p.push(c),
+        }
+        p
+    });
     let rootfs =
         fs::canonicalize(&rootfs).ctx(|| format!("resolve rootfs {}", rootfs.display()))?;
+    // As runc: a rootfs that is a symlink, or lies under one below the
+    // (resolved) bundle, is refused rather than followed.
+    if rootfs != plain {
+        return Err(Error::Invalid(format!(
+            "root.path: rootfs {} is a symlink or under one (to {})",
+            plain.display(),
+            rootfs.display()
+        )));
+    }
     let linux = spec.linux().as_ref();
     let cgroup = Cgroup::resolve(linux.and_then(|l| l.cgroups_path().as_deref()), id)?;
 

@@ -50,7 +50,10 @@ fn missing_config() {
 fn missing_bundle() {
     let b = Bundle::new("nobundle");
     let err = b.fails(&["create", "-b", "/nonexistent/bundle", "x"]);
-    assert!(err.contains("/nonexistent/bundle"), "{err}");
+    assert_eq!(
+        err,
+        "berth: bundle /nonexistent/bundle: No such file or directory (os error 2)"
+    );
     b.assert_clean();
 }
 
@@ -60,6 +63,27 @@ fn missing_rootfs() {
     b.config["root"]["path"] = json!("no-such-rootfs");
     let err = create_fails(&b);
     assert!(err.contains("no-such-rootfs"), "{err}");
+}
+
+/// As runc: a rootfs that is a symlink (or under one) below the bundle is
+/// refused, not followed.
+#[test]
+fn symlinked_rootfs_is_refused() {
+    let mut b = Bundle::new("symroot");
+    std::os::unix::fs::symlink("rootfs", b.dir.join("rootfs-link")).unwrap();
+    b.config["root"]["path"] = json!("rootfs-link");
+    let err = create_fails(&b);
+    assert!(
+        err.starts_with("berth: invalid configuration: root.path: rootfs ")
+            && err.contains("rootfs-link is a symlink or under one"),
+        "{err}"
+    );
+    // A plain rootfs given with "." and ".." is no symlink.
+    b.config["root"]["path"] = json!("./rootfs/../rootfs");
+    let id = b.id();
+    b.ok(&["create", "-b", b.dir.to_str().unwrap(), &id]);
+    b.ok(&["delete", "-f", &id]);
+    b.assert_clean();
 }
 
 #[test]

@@ -79,6 +79,11 @@ fn list_shows_containers() {
     );
     let json: Value = serde_json::from_str(&b.ok(&["list", "-f", "json"])).unwrap();
     assert_eq!(json[0]["id"], id.as_str());
+    // The owner is the table's OWNER column (root: the tests run as root).
+    let row = table.lines().find(|l| l.starts_with(&id)).unwrap();
+    let owner = row.split_whitespace().last().unwrap();
+    assert_eq!(json[0]["owner"], owner, "{table}");
+    assert_ne!(owner, "");
     assert_eq!(b.ok(&["list", "-q"]).trim(), id);
     b.ok(&["delete", "--force", &id]);
     b.assert_clean();

@@ -2,6 +2,8 @@
 //! fields berth refuses by name where this host or berth lacks them.
 
 mod common;
+#[macro_use]
+mod skip;
 
 use common::{Bundle, BERTH};
 use serde_json::{json, Value};
@@ -209,8 +211,7 @@ fn features_report_lsm_support() {
 #[test]
 fn apparmor_profile_without_apparmor_is_refused() {
     if lsm_enabled("apparmor") {
-        eprintln!("skipped: AppArmor is enabled here");
-        return;
+        skip!("AppArmor is enabled here");
     }
     let mut b = Bundle::new("aa-off");
     b.config["process"]["apparmorProfile"] = json!("berth-test-profile");
@@ -227,12 +228,55 @@ fn apparmor_profile_without_apparmor_is_refused() {
     b.assert_clean();
 }
 
+/// With AppArmor, a profile other than the default (unconfined) confines
+/// the process: /proc/self/attr/current names it. The profile is loaded
+/// for the test and removed after.
+#[test]
+fn apparmor_profile_is_applied() {
+    if !lsm_enabled("apparmor") {
+        skip!("AppArmor is not enabled here");
+    }
+    let mut b = Bundle::new("aa-on");
+    let name = format!("berth-test-{}", std::process::id());
+    let file = b.dir.join("profile");
+    std::fs::write(
+        &file,
+        format!(
+            "profile {name} flags=(attach_disconnected,mediate_deleted) {{\n  file,\n  \
+             capability,\n  network,\n  mount,\n  umount,\n  pivot_root,\n  signal,\n  \
+             ptrace,\n  unix,\n}}\n"
+        ),
+    )
+    .unwrap();
+    let parser = |flag: &str| {
+        std::process::Command::new("apparmor_parser")
+            .arg(flag)
+            .arg(&file)
+            .status()
+    };
+    match parser("-r") {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            skip!("apparmor_parser is not installed")
+        }
+        r => assert!(r.unwrap().success(), "apparmor_parser -r"),
+    }
+    b.config["process"]["apparmorProfile"] = json!(name);
+    b.sh("cat /proc/self/attr/current");
+    let (code, out, err) = b.run();
+    let _ = parser("-R");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.trim_end_matches(['\n', '\0']),
+        format!("{name} (enforce)")
+    );
+    b.assert_clean();
+}
+
 /// runc's validator refuses a process label without SELinux; so does berth.
 #[test]
 fn selinux_label_without_selinux_is_refused() {
     if lsm_enabled("selinux") {
-        eprintln!("skipped: SELinux is enabled here");
-        return;
+        skip!("SELinux is enabled here");
     }
     let mut b = Bundle::new("se-off");
     b.config["process"]["selinuxLabel"] = json!("system_u:system_r:container_t:s0:c1,c2");

@@ -1,6 +1,8 @@
 //! Full container rootfs setup (prepare -> enter -> finalize) in a forked
 //! child with its own mount namespace, checked from inside the container.
 
+#[macro_use]
+mod skip;
 mod rootfs_util;
 
 use std::fs;

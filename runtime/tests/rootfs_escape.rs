@@ -2,6 +2,8 @@
 //! device outside the rootfs, errors must name what failed, and a failed
 //! prepare() must leave no mount and no created inode behind.
 
+#[macro_use]
+mod skip;
 mod rootfs_util;
 
 use std::fs;

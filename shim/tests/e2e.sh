@@ -26,10 +26,12 @@ S=$CTRD_DIR/run/containerd.sock
 C="ctr -a $S -n $NS"
 IMG=localhost/busybox:latest
 RT=(--runtime io.containerd.berth.v2 --fifo-dir "$WORK/fifo")
-pass=0 fail=0
+pass=0 fail=0 skipped=0
 
 ok() { pass=$((pass + 1)); echo "ok   - $*"; }
 nok() { fail=$((fail + 1)); echo "FAIL - $*"; }
+# skip NAME REASON: counted apart, never as a pass
+skip() { skipped=$((skipped + 1)); echo "SKIP - $1: $2"; }
 # check NAME EXPECTED ACTUAL
 check() { if [ "$2" = "$3" ]; then ok "$1"; else nok "$1: expected [$2], got [$3]"; fi; }
 run() { timeout 60 $C run --rm "${RT[@]}" "$@" </dev/null; }
@@ -127,15 +129,25 @@ m=$($C tasks metrics t-ops 2>&1)
 check "metrics: memory limit" 33554432 "$(echo "$m" | awk '$1=="memory.limit_in_bytes"{print $2}')"
 check "metrics: pids" 1 "$(echo "$m" | awk '$1=="pids.current"{print $2}')"
 check "metrics: memory usage counted" yes "$([ "$(echo "$m" | awk '$1=="memory.usage_in_bytes"{print $2}')" -gt 0 ] 2>/dev/null && echo yes)"
-# Debian's CRIU 3.17 cannot dump on this kernel: the error must be berth's,
-# through the shim, and the task must keep running
-err=$("$TGT/examples/shim-call" "$addr" checkpoint t-ops "$WORK/ckpt" 2>&1)
-check "checkpoint reports berth's CRIU error" 1 "$(echo "$err" | grep -c '^shim-call: berth checkpoint t-ops: criu dump failed')"
-# ctr pauses the task around a checkpoint (hence a second paused/resumed
-# event pair below); berth checkpoints it paused, and CRIU's error comes back
-err=$($C tasks checkpoint t-ops 2>&1)
-check "ctr checkpoint reports berth's error" 1 "$(echo "$err" | grep -c 'berth checkpoint t-ops: ')"
-check "task still running after the failed checkpoints" RUNNING "$(state t-ops)"
+# Checkpoint through the shim: a round trip's image where the host's CRIU
+# works; elsewhere (Debian 12's CRIU 3.17 on kernels >= 6.13) the error
+# must be berth's, through the shim, and the task must keep running.
+pauses=2 # pause/resume above, and ctr's around its checkpoint
+if criu check >/dev/null 2>&1; then
+  pauses=1
+  "$TGT/examples/shim-call" "$addr" checkpoint t-ops "$WORK/ckpt" >/dev/null 2>&1
+  check "checkpoint through the shim succeeds" 0 "$?"
+  check "checkpoint wrote CRIU's image" yes "$([ -e "$WORK/ckpt/inventory.img" ] && echo yes)"
+  skip "ctr checkpoint reports berth's error" "CRIU works here"
+else
+  err=$("$TGT/examples/shim-call" "$addr" checkpoint t-ops "$WORK/ckpt" 2>&1)
+  check "checkpoint reports berth's CRIU error" 1 "$(echo "$err" | grep -c '^shim-call: berth checkpoint t-ops: criu dump failed')"
+  # ctr pauses the task around a checkpoint (hence a second paused/resumed
+  # event pair below); berth checkpoints it paused, and CRIU's error comes back
+  err=$($C tasks checkpoint t-ops 2>&1)
+  check "ctr checkpoint reports berth's error" 1 "$(echo "$err" | grep -c 'berth checkpoint t-ops: ')"
+  check "task still running after the failed checkpoints" RUNNING "$(state t-ops)"
+fi
 $C tasks kill -s KILL t-ops
 for _ in $(seq 50); do [ "$(state t-ops)" = STOPPED ] && break; sleep 0.1; done
 $C tasks rm t-ops >/dev/null 2>&1; $C containers rm t-ops
@@ -232,7 +244,7 @@ if command -v script >/dev/null; then
   check "tty exec exit code" 6 "$rc"
   $C tasks kill -s KILL t-ttyx; sleep 0.3; $C tasks rm t-ttyx >/dev/null 2>&1; $C containers rm t-ttyx
 else
-  echo "skip - tty tests: no script(1)"
+  skip "tty exec (2 checks)" "no script(1) here"
 fi
 
 # --- OOM: a shell outgrowing a 16 MiB limit
@@ -286,7 +298,7 @@ for t in create start exit delete; do check "event /tasks/$t" 1 "$(ev /tasks/$t 
 check "exit event carries the status" 1 "$(grep -c "/tasks/exit {\"container_id\":\"t-exit\",.*\"exit_status\":3" "$WORK/events")"
 check "exec events" 3 "$(grep -c "/tasks/exec-added {\"container_id\":\"t-bg\"" "$WORK/events")"
 check "exec-started events" 3 "$(grep -c "/tasks/exec-started {\"container_id\":\"t-bg\"" "$WORK/events")"
-for t in paused resumed; do check "event /tasks/$t" 2 "$(ev /tasks/$t t-ops)"; done
+for t in paused resumed; do check "event /tasks/$t" "$pauses" "$(ev /tasks/$t t-ops)"; done
 # cgroup v1 signals every OOM attempt in the cgroup: at least one event
 check "event /tasks/oom" yes "$([ "$(ev /tasks/oom t-oom)" -ge 1 ] && echo yes)"
 
@@ -322,5 +334,5 @@ check "no console socket left" "" "$leaked"
 check "no container cgroup left" "" "$(find /sys/fs/cgroup/*/"$NS" -mindepth 1 -type d 2>/dev/null)"
 rmdir /run/containerd/berth/"$NS" 2>/dev/null
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+echo "$pass passed, $fail failed, $skipped skipped"
+[ "$fail" = 0 ] && [ "$pass" -gt 0 ]

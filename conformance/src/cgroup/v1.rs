@@ -178,13 +178,18 @@ pub(super) fn checks(ctrl: &str, r: &Value, out: &mut Vec<FileCheck>) {
 }
 
 fn blkio(r: &Value, out: &mut Vec<FileCheck>) {
-    for (k, file) in [
-        ("weight", "blkio.weight"),
-        ("leafWeight", "blkio.leaf_weight"),
-    ] {
-        if let Some(v) = u64_at(r, &format!("blockIO.{k}")) {
-            out.push(fc(format!("blockIO.{k}"), "blkio", file, exact(v)));
-        }
+    // BFQ's file where that scheduler runs (kernels without CFQ), else CFQ's.
+    if let Some(v) = u64_at(r, "blockIO.weight") {
+        let want = Want::Weight {
+            bfq: v.to_string(),
+            fallback: "blkio.weight",
+            want: vec![v.to_string()],
+        };
+        out.push(fc("blockIO.weight", "blkio", "blkio.bfq.weight", want));
+    }
+    if let Some(v) = u64_at(r, "blockIO.leafWeight") {
+        let file = "blkio.leaf_weight";
+        out.push(fc("blockIO.leafWeight", "blkio", file, exact(v)));
     }
     let dev = |d: &Value| {
         format!(

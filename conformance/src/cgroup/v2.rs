@@ -117,19 +117,18 @@ pub(super) fn checks(ctrl: &str, r: &Value, out: &mut Vec<FileCheck>) {
                 );
             }
         }
-        "devices" if !arr(r, "devices").is_empty() => {
-            let why = "v2 device rules are an eBPF program with no file to read";
-            add("devices", "devices", "(bpf)", Want::Unchecked(why));
-        }
+        // v2 device rules are an eBPF program with no file to read: the
+        // checker opens the devices the rules deny (check/devices.rs).
         "blkio" => {
-            if u64_at(r, "blockIO.weight").is_some() || !arr(r, "blockIO.weightDevice").is_empty() {
-                // io.bfq.weight or io.weight, each runtime with its own conversion.
-                add(
-                    "blockIO.weight",
-                    "io",
-                    "io.weight",
-                    Want::Unchecked("v2 weight conversion is runtime-specific"),
-                );
+            // io.bfq.weight keeps the value; io.weight (no BFQ) holds the
+            // runc/crun conversion from [10, 1000] to [1, 10000].
+            if let Some(w) = u64_at(r, "blockIO.weight") {
+                let want = Want::Weight {
+                    bfq: w.to_string(),
+                    fallback: "io.weight",
+                    want: vec![(1 + w.saturating_sub(10) * 9999 / 990).to_string()],
+                };
+                add("blockIO.weight", "io", "io.bfq.weight", want);
             }
             let keys = [
                 ("throttleReadBpsDevice", "rbps"),

@@ -67,6 +67,7 @@ impl Host {
             }
             "cgroup-blkio-weight" => {
                 self.v1_root_file("blkio", "blkio.weight")
+                    || self.v1_root_file("blkio", "blkio.bfq.weight")
                     || (self.pure_v2 && self.v2.iter().any(|c| c == "io"))
             }
             "apparmor" => read("/sys/module/apparmor/parameters/enabled").trim() == "Y",

@@ -1,5 +1,6 @@
 //! berth-conformance: runs OCI conformance scenarios against a runtime's CLI
-//! and prints a per-scenario table, then "N passed, N failed" (assertions).
+//! and prints a per-scenario table, then "N passed, N failed, N skipped"
+//! (assertions). Selecting no scenario, or checking nothing, is a failure.
 
 mod bundle;
 mod features;
@@ -28,6 +29,10 @@ struct Args {
     /// Run only scenarios whose name contains one of these (repeatable).
     #[arg(long)]
     filter: Vec<String>,
+    /// Run only the scenario of exactly this name (repeatable); an unknown
+    /// name is an error.
+    #[arg(long)]
+    scenario: Vec<String>,
     /// List the scenarios and the features they need, then exit.
     #[arg(long)]
     list: bool,
@@ -62,7 +67,9 @@ fn static_checker() -> Option<PathBuf> {
 }
 
 fn selected(a: &Args, name: &str) -> bool {
-    a.filter.is_empty() || a.filter.iter().any(|f| name.contains(f.as_str()))
+    let by_filter = a.filter.iter().any(|f| name.contains(f.as_str()));
+    let by_name = a.scenario.iter().any(|s| s == name);
+    (a.filter.is_empty() && a.scenario.is_empty()) || by_filter || by_name
 }
 
 fn run_one(env: &Env, a: &Args, s: &scenarios::Scenario) -> Row {
@@ -196,9 +203,25 @@ fn main() {
         prefix: format!("berth-conformance-{}", std::process::id()),
         host: features::Host::probe(),
     };
+    if let Some(n) = a
+        .scenario
+        .iter()
+        .find(|n| !all.iter().any(|s| s.name == *n))
+    {
+        eprintln!("berth-conformance: no scenario is named {n:?} (see --list)");
+        std::process::exit(1);
+    }
+    let chosen: Vec<_> = all.iter().filter(|s| selected(&a, s.name)).collect();
+    if chosen.is_empty() {
+        eprintln!(
+            "berth-conformance: no scenario matches --filter {:?} (see --list)",
+            a.filter
+        );
+        std::process::exit(1);
+    }
     report::header();
     let mut rows = Vec::new();
-    for s in all.iter().filter(|s| selected(&a, s.name)) {
+    for s in chosen {
         let r = run_one(&env, &a, s);
         report::row(&r);
         if a.verbose {

@@ -52,17 +52,23 @@ pub fn row(r: &Row) {
     );
 }
 
-/// Prints the totals; the last line is exactly "N passed, N failed" (assertions).
+/// Prints the totals; the last line is exactly "N passed, N failed,
+/// N skipped" (assertions; a scenario skipped whole counts as one skip).
+/// A run that checked nothing fails: every scenario skipped, or none selected.
 pub fn totals(rows: &[Row]) -> bool {
     let sum = |f: fn(&Counts) -> u32| rows.iter().map(|r| f(&r.counts)).sum::<u32>();
     let count = |p: fn(&Outcome) -> bool| rows.iter().filter(|r| p(&r.outcome)).count();
-    let (passed, failed, skipped) = (sum(|c| c.passed), sum(|c| c.failed), sum(|c| c.skipped));
+    let (passed, failed) = (sum(|c| c.passed), sum(|c| c.failed));
+    let whole = count(|o| matches!(o, Outcome::Skip(_)));
+    let skipped = sum(|c| c.skipped) as usize + whole;
     println!(
-        "scenarios: {} passed, {} failed, {} skipped; assertions skipped: {skipped}",
+        "scenarios: {} passed, {} failed, {whole} skipped",
         count(|o| matches!(o, Outcome::Pass)),
         count(|o| matches!(o, Outcome::Fail)),
-        count(|o| matches!(o, Outcome::Skip(_)))
     );
-    println!("{passed} passed, {failed} failed");
-    failed == 0 && count(|o| matches!(o, Outcome::Fail)) == 0
+    if passed == 0 {
+        println!("FAIL: nothing was checked ({} scenarios run)", rows.len());
+    }
+    println!("{passed} passed, {failed} failed, {skipped} skipped");
+    passed > 0 && failed == 0 && count(|o| matches!(o, Outcome::Fail)) == 0
 }

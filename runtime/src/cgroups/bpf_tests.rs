@@ -131,11 +131,31 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// A counted skip, as runtime/tests/skip/mod.rs records them: on the real
+/// stderr (past libtest's capture) and in $BERTH_SKIP_LOG for run-tests.sh.
+fn skip(why: &str) {
+    use std::io::Write;
+    let name = std::thread::current()
+        .name()
+        .unwrap_or("unnamed test")
+        .to_owned();
+    let line = format!("SKIP {name}: {why}\n");
+    let _ = std::io::stderr().write_all(line.as_bytes());
+    if let Some(path) = std::env::var_os("BERTH_SKIP_LOG") {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path);
+        if let Ok(mut f) = log {
+            let _ = f.write_all(line.as_bytes());
+        }
+    }
+}
+
 #[test]
 fn kernel_accepts_programs() {
     if !is_root() {
-        eprintln!("skipped: BPF_PROG_LOAD needs root");
-        return;
+        return skip("BPF_PROG_LOAD needs root");
     }
     for json in [TYPICAL, "[]", r#"[{"allow":true,"access":"m"}]"#] {
         let rs = rules(Some(&cfg(json)), None).unwrap();
@@ -179,8 +199,7 @@ fn sh_in(dir: &Path, script: &str) -> bool {
 #[test]
 fn kernel_enforces_attached_filter() {
     if !is_root() {
-        eprintln!("skipped: attaching needs root");
-        return;
+        return skip("attaching needs root");
     }
     let cg = crate::cgroups::Cgroup::resolve(
         Some(Path::new(&format!(

@@ -9,14 +9,15 @@ use std::path::{Path, PathBuf};
 
 use crate::cgroups::Cgroup;
 
-/// The CRIU program, looked up in PATH as runc does.
+/// The CRIU program, looked up in PATH as runc does (unless `--criu` names another).
 pub const CRIU: &str = "criu";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CriuError {
-    #[error("criu {op}: cannot run {CRIU}: {source}")]
+    #[error("criu {op}: cannot run {program}: {source}")]
     Spawn {
         op: &'static str,
+        program: String,
         #[source]
         source: io::Error,
     },
@@ -116,6 +117,7 @@ impl Run {
     ) -> Result<(), CriuError> {
         let spawn_err = |source| CriuError::Spawn {
             op: self.op,
+            program: self.args[0].to_string_lossy().into_owned(),
             source,
         };
         let mut argv: Vec<CString> = Vec::with_capacity(self.args.len() + 8);

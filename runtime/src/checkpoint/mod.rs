@@ -34,6 +34,8 @@ pub struct CriuOpts {
     pub file_locks: bool,
     /// soft (default), full, strict or ignore.
     pub manage_cgroups_mode: Option<String>,
+    /// The CRIU binary (runc's global --criu); None: `criu` from PATH.
+    pub program: Option<PathBuf>,
 }
 
 #[derive(Debug, Default)]
@@ -79,6 +81,9 @@ fn prepare_dir(flag: &str, p: &Path) -> Result<PathBuf> {
 }
 
 fn common_args(r: &mut criu::Run, o: &CriuOpts, images: &Path, work: Option<&Path>) -> Result<()> {
+    if let Some(p) = &o.program {
+        r.args[0] = p.into();
+    }
     r.arg("--images-dir").arg(images);
     if let Some(w) = work {
         r.arg("--work-dir").arg(w);

@@ -220,3 +220,11 @@ impl Drop for Bundle {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// Whether cgroup v1's memory controller counts swap (memory.memsw.*,
+/// absent when the kernel runs with swapaccount=0 or without swap support).
+/// On pure v2, swap has its own memory.swap.max and this is true.
+pub fn host_has_memsw() -> bool {
+    let v1 = Path::new("/sys/fs/cgroup/memory");
+    !v1.exists() || v1.join("memory.memsw.limit_in_bytes").exists()
+}

@@ -21,17 +21,6 @@ pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
-/// Skip (loudly) when not root: every case mounts and mknods for real.
-#[macro_export]
-macro_rules! require_root {
-    () => {
-        if !rootfs_util::is_root() {
-            eprintln!("skipping: needs root");
-            return;
-        }
-    };
-}
-
 pub struct Scratch {
     pub dir: PathBuf,
     pub bundle: PathBuf,

@@ -295,9 +295,41 @@ fn scheduler(c: &mut Case) {
     c.run_checker();
 }
 
+/// A profile of our own, not the default `unconfined`, so that a runtime
+/// ignoring the field fails: loaded with apparmor_parser, removed after.
 fn apparmor(c: &mut Case) {
-    c.cfg["process"]["apparmorProfile"] = json!("unconfined");
+    const NAME: &str = "berth-conformance";
+    let file = c.dir.join("apparmor-profile");
+    let text = format!(
+        "profile {NAME} flags=(attach_disconnected,mediate_deleted) {{\n  file,\n  capability,\n  \
+         network,\n  mount,\n  umount,\n  pivot_root,\n  signal,\n  ptrace,\n  unix,\n}}\n"
+    );
+    if let Err(e) = std::fs::write(&file, text) {
+        return c.t.error("write an AppArmor profile", e);
+    }
+    let parser = |flag: &str| {
+        std::process::Command::new("apparmor_parser")
+            .arg(flag)
+            .arg(&file)
+            .output()
+    };
+    match parser("-r") {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return c.t.skip(
+                "process.apparmorProfile",
+                "apparmor_parser is not installed",
+            );
+        }
+        Err(e) => return c.t.error("apparmor_parser -r", e),
+        Ok(o) if !o.status.success() => {
+            let why = String::from_utf8_lossy(&o.stderr).trim().to_string();
+            return c.t.error("apparmor_parser -r (load the test profile)", why);
+        }
+        Ok(_) => {}
+    }
+    c.cfg["process"]["apparmorProfile"] = json!(NAME);
     c.run_checker();
+    let _ = parser("-R");
 }
 
 fn mount_label_only(c: &mut Case) {
