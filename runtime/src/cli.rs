@@ -13,9 +13,15 @@ use crate::logging;
 #[derive(Parser, Debug)]
 #[command(name = "berth", version, about = "An OCI container runtime")]
 struct Cli {
-    /// Root directory for container state.
-    #[arg(long, global = true, default_value = "/run/berth")]
-    root: PathBuf,
+    /// Root directory for container state [default: /run/berth, or
+    /// $XDG_RUNTIME_DIR/berth for an ordinary user].
+    #[arg(long, global = true)]
+    root: Option<PathBuf>,
+    /// Tolerate a cgroup tree the caller cannot write: true, false or auto
+    /// (auto: yes unless root of the initial user namespace). Before the
+    /// command only, as with runc, since `spec --rootless` is another flag.
+    #[arg(long, default_value = "auto")]
+    rootless: String,
     /// Log file (errors, and debug lines with --debug).
     #[arg(long, global = true)]
     log: Option<PathBuf>,
@@ -314,6 +320,7 @@ impl From<CreateArgs> for (String, CreateOpts) {
                 preserve_fds: a.preserve_fds,
                 no_pivot: a.no_pivot,
                 no_new_keyring: a.no_new_keyring,
+                rootless: Default::default(),
             },
         )
     }
@@ -364,12 +371,14 @@ fn need_cgroupfs(systemd: bool) -> Result<()> {
 }
 
 fn dispatch(cli: Cli) -> Result<i32> {
-    let root = cli.root;
+    let root = cli.root.unwrap_or_else(crate::rootless::default_root);
+    let rootless = crate::rootless::Mode::parse(&cli.rootless)?;
     logging::debug(|| format!("{:?}", cli.cmd));
     match cli.cmd {
         Cmd::Create(a) => {
             need_cgroupfs(cli.systemd_cgroup)?;
-            let (id, o) = a.into();
+            let (id, mut o): (String, CreateOpts) = a.into();
+            o.rootless = rootless;
             container::create(&root, &id, &o)?;
         }
         Cmd::Start { id } => {
@@ -379,7 +388,8 @@ fn dispatch(cli: Cli) -> Result<i32> {
         }
         Cmd::Run { c, detach, .. } => {
             need_cgroupfs(cli.systemd_cgroup)?;
-            let (id, o) = c.into();
+            let (id, mut o): (String, CreateOpts) = c.into();
+            o.rootless = rootless;
             return container::run(&root, &id, &o, detach);
         }
         Cmd::Exec(a) => {

@@ -23,6 +23,7 @@ pub mod notify;
 pub mod ops;
 pub mod placement;
 pub mod process;
+pub mod rootless;
 pub mod rootfs;
 pub mod seccomp;
 pub mod security;
@@ -30,6 +31,7 @@ pub mod signal;
 pub mod spec;
 pub mod state;
 pub mod sysctl;
+pub mod userns;
 pub mod validate;
 
 pub use error::{Error, Result};

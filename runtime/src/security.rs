@@ -113,7 +113,17 @@ pub fn apply_user_and_caps(p: &Process) -> Result<()> {
         .flatten()
         .map(|g| nix::unistd::Gid::from_raw(*g))
         .collect();
-    nix::unistd::setgroups(&groups).ctx(|| "setgroups")?;
+    // A user namespace whose gid map an ordinary user wrote itself has
+    // setgroups denied: nothing to set is fine (as runc), groups are not.
+    let denied = std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny");
+    if denied && !groups.is_empty() {
+        return Err(Error::Init(
+            "process.user.additionalGids: setgroups is denied in this user namespace (a gid map of one id written without newgidmap); map the groups through /etc/subgid".into(),
+        ));
+    }
+    if !denied {
+        nix::unistd::setgroups(&groups).ctx(|| "setgroups")?;
+    }
     let gid = nix::unistd::Gid::from_raw(u.gid());
     nix::unistd::setresgid(gid, gid, gid).ctx(|| format!("setgid {}", u.gid()))?;
     let uid = nix::unistd::Uid::from_raw(u.uid());
