@@ -82,6 +82,16 @@ pub fn default_root() -> PathBuf {
     }
 }
 
+/// What to add to a failed mkdir of the state root: an ordinary user
+/// without $XDG_RUNTIME_DIR lands on /run/berth, which only root may write.
+pub fn state_root_hint(e: &std::io::Error) -> &'static str {
+    if e.kind() == std::io::ErrorKind::PermissionDenied && !is_euid_root() {
+        " (an ordinary user needs $XDG_RUNTIME_DIR set, or --root)"
+    } else {
+        ""
+    }
+}
+
 fn honor_xdg(euid_root: bool, in_userns: bool, user: Option<&str>) -> bool {
     if !euid_root {
         return true;

@@ -117,7 +117,7 @@ pub fn apply_user_and_caps(p: &Process) -> Result<()> {
     // setgroups denied: nothing to set is fine (as runc), groups are not.
     let denied = std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny");
     if denied && !groups.is_empty() {
-        return Err(Error::Init(
+        return Err(Error::Rootless(
             "process.user.additionalGids: setgroups is denied in this user namespace (a gid map of one id written without newgidmap); map the groups through /etc/subgid".into(),
         ));
     }

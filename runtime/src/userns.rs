@@ -90,7 +90,7 @@ pub fn check(spec: &Spec) -> Result<()> {
     }
     let uid = nix::unistd::geteuid().as_raw();
     let Some(user_ns) = ns_of(spec, LinuxNamespaceType::User) else {
-        return Err(Error::Invalid(format!(
+        return Err(Error::Rootless(format!(
             "running as uid {uid} (not root) needs a user namespace: add a \"user\" namespace with uidMappings and gidMappings to linux.namespaces (berth spec --rootless writes one)"
         )));
     };
@@ -98,7 +98,7 @@ pub fn check(spec: &Spec) -> Result<()> {
         return Ok(());
     }
     if let Some(why) = unavailable_reason(Path::new("/proc/sys")) {
-        return Err(Error::Invalid(why));
+        return Err(Error::Rootless(why));
     }
     for k in [Kind::Uid, Kind::Gid] {
         method(maps(spec, k), k)?;
@@ -139,7 +139,7 @@ fn method(m: &[LinuxIdMapping], k: Kind) -> Result<Method> {
         }
     }
     let tool = find_tool(k.tool()).ok_or_else(|| {
-        Error::Invalid(format!(
+        Error::Rootless(format!(
             "{}: mapping more than your own id ({own}) as an ordinary user needs {}, which is not installed (Debian package uidmap)",
             k.field(),
             k.tool()
@@ -168,7 +168,7 @@ fn method(m: &[LinuxIdMapping], k: Kind) -> Result<Method> {
                     .collect();
                 format!("{} gives user {name:?} only {}", k.subid_file(), r.join(", "))
             };
-            return Err(Error::Invalid(format!(
+            return Err(Error::Rootless(format!(
                 "{}: host ids {start}-{} are not yours to map: {have}",
                 k.field(),
                 start + size.max(1) - 1
@@ -278,7 +278,7 @@ fn run_tool(tool: &Path, pid: i32, m: &[LinuxIdMapping]) -> Result<()> {
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         let last = err.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("");
-        return Err(Error::Invalid(format!(
+        return Err(Error::Rootless(format!(
             "{} {}: {} ({})",
             tool.display(),
             args.join(" "),

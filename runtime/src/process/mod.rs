@@ -161,7 +161,7 @@ fn explain_clone_error(e: Error, plan: &Plan) -> Error {
         return e;
     }
     match crate::userns::unavailable_reason(Path::new("/proc/sys")) {
-        Some(why) => Error::Invalid(format!("{e}: {why}")),
+        Some(why) => Error::Rootless(format!("{e}: {why}")),
         None => e,
     }
 }
