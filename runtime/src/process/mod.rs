@@ -129,6 +129,8 @@ pub fn spawn(l: &Launch, hook_state: &dyn Fn(i32) -> Vec<u8>) -> Result<i32> {
     let idmapped = crate::rootfs::idmapped_trees(l.spec, l.bundle)?;
     let (parent, child) = sync::pair()?;
     let cg_fd = l.cgroup.clone_into_fd();
+    let dumpable_until_go =
+        plan.new.contains(CloneFlags::CLONE_NEWUSER) && !crate::rootless::is_euid_root();
     let pid = clone3(plan.clone_flags(), cg_fd.as_ref().map(|f| f.as_raw_fd()))
         .map_err(|e| explain_clone_error(e, &plan))?;
     if pid == 0 {
@@ -140,6 +142,7 @@ pub fn spawn(l: &Launch, hook_state: &dyn Fn(i32) -> Vec<u8>) -> Result<i32> {
             fifo,
             console,
             idmapped: std::cell::RefCell::new(idmapped),
+            dumpable_until_go,
         });
     }
     drop(idmapped);
