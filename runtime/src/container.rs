@@ -188,12 +188,18 @@ fn without_cgroup(
         return Err(e.into());
     }
     let linux = spec.linux().as_ref();
-    if let Some(field) = crate::rootless::requested_limit(linux.and_then(|l| l.resources().as_ref())) {
+    if let Some(field) =
+        crate::rootless::requested_limit(linux.and_then(|l| l.resources().as_ref()))
+    {
         return Err(Error::Rootless(format!(
             "{field}: cannot be enforced, this user may not write the cgroup tree ({e}); drop the limit or run where the user has a delegated cgroup"
         )));
     }
-    if linux.is_some_and(|l| l.cgroups_path().as_ref().is_some_and(|p| !p.as_os_str().is_empty())) {
+    if linux.is_some_and(|l| {
+        l.cgroups_path()
+            .as_ref()
+            .is_some_and(|p| !p.as_os_str().is_empty())
+    }) {
         return Err(Error::Rootless(format!(
             "linux.cgroupsPath: this user may not create it ({e})"
         )));

@@ -169,10 +169,9 @@ mod tests {
 
     #[test]
     fn limits_are_found_devices_are_not() {
-        let r: LinuxResources = serde_json::from_str(
-            r#"{"devices":[{"allow":false,"access":"rwm"}],"memory":{}}"#,
-        )
-        .unwrap();
+        let r: LinuxResources =
+            serde_json::from_str(r#"{"devices":[{"allow":false,"access":"rwm"}],"memory":{}}"#)
+                .unwrap();
         assert_eq!(requested_limit(Some(&r)), None);
         let r: LinuxResources =
             serde_json::from_str(r#"{"pids":{"limit":10},"devices":[]}"#).unwrap();
@@ -180,8 +179,7 @@ mod tests {
             requested_limit(Some(&r)).as_deref(),
             Some("linux.resources.pids.limit")
         );
-        let r: LinuxResources =
-            serde_json::from_str(r#"{"memory":{"limit":1048576}}"#).unwrap();
+        let r: LinuxResources = serde_json::from_str(r#"{"memory":{"limit":1048576}}"#).unwrap();
         assert_eq!(
             requested_limit(Some(&r)).as_deref(),
             Some("linux.resources.memory.limit")

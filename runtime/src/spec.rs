@@ -45,7 +45,12 @@ fn to_rootless(spec: &mut Spec) -> Result<()> {
     };
     let linux = spec.linux_mut().as_mut().expect("default spec has linux");
     let mut ns = linux.namespaces().clone().unwrap_or_default();
-    ns.retain(|n| !matches!(n.typ(), LinuxNamespaceType::Network | LinuxNamespaceType::User));
+    ns.retain(|n| {
+        !matches!(
+            n.typ(),
+            LinuxNamespaceType::Network | LinuxNamespaceType::User
+        )
+    });
     ns.push(
         LinuxNamespaceBuilder::default()
             .typ(LinuxNamespaceType::User)

@@ -166,7 +166,11 @@ fn method(m: &[LinuxIdMapping], k: Kind) -> Result<Method> {
                     .iter()
                     .map(|(s, n)| format!("{s}-{}", s + n - 1))
                     .collect();
-                format!("{} gives user {name:?} only {}", k.subid_file(), r.join(", "))
+                format!(
+                    "{} gives user {name:?} only {}",
+                    k.subid_file(),
+                    r.join(", ")
+                )
             };
             return Err(Error::Rootless(format!(
                 "{}: host ids {start}-{} are not yours to map: {have}",
