@@ -14,8 +14,9 @@ cargo test --workspace
 echo "== in-house OCI conformance suite (checks from inside the container)"
 conformance/run-ci.sh
 
-echo "== rootless: an ordinary user runs berth (runc and crun side by side)"
+echo "== rootless: an ordinary user runs berth directly and under rootless podman (runc and crun side by side)"
 conformance/rootless/run.sh
+conformance/rootless/podman.sh
 
 echo "== containerd shim end to end (private containerd 1.6, containerd installed when missing)"
 shim/tests/e2e.sh
