@@ -101,3 +101,43 @@ pub fn write(bundle: &Path, rootless: bool) -> Result<()> {
     f.write_all(&data)
         .ctx(|| format!("write {}", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rootless_template_is_runcs() {
+        let s = template(true).unwrap();
+        let linux = s.linux().as_ref().unwrap();
+        let ns: Vec<_> = linux
+            .namespaces()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|n| n.typ())
+            .collect();
+        assert!(ns.contains(&LinuxNamespaceType::User));
+        assert!(!ns.contains(&LinuxNamespaceType::Network));
+        let uid = nix::unistd::geteuid().as_raw();
+        let m = &linux.uid_mappings().as_ref().unwrap()[0];
+        assert_eq!((m.container_id(), m.host_id(), m.size()), (0, uid, 1));
+        assert!(linux.resources().is_none());
+        let mounts = s.mounts().as_ref().unwrap();
+        let sys = mounts
+            .iter()
+            .find(|m| m.destination() == Path::new("/sys"))
+            .unwrap();
+        assert_eq!(sys.source().as_deref(), Some(Path::new("/sys")));
+        assert!(sys
+            .options()
+            .as_ref()
+            .unwrap()
+            .contains(&"rbind".to_string()));
+        for m in mounts {
+            for o in m.options().iter().flatten() {
+                assert!(!o.starts_with("gid=") && !o.starts_with("uid="), "{o}");
+            }
+        }
+    }
+}
