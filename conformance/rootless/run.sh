@@ -50,8 +50,7 @@ left_behind() { # RT
 }
 
 # --- checks: each prints a short reason and returns 0 (pass) or 1 -----------------
-N=0
-uid() { N=$((N + 1)); echo "rl$N-$$"; }
+uid() { echo "rl$$-$RANDOM$RANDOM"; }
 
 check_spec() {
 	local b
