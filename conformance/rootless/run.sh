@@ -166,6 +166,15 @@ check_no_xdg() {
 	echo "$out" | grep -qi 'permission denied' || { echo "unclear: $out"; return 1; }
 	echo "${out:0:150}"
 }
+check_rootless_false() {
+	local rt=$1 b out
+	b=$(bundle "$rt" '.') || return 1
+	out=$(rt_cmd "$rt" "$b" --rootless false run "$(uid)" </dev/null 2>&1) && { echo "ran without a cgroup"; return 1; }
+	out=$(echo "$out" | grep -v 'level=warning' | tail -1)
+	echo "$out" | grep -qiE 'cgroup' || { echo "unclear: $out"; return 1; }
+	left_behind "$rt" && return 1
+	echo "${out:0:150}"
+}
 check_pause() {
 	local rt=$1 b id out
 	b=$(bundle "$rt" '.process.args = ["sleep","300"]') || return 1
@@ -181,10 +190,10 @@ check_pause() {
 	echo "${out:0:150}"
 }
 
-CHECKS=(spec run lifecycle delete_force multirange sysfs limit subuid no_userns unmapped_gid no_xdg pause)
+CHECKS=(spec run lifecycle delete_force multirange sysfs limit subuid no_userns unmapped_gid no_xdg rootless_false pause)
 RUNTIMES=${RUNTIMES:-berth runc crun}
 fail=0
-printf '%-13s %-6s %s\n' CHECK RUNTIME RESULT
+printf '%-15s %-6s %s\n' CHECK RUNTIME RESULT
 for c in "${CHECKS[@]}"; do
 	for rt in $RUNTIMES; do
 		why=$("check_$c" "$rt" 2>&1)
@@ -192,7 +201,7 @@ for c in "${CHECKS[@]}"; do
 		why=$(echo "$why" | tail -1)
 		[ "$r" = 0 ] && st=ok || st=FAIL
 		[ "$r" != 0 ] && [ "$rt" = berth ] && fail=1
-		printf '%-13s %-6s %-4s %s\n' "$c" "$rt" "$st" "$why"
+		printf '%-15s %-6s %-4s %s\n' "$c" "$rt" "$st" "$why"
 		# A failed check may leave the user's processes: never let them leak into the next.
 		pkill -KILL -u "$RL_USER" 2>/dev/null
 		rm -rf "$WORK/xdg"/*

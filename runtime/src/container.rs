@@ -184,8 +184,16 @@ fn without_cgroup(
     cgroup: &Cgroup,
     e: crate::cgroups::CgroupError,
 ) -> Result<Cgroup> {
-    if !mode.cgroups() || !crate::rootless::is_permission_error(&e) {
+    if !crate::rootless::is_permission_error(&e) {
         return Err(e.into());
+    }
+    if !mode.cgroups() {
+        if crate::rootless::is_euid_root() {
+            return Err(e.into());
+        }
+        return Err(Error::Rootless(format!(
+            "{e}: this user may not write the cgroup tree, and --rootless false asks for a cgroup"
+        )));
     }
     let linux = spec.linux().as_ref();
     if let Some(field) =
