@@ -371,7 +371,10 @@ fn need_cgroupfs(systemd: bool) -> Result<()> {
 }
 
 fn dispatch(cli: Cli) -> Result<i32> {
-    let root = cli.root.unwrap_or_else(crate::rootless::default_root);
+    let root = match cli.root {
+        Some(r) => r,
+        None => crate::rootless::default_root()?,
+    };
     let rootless = crate::rootless::Mode::parse(&cli.rootless)?;
     logging::debug(|| format!("{:?}", cli.cmd));
     match cli.cmd {

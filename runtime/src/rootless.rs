@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use oci_spec::runtime::LinuxResources;
 
-use crate::error::{Error, Result};
+use crate::error::{Context, Error, Result};
 
 /// The value of the global `--rootless` flag.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -71,15 +71,31 @@ fn is_identity_map(map: &str) -> bool {
 /// $XDG_RUNTIME_DIR set uses `$XDG_RUNTIME_DIR/berth`; everyone else
 /// `/run/berth` (where an ordinary user then gets "permission denied", as
 /// with runc).
-pub fn default_root() -> PathBuf {
+pub fn default_root() -> Result<PathBuf> {
     let xdg = std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty());
     let user = std::env::var("USER").ok();
     match xdg {
         Some(x) if honor_xdg(is_euid_root(), in_user_namespace(), user.as_deref()) => {
-            PathBuf::from(x).join("berth")
+            let root = PathBuf::from(x).join("berth");
+            sticky_dir(&root)?;
+            Ok(root)
         }
-        _ => PathBuf::from("/run/berth"),
+        _ => Ok(PathBuf::from("/run/berth")),
     }
+}
+
+/// The XDG base directory spec lets a session clean up files in
+/// $XDG_RUNTIME_DIR that are not touched for 6 hours unless they are
+/// sticky: runc makes its root directory 0700 plus sticky, so does berth.
+fn sticky_dir(root: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(root)
+        .ctx(|| format!("create state root {}", root.display()))?;
+    std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o1700))
+        .ctx(|| format!("chmod state root {}", root.display()))
 }
 
 /// What to add to a failed mkdir of the state root: an ordinary user
