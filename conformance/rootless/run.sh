@@ -137,6 +137,20 @@ expect_error() { # RT FILTER PATTERN
 	echo "${out:0:150}"
 }
 
+# Supplementary groups need a gid map written by newgidmap (setgroups stays allowed).
+check_groups() {
+	local rt=$1 b out f
+	f=".linux.uidMappings = [{containerID:0,hostID:$RL_UID,size:1},{containerID:1,hostID:$SUB_UID,size:65536}]
+	   | .linux.gidMappings = [{containerID:0,hostID:$RL_GID,size:1},{containerID:1,hostID:$SUB_GID,size:65536}]
+	   | .process.user = {uid:1000,gid:1000,additionalGids:[5]}
+	   | .process.args = [\"id\",\"-G\"]"
+	b=$(bundle "$rt" "$f") || return 1
+	out=$(rt_cmd "$rt" "$b" run "$(uid)" 2>&1) || { echo "$(echo "$out" | tail -1 | cut -c1-150)"; return 1; }
+	[ "$out" = "1000 5" ] || { echo "output: $out"; return 1; }
+	left_behind "$rt" && return 1
+	echo "additionalGids [5] with newgidmap"
+}
+check_groups_denied() { expect_error "$1" '.process.user.additionalGids = [0]' 'group'; }
 check_limit() { expect_error "$1" '.linux.resources = {memory: {limit: 33554432}}' 'memory'; }
 check_subuid() {
 	expect_error "$1" ".linux.uidMappings = [{containerID:0,hostID:$RL_UID,size:1},{containerID:1,hostID:$((SUB_UID + 70000)),size:10}]" \
@@ -190,7 +204,7 @@ check_pause() {
 	echo "${out:0:150}"
 }
 
-CHECKS=(spec run lifecycle delete_force multirange sysfs limit subuid no_userns unmapped_gid no_xdg rootless_false pause)
+CHECKS=(spec run lifecycle delete_force multirange groups groups_denied sysfs limit subuid no_userns unmapped_gid no_xdg rootless_false pause)
 RUNTIMES=${RUNTIMES:-berth runc crun}
 fail=0
 printf '%-15s %-6s %s\n' CHECK RUNTIME RESULT

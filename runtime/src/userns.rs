@@ -103,6 +103,16 @@ pub fn check(spec: &Spec) -> Result<()> {
     for k in [Kind::Uid, Kind::Gid] {
         method(maps(spec, k), k)?;
     }
+    let groups = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.user().additional_gids().as_ref())
+        .is_some_and(|g| !g.is_empty());
+    if groups && method(maps(spec, Kind::Gid), Kind::Gid)? == Method::Direct {
+        return Err(Error::Rootless(
+            "process.user.additionalGids: a gid map of only your own gid is written with setgroups denied, so no group can be added; map the groups through /etc/subgid".into(),
+        ));
+    }
     check_mount_ids(spec)
 }
 

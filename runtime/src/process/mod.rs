@@ -8,8 +8,10 @@
 //!
 //! CVE-2019-5736 (overwriting the host runtime through /proc/PID/exe): the
 //! only berth process a container can see is its own init before execve,
-//! and init marks itself non-dumpable first thing, which denies every
-//! /proc/PID/exe and ptrace access to it from container processes. After
+//! and init marks itself non-dumpable first thing (an ordinary user's init
+//! right after berth has written its id maps through its /proc files),
+//! which denies every /proc/PID/exe and ptrace access to it from container
+//! processes. After
 //! execve /proc/PID/exe is the user's binary. That costs one prctl, where
 //! copying the binary to a memfd on every call (crun) costs a copy of ~1 MB,
 //! and runc's overlayfs sealing costs a mount.
