@@ -215,6 +215,12 @@ fn without_cgroup(
     crate::logging::warn(&format!(
         "running without a cgroup: this user may not write the cgroup tree ({e}); pause, resume, update, ps and events need one"
     ));
+    if !launch_has_pidns(spec) {
+        // As with runc: nothing then finds the init's descendants.
+        crate::logging::warn(
+            "without a cgroup or a pid namespace of its own, kill --all and delete reach only the container's init",
+        );
+    }
     Ok(cgroup.none())
 }
 
