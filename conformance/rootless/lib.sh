@@ -43,11 +43,45 @@ as_user() { # RT CMD...
 	local env=(env -i PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin HOME="$WORK" USER="$RL_USER"
 		XDG_RUNTIME_DIR="${XDG:-$WORK/xdg}")
 	[ -n "${NO_XDG:-}" ] && env=(env -i PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin HOME="$WORK" USER="$RL_USER")
+	# With DELEG_PROCS (see delegate): first move into those cgroups, as a
+	# login manager would put the user's session into its delegated cgroup.
+	local pre='for p in ${DELEG_PROCS:-}; do [ -e "$p" ] || continue; echo $$ > "$p" || exit 125; done; exec "$@"'
 	if [ "$rt" = crun ]; then
 		unshare -m --propagation slave sh -c 'umount -l /sys/fs/cgroup/unified 2>/dev/null; exec "$@"' sh \
-			runuser -u "$RL_USER" -- "${env[@]}" "$@"
+			sh -c "$pre" sh runuser -u "$RL_USER" -- "${env[@]}" "$@"
 	else
-		runuser -u "$RL_USER" -- "${env[@]}" "$@"
+		sh -c "$pre" sh runuser -u "$RL_USER" -- "${env[@]}" "$@"
 	fi
 }
 
+
+# delegate NAME: a cgroup NAME owned by the user in every hierarchy, with NAME/shell for
+# the user's processes (set DELEG_PROCS to its cgroup.procs files) and controllers
+# enabled for NAME's children on cgroup v2. Prints the cgroup.procs paths.
+delegate() {
+	local name=$1 h d
+	for h in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do
+		[ -e "$h/cgroup.procs" ] || continue
+		[ "$h" = /sys/fs/cgroup/ ] && [ -e /sys/fs/cgroup/memory ] && continue
+		d=${h%/}/$name
+		mkdir -p "$d/shell"
+		if [ -e "$d/cpuset.cpus" ]; then # v1 cpuset: children need their parent's sets
+			cat "${h%/}/cpuset.cpus" >"$d/cpuset.cpus"
+			cat "${h%/}/cpuset.mems" >"$d/cpuset.mems"
+			cat "$d/cpuset.cpus" >"$d/shell/cpuset.cpus"
+			cat "$d/cpuset.mems" >"$d/shell/cpuset.mems"
+		fi
+		if [ -e "$d/cgroup.subtree_control" ] && [ -s "${h%/}/cgroup.controllers" ]; then
+			for c in $(cat "$d/cgroup.controllers"); do echo "+$c" >"$d/cgroup.subtree_control" 2>/dev/null; done
+		fi
+		chown -R "$RL_USER:" "$d"
+		echo "$d/shell/cgroup.procs"
+	done
+}
+undelegate() { # NAME
+	local d
+	for d in /sys/fs/cgroup/*/"$1" /sys/fs/cgroup/"$1"; do
+		[ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
+	done
+	return 0
+}

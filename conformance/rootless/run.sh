@@ -189,6 +189,36 @@ check_rootless_false() {
 	left_behind "$rt" && return 1
 	echo "${out:0:150}"
 }
+# A cgroup delegated to the user (its session moved in by root): limits are enforced,
+# pause works, delete removes the container's cgroup.
+check_delegated() {
+	local rt=$1 b id out name="berth-rl-$rt-$$" mem
+	DELEG_PROCS=$(delegate "$name" | tr '\n' ' ')
+	export DELEG_PROCS
+	b=$(bundle "$rt" ".linux.cgroupsPath = \"/$name/c\" | .linux.resources = {memory: {limit: 33554432}, pids: {limit: 20}}
+		| .process.args = [\"sleep\",\"300\"]") || { undelegate "$name"; return 1; }
+	id=$(uid)
+	if ! rt_cmd "$rt" "$b" run -d "$id" </dev/null >"$b/run.out" 2>&1; then
+		echo "run -d: $(tail -1 "$b/run.out" | cut -c1-150)"
+		undelegate "$name"
+		return 1
+	fi
+	if [ -e /sys/fs/cgroup/memory ]; then mem=/sys/fs/cgroup/memory/$name/c/memory.limit_in_bytes; else mem=/sys/fs/cgroup/$name/c/memory.max; fi
+	out=$(cat "$mem" 2>&1)
+	as_user "$rt" "$(bin_of "$rt")" pause "$id" >/dev/null 2>&1 &&
+		as_user "$rt" "$(bin_of "$rt")" state "$id" | jq -e '.status == "paused"' >/dev/null && paused=1 || paused=0
+	as_user "$rt" "$(bin_of "$rt")" resume "$id" >/dev/null 2>&1
+	as_user "$rt" "$(bin_of "$rt")" delete -f "$id" >/dev/null 2>&1
+	local left=0
+	[ -d "${mem%/*}" ] && left=1
+	unset DELEG_PROCS
+	undelegate "$name"
+	[ "$out" = 33554432 ] || { echo "memory limit reads '$out'"; return 1; }
+	[ "$paused" = 1 ] || { echo "pause failed"; return 1; }
+	[ "$left" = 0 ] || { echo "container cgroup left after delete -f"; return 1; }
+	left_behind "$rt" && return 1
+	echo "limit enforced, pause, delete -f removes the cgroup"
+}
 check_pause() {
 	local rt=$1 b id out
 	b=$(bundle "$rt" '.process.args = ["sleep","300"]') || return 1
@@ -204,7 +234,7 @@ check_pause() {
 	echo "${out:0:150}"
 }
 
-CHECKS=(spec run lifecycle delete_force multirange groups groups_denied sysfs limit subuid no_userns unmapped_gid no_xdg rootless_false pause)
+CHECKS=(spec run lifecycle delete_force multirange groups groups_denied sysfs limit subuid no_userns unmapped_gid no_xdg rootless_false pause delegated)
 RUNTIMES=${RUNTIMES:-berth runc crun}
 fail=0
 printf '%-15s %-6s %s\n' CHECK RUNTIME RESULT
