@@ -31,6 +31,11 @@ chmod 0700 "$WORK/xdg"
 cleanup() {
 	pkill -KILL -u "$RL_USER" 2>/dev/null
 	rm -rf "$WORK"
+	# Cgroups a check delegated (named berth-rl-RUNTIME-PID), if it was interrupted.
+	sleep 0.2
+	find /sys/fs/cgroup -maxdepth 2 -type d -name "berth-rl-*-$$" 2>/dev/null | while read -r d; do
+		find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
+	done
 }
 trap cleanup EXIT
 
