@@ -152,6 +152,7 @@ check_groups() {
 }
 check_groups_denied() { expect_error "$1" '.process.user.additionalGids = [0]' 'group'; }
 check_limit() { expect_error "$1" '.linux.resources = {memory: {limit: 33554432}}' 'memory'; }
+check_cgroups_path() { expect_error "$1" ".linux.cgroupsPath = \"/rl-not-delegated-$$\"" 'cgroup|permission denied'; }
 check_subuid() {
 	expect_error "$1" ".linux.uidMappings = [{containerID:0,hostID:$RL_UID,size:1},{containerID:1,hostID:$((SUB_UID + 70000)),size:10}]" \
 		'subuid|newuidmap|mapping|map'
@@ -234,7 +235,7 @@ check_pause() {
 	echo "${out:0:150}"
 }
 
-CHECKS=(spec run lifecycle delete_force multirange groups groups_denied sysfs limit subuid no_userns unmapped_gid no_xdg rootless_false pause delegated)
+CHECKS=(spec run lifecycle delete_force multirange groups groups_denied sysfs limit cgroups_path subuid no_userns unmapped_gid no_xdg rootless_false pause delegated)
 RUNTIMES=${RUNTIMES:-berth runc crun}
 fail=0
 printf '%-15s %-6s %s\n' CHECK RUNTIME RESULT
