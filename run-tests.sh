@@ -77,6 +77,10 @@ stage clippy lint cargo clippy --workspace --all-targets -- -D warnings
 stage cargo-test cargo cargo test --workspace --no-fail-fast
 # The in-house OCI conformance suite (checks from inside the container).
 stage conformance suite conformance/run-ci.sh
+# Rootless: an ordinary user runs berth directly and under rootless podman
+# (runc and crun side by side; only berth's rows count).
+stage rootless suite conformance/rootless/run.sh
+stage rootless-podman suite conformance/rootless/podman.sh
 # The containerd shim end to end (private containerd 1.6).
 stage shim-e2e suite shim/tests/e2e.sh
 # podman, dockerd and containerd's runc-v2 shim running berth.

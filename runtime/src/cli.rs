@@ -38,9 +38,10 @@ struct Cli {
     /// Print the version.
     #[arg(short = 'v', long = "version", action = clap::ArgAction::Version, help_heading = GLOBAL)]
     version: Option<bool>,
-    /// Directory for container state.
-    #[arg(long, global = true, default_value = "/run/berth", value_name = "DIR", help_heading = GLOBAL)]
-    root: PathBuf,
+    /// Directory for container state [default: /run/berth, or
+    /// $XDG_RUNTIME_DIR/berth for an ordinary user].
+    #[arg(long, global = true, value_name = "DIR", help_heading = GLOBAL)]
+    root: Option<PathBuf>,
     /// Append errors (and debug lines with --debug) to this file.
     #[arg(long, global = true, value_name = "FILE", help_heading = GLOBAL)]
     log: Option<PathBuf>,
@@ -57,7 +58,8 @@ struct Cli {
     /// The CRIU binary checkpoint and restore run (default: criu from PATH).
     #[arg(long, global = true, value_name = "PATH", help_heading = GLOBAL)]
     criu: Option<PathBuf>,
-    /// runc's rootless switch, passed on to create and run (auto: when not root).
+    /// Tolerate a cgroup tree the caller cannot write (auto: unless root of
+    /// the initial user namespace); runc's switch.
     // Top-level only, as in runc: `spec --rootless` is spec's own flag.
     #[arg(long, value_name = "true|false|auto", default_value = "auto",
         value_parser = ["true", "false", "auto"], help_heading = GLOBAL)]
@@ -542,13 +544,11 @@ fn need_cgroupfs(systemd: bool) -> Result<()> {
 }
 
 fn dispatch(cli: Cli) -> Result<i32> {
-    let root = cli.root;
-    // runc's values: true, false, or auto (None).
-    let rootless = match cli.rootless.as_str() {
-        "true" => Some(true),
-        "false" => Some(false),
-        _ => None,
+    let root = match cli.root {
+        Some(r) => r,
+        None => crate::rootless::default_root()?,
     };
+    let rootless = crate::rootless::Mode::parse(&cli.rootless)?;
     logging::debug(|| format!("{:?}", cli.cmd));
     match cli.cmd {
         Cmd::Create(a) => {

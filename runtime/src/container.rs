@@ -27,8 +27,9 @@ pub struct CreateOpts {
     pub preserve_fds: i32,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
-    /// runc's global --rootless: Some(true|false), or None for auto.
-    pub rootless: Option<bool>,
+    /// The global --rootless flag: whether a cgroup the caller may not
+    /// write is tolerated (see `rootless`).
+    pub rootless: crate::rootless::Mode,
 }
 
 /// The bundle's config, parsed, with the bytes it was parsed from.
@@ -75,6 +76,7 @@ pub fn create(root: &Path, id: &str, o: &CreateOpts) -> Result<(Dir, Stored)> {
     let (mut spec, raw_config) = load_spec(&bundle)?;
     crate::validate::required(&spec)?;
     crate::validate::unsupported(&spec)?;
+    crate::userns::check(&spec)?;
     let mut preserve_fds = o.preserve_fds;
     let notify_dir = crate::notify::prepare(&mut spec, &root.join(id), &mut preserve_fds)?;
     let root_path = spec
@@ -122,12 +124,16 @@ pub fn create(root: &Path, id: &str, o: &CreateOpts) -> Result<(Dir, Stored)> {
     if let Some(Err(e)) = notify_dir.as_deref().map(crate::notify::make_dir) {
         return Err(undo_dir(dir, e));
     }
-    if let Err(e) = cgroup.create(
+    let cgroup = match cgroup.create(
         linux.and_then(|l| l.resources().as_ref()),
         linux.and_then(|l| l.devices().as_deref()),
     ) {
-        return Err(undo_dir(dir, e.into()));
-    }
+        Ok(()) => cgroup,
+        Err(e) => match without_cgroup(&spec, o.rootless, &cgroup, e) {
+            Ok(none) => none,
+            Err(e) => return Err(undo_dir(dir, e)),
+        },
+    };
     let launch = Launch {
         id,
         spec: &spec,
@@ -184,6 +190,55 @@ pub fn create(root: &Path, id: &str, o: &CreateOpts) -> Result<(Dir, Stored)> {
             Err(undo_dir(dir, e))
         }
     }
+}
+
+/// runc's rootless rule: a caller who may not write the cgroup tree still
+/// gets a container, without a cgroup, if the config names no cgroup path
+/// and asks for no limit; with a limit the error names the field.
+fn without_cgroup(
+    spec: &Spec,
+    mode: crate::rootless::Mode,
+    cgroup: &Cgroup,
+    e: crate::cgroups::CgroupError,
+) -> Result<Cgroup> {
+    if !crate::rootless::is_permission_error(&e) {
+        return Err(e.into());
+    }
+    if !mode.cgroups() {
+        if crate::rootless::is_euid_root() {
+            return Err(e.into());
+        }
+        return Err(Error::Rootless(format!(
+            "{e}: this user may not write the cgroup tree, and --rootless false asks for a cgroup"
+        )));
+    }
+    let linux = spec.linux().as_ref();
+    if let Some(field) =
+        crate::rootless::requested_limit(linux.and_then(|l| l.resources().as_ref()))
+    {
+        return Err(Error::Rootless(format!(
+            "{field}: cannot be enforced, this user may not write the cgroup tree ({e}); drop the limit or run where the user has a delegated cgroup"
+        )));
+    }
+    if linux.is_some_and(|l| {
+        l.cgroups_path()
+            .as_ref()
+            .is_some_and(|p| !p.as_os_str().is_empty())
+    }) {
+        return Err(Error::Rootless(format!(
+            "linux.cgroupsPath: this user may not create it ({e})"
+        )));
+    }
+    crate::logging::warn(&format!(
+        "running without a cgroup: this user may not write the cgroup tree ({e}); pause, resume, update, ps and events need one"
+    ));
+    if !launch_has_pidns(spec) {
+        // As with runc: nothing then finds the init's descendants.
+        crate::logging::warn(
+            "without a cgroup or a pid namespace of its own, kill --all and delete reach only the container's init",
+        );
+    }
+    Ok(cgroup.none())
 }
 
 fn launch_has_pidns(spec: &Spec) -> bool {

@@ -40,6 +40,10 @@ pub enum Error {
         #[source]
         source: nix::Error,
     },
+    /// Something an ordinary user lacks (user namespaces, subordinate ids,
+    /// a writable cgroup): the message names it.
+    #[error("rootless: {0}")]
+    Rootless(String),
     #[error("container init: {0}")]
     Init(String),
     #[error("exec: {0}")]

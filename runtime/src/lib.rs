@@ -24,12 +24,14 @@ pub mod ops;
 pub mod placement;
 pub mod process;
 pub mod rootfs;
+pub mod rootless;
 pub mod seccomp;
 pub mod security;
 pub mod signal;
 pub mod spec;
 pub mod state;
 pub mod sysctl;
+pub mod userns;
 pub mod validate;
 
 pub use error::{Error, Result};

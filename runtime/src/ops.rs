@@ -21,6 +21,7 @@ pub fn pause(root: &Path, id: &str) -> Result<()> {
             status: status.as_str().into(),
         });
     }
+    st.need_cgroup("pause")?;
     Ok(st.cgroup.set_frozen(true)?)
 }
 
@@ -36,6 +37,7 @@ pub fn resume(root: &Path, id: &str) -> Result<()> {
             status: status.as_str().into(),
         });
     }
+    st.need_cgroup("resume")?;
     Ok(st.cgroup.set_frozen(false)?)
 }
 
@@ -49,6 +51,7 @@ pub fn ps(root: &Path, id: &str, format: &str, args: &[String]) -> Result<String
     let dir = Dir::open(root, id)?;
     let st = dir.load()?;
     drop(dir);
+    st.need_cgroup("ps")?;
     let pids = st.cgroup.pids()?;
     if format == "json" {
         let json = serde_json::to_string(&pids).map_err(|e| Error::Invalid(e.to_string()))?;
@@ -290,6 +293,7 @@ pub fn update(root: &Path, id: &str, o: &UpdateOpts) -> Result<()> {
     }
     new.set_devices(None);
     let (merged, apply) = merge(&old, &new)?;
+    st.need_cgroup("update")?;
     st.cgroup.update(&apply)?;
     linux.set_resources(Some(merged));
     spec.set_linux(Some(linux));

@@ -79,6 +79,10 @@ fn to_caps(set: &Option<Capabilities>) -> Result<CapsHashSet> {
     Ok(out)
 }
 
+fn setgroups_denied() -> bool {
+    std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny")
+}
+
 /// Switch to the process user and capability sets. The bounding set is
 /// reduced first (that needs CAP_SETPCAP), KEEPCAPS lets the permitted set
 /// survive setuid, and the final sets are installed after it.
@@ -113,7 +117,19 @@ pub fn apply_user_and_caps(p: &Process) -> Result<()> {
         .flatten()
         .map(|g| nix::unistd::Gid::from_raw(*g))
         .collect();
-    nix::unistd::setgroups(&groups).ctx(|| "setgroups")?;
+    match nix::unistd::setgroups(&groups) {
+        Ok(()) => {}
+        // A user namespace whose gid map an ordinary user wrote itself has
+        // setgroups denied: nothing to set is fine (as runc), groups are not.
+        Err(nix::errno::Errno::EPERM) if setgroups_denied() => {
+            if !groups.is_empty() {
+                return Err(Error::Rootless(
+                    "process.user.additionalGids: setgroups is denied in this user namespace (a gid map of one id written without newgidmap); map the groups through /etc/subgid".into(),
+                ));
+            }
+        }
+        Err(e) => return Err(e).ctx(|| "setgroups"),
+    }
     let gid = nix::unistd::Gid::from_raw(u.gid());
     nix::unistd::setresgid(gid, gid, gid).ctx(|| format!("setgid {}", u.gid()))?;
     let uid = nix::unistd::Uid::from_raw(u.uid());

@@ -44,6 +44,20 @@ pub struct Stored {
     pub poststop: Vec<oci_spec::runtime::Hook>,
 }
 
+impl Stored {
+    /// An error for `op` if the container runs without a cgroup (a rootless
+    /// container whose user could not write the cgroup tree).
+    pub fn need_cgroup(&self, op: &str) -> Result<()> {
+        if self.cgroup.is_none() {
+            return Err(Error::Rootless(format!(
+                "{op}: container {} has no cgroup (it was created by a user who cannot write the cgroup tree)",
+                self.id
+            )));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     Created,
@@ -118,7 +132,8 @@ impl Dir {
         };
         if let Err(e) = made {
             if e.kind() != std::io::ErrorKind::AlreadyExists {
-                return Err(e).ctx(|| format!("create state root {}", root.display()));
+                let hint = crate::rootless::state_root_hint(&e);
+                return Err(e).ctx(|| format!("create state root {}{hint}", root.display()));
             }
         }
         let path = root.join(id);

@@ -183,6 +183,21 @@ impl Cgroup {
         layout::resolve(&own, &mounts, cgroups_path, id)
     }
 
+    /// No cgroup at all: what a rootless container runs in when its user
+    /// cannot write the cgroup tree and it asks for no limit (as runc). With
+    /// no directories, joining and removing do nothing and `pids` is empty;
+    /// operations that need a cgroup check [`Cgroup::is_none`] first.
+    pub fn none(&self) -> Cgroup {
+        Cgroup {
+            layout: self.layout,
+            dirs: Vec::new(),
+        }
+    }
+
+    pub fn is_none(&self) -> bool {
+        self.dirs.is_empty()
+    }
+
     /// The host layout this cgroup was resolved on.
     pub fn layout(&self) -> Layout {
         self.layout

@@ -58,6 +58,7 @@ pub fn run(root: &Path, id: &str, o: &EventsOpts) -> Result<()> {
     if st.status(&dir.path) == Status::Stopped {
         return Err(not_running(id));
     }
+    st.need_cgroup("events")?;
     if o.stats_only {
         return emit("stats", id, Some(st.cgroup.stats()?));
     }

@@ -72,8 +72,15 @@ fn setns_pidfd(pidfd: BorrowedFd, flags: CloneFlags) -> Result<()> {
 
 /// Start the process; returns its host pid once execve has succeeded.
 pub fn spawn(x: &ExecLaunch) -> Result<i32> {
-    let flags = differing_namespaces(x.init_pid);
+    let mut flags = differing_namespaces(x.init_pid);
     if flags.contains(CloneFlags::CLONE_NEWPID) {
+        // Joining a pid namespace takes CAP_SYS_ADMIN in our own user
+        // namespace too, which an ordinary user has only in the container's:
+        // berth joins that one first (it owns it, so this needs no privilege).
+        if flags.contains(CloneFlags::CLONE_NEWUSER) && !crate::rootless::is_euid_root() {
+            setns_pidfd(x.init_pidfd, CloneFlags::CLONE_NEWUSER)?;
+            flags -= CloneFlags::CLONE_NEWUSER;
+        }
         setns_pidfd(x.init_pidfd, CloneFlags::CLONE_NEWPID)?;
     }
     let console = match (x.process.terminal().unwrap_or(false), x.console_socket) {

@@ -24,6 +24,9 @@ pub struct Ctx<'a> {
     pub console: Option<OwnedFd>,
     /// Bind sources berth idmapped for us (taken once, by rootfs setup).
     pub idmapped: std::cell::RefCell<rootfs::IdmappedTrees>,
+    /// Stay dumpable until Go: an ordinary user's berth can open our
+    /// /proc/PID/{uid,gid}_map only while they belong to us, not to root.
+    pub dumpable_until_go: bool,
 }
 
 pub fn run(c: Ctx) -> ! {
@@ -33,7 +36,9 @@ pub fn run(c: Ctx) -> ! {
     // Parent-death signal: if `berth create` dies mid-setup, so do we.
     // SAFETY: prctl with constant arguments.
     unsafe {
-        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+        if !c.dumpable_until_go {
+            libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+        }
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
     }
     match setup(&c) {
@@ -66,6 +71,10 @@ fn setup(c: &Ctx) -> Result<Exec> {
     let spec = l.spec;
     let p = process(spec);
     let pid = c.chan.expect_go()?;
+    if c.dumpable_until_go {
+        // SAFETY: prctl with constant arguments.
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    }
     let mut keep: Vec<RawFd> = vec![c.chan.0.as_raw_fd(), c.fifo.as_raw_fd()];
     keep.extend(c.console.as_ref().map(|f| f.as_raw_fd()));
     keep.extend(c.plan.join.iter().map(|(_, fd, _)| fd.as_raw_fd()));

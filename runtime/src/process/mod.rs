@@ -8,8 +8,10 @@
 //!
 //! CVE-2019-5736 (overwriting the host runtime through /proc/PID/exe): the
 //! only berth process a container can see is its own init before execve,
-//! and init marks itself non-dumpable first thing, which denies every
-//! /proc/PID/exe and ptrace access to it from container processes. After
+//! and init marks itself non-dumpable first thing (an ordinary user's init
+//! right after berth has written its id maps through its /proc files),
+//! which denies every /proc/PID/exe and ptrace access to it from container
+//! processes. After
 //! execve /proc/PID/exe is the user's binary. That costs one prctl, where
 //! copying the binary to a memfd on every call (crun) costs a copy of ~1 MB,
 //! and runc's overlayfs sealing costs a mount.
@@ -129,7 +131,10 @@ pub fn spawn(l: &Launch, hook_state: &dyn Fn(i32) -> Vec<u8>) -> Result<i32> {
     let idmapped = crate::rootfs::idmapped_trees(l.spec, l.bundle)?;
     let (parent, child) = sync::pair()?;
     let cg_fd = l.cgroup.clone_into_fd();
-    let pid = clone3(plan.clone_flags(), cg_fd.as_ref().map(|f| f.as_raw_fd()))?;
+    let dumpable_until_go =
+        plan.new.contains(CloneFlags::CLONE_NEWUSER) && !crate::rootless::is_euid_root();
+    let pid = clone3(plan.clone_flags(), cg_fd.as_ref().map(|f| f.as_raw_fd()))
+        .map_err(|e| explain_clone_error(e, &plan))?;
     if pid == 0 {
         drop(parent);
         init::run(init::Ctx {
@@ -139,6 +144,7 @@ pub fn spawn(l: &Launch, hook_state: &dyn Fn(i32) -> Vec<u8>) -> Result<i32> {
             fifo,
             console,
             idmapped: std::cell::RefCell::new(idmapped),
+            dumpable_until_go,
         });
     }
     drop(idmapped);
@@ -152,6 +158,17 @@ pub fn spawn(l: &Launch, hook_state: &dyn Fn(i32) -> Vec<u8>) -> Result<i32> {
     };
     drive(l, &plan, &parent, pid, cg_fd.is_some(), hook_state).map_err(fail)?;
     Ok(pid)
+}
+
+/// A refused new user namespace names the sysctl that refuses it, if any.
+fn explain_clone_error(e: Error, plan: &Plan) -> Error {
+    if !plan.new.contains(CloneFlags::CLONE_NEWUSER) {
+        return e;
+    }
+    match crate::userns::unavailable_reason(Path::new("/proc/sys")) {
+        Some(why) => Error::Rootless(format!("{e}: {why}")),
+        None => e,
+    }
 }
 
 /// linux.netDevices go into the init's network namespace: the new one it
@@ -191,7 +208,7 @@ fn drive(
     hook_state: &dyn Fn(i32) -> Vec<u8>,
 ) -> Result<()> {
     if plan.new.contains(CloneFlags::CLONE_NEWUSER) {
-        write_id_maps(l.spec, pid)?;
+        crate::userns::write_maps(l.spec, pid)?;
     }
     move_net_devices(l, plan, pid)?;
     chan.send(&Msg::Go(pid))?;
@@ -254,28 +271,6 @@ fn pending_failure(chan: &sync::Channel) -> Option<Error> {
         Ok(Some(Msg::Failed(e))) => Some(Error::Init(e)),
         _ => None,
     }
-}
-
-fn write_id_maps(spec: &Spec, pid: i32) -> Result<()> {
-    let linux = spec.linux().as_ref();
-    let fmt = |maps: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| {
-        let mut s = String::new();
-        for m in maps.into_iter().flatten() {
-            s.push_str(&format!(
-                "{} {} {}\n",
-                m.container_id(),
-                m.host_id(),
-                m.size()
-            ));
-        }
-        s
-    };
-    let uid = fmt(linux.and_then(|l| l.uid_mappings().as_ref()));
-    let gid = fmt(linux.and_then(|l| l.gid_mappings().as_ref()));
-    std::fs::write(format!("/proc/{pid}/uid_map"), uid.as_bytes())
-        .ctx(|| format!("write uid_map {:?}", uid.trim()))?;
-    std::fs::write(format!("/proc/{pid}/gid_map"), gid.as_bytes())
-        .ctx(|| format!("write gid_map {:?}", gid.trim()))
 }
 
 fn open_path(p: &Path) -> Result<OwnedFd> {

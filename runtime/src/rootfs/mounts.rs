@@ -107,7 +107,32 @@ pub(crate) fn mount_entry(
     if typ == "cgroup" {
         return cgroup::mount(ctx, &dest, &o);
     }
-    fresh(ctx, typ, source, &dest, &o, false).map(drop)
+    match fresh(ctx, typ, source, &dest, &o, false) {
+        Err(RootfsError::Mount { source: e, .. })
+            if typ == "sysfs" && ctx.opts.in_userns && e.raw_os_error() == Some(libc::EPERM) =>
+        {
+            sysfs_bind(ctx, &dest, &o)
+        }
+        r => r.map(drop),
+    }
+}
+
+/// The kernel gives a user namespace a new sysfs only together with a
+/// network namespace it owns; without one, /sys is the host's, bound
+/// recursively with the mount's flags (crun's fallback, and what `spec
+/// --rootless` writes).
+fn sysfs_bind(ctx: &mut Ctx<'_>, dest: &Path, o: &MountOptions) -> Result<(), RootfsError> {
+    crate::logging::debug(|| {
+        format!(
+            "mount {}: sysfs refused in this user namespace, binding the host's /sys",
+            dest.display()
+        )
+    });
+    let mut b = o.clone();
+    b.bind = true;
+    b.recursive_bind = true;
+    b.data.clear();
+    bind(ctx, Path::new("/sys"), dest, None, &b, None)
 }
 
 /// The idmapping a mount asks for: its own mappings, or with only
