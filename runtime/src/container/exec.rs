@@ -79,7 +79,14 @@ fn exec_process(spec: &Spec, o: &ExecOpts) -> Result<oci_spec::runtime::Process>
     }
     p.set_user(user);
     if !o.caps.is_empty() {
-        let mut c = p.capabilities().clone().unwrap_or_default();
+        // runc ≥ 1.1.2 (CVE-2022-29162): `--cap` grants a capability in the
+        // bounding, effective and permitted sets only. Putting it in the
+        // inheritable (and so ambient) set would let a file with inheritable
+        // file capabilities gain them across execve.
+        let mut c = p
+            .capabilities()
+            .clone()
+            .unwrap_or_else(crate::security::no_capabilities);
         for name in &o.caps {
             let cap: oci_spec::runtime::Capability =
                 serde_json::from_value(serde_json::json!(name))
@@ -92,8 +99,6 @@ fn exec_process(spec: &Spec, o: &ExecOpts) -> Result<oci_spec::runtime::Process>
             c.set_bounding(add(c.bounding()));
             c.set_effective(add(c.effective()));
             c.set_permitted(add(c.permitted()));
-            c.set_inheritable(add(c.inheritable()));
-            c.set_ambient(add(c.ambient()));
         }
         p.set_capabilities(Some(c));
     }
