@@ -79,6 +79,7 @@ pub fn create(root: &Path, id: &str, o: &CreateOpts) -> Result<(Dir, Stored)> {
     crate::userns::check(&spec)?;
     let mut preserve_fds = o.preserve_fds;
     let notify_dir = crate::notify::prepare(&mut spec, &root.join(id), &mut preserve_fds)?;
+    process::reserve_preserved_fds(preserve_fds)?;
     let root_path = spec
         .root()
         .as_ref()

@@ -121,6 +121,7 @@ fn exec_process(spec: &Spec, o: &ExecOpts) -> Result<oci_spec::runtime::Process>
 /// Run a process in a container. In the foreground, returns its exit
 /// status; detached, returns 0 once it has been executed.
 pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<i32> {
+    process::reserve_preserved_fds(o.preserve_fds)?;
     let dir = Dir::open(root, id)?;
     let st = dir.load()?;
     match st.status(&dir.path) {

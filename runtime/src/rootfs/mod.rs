@@ -43,7 +43,7 @@ mod options;
 mod paths;
 mod pivot;
 mod resolve;
-mod sys;
+pub(crate) mod sys;
 
 use std::io;
 use std::path::{Path, PathBuf};
