@@ -199,12 +199,16 @@ pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<i32> {
     } else {
         Some(crate::forward::block()?)
     };
+    // The lock is not held while the process joins the container: with
+    // --ignore-paused it waits frozen in the cgroup until `resume`, and
+    // `resume` takes the lock (runc holds none here either). The pidfd and
+    // the stored cgroup are all the spawn needs.
+    drop(dir);
     let spawned = process::exec::spawn(&launch);
     if listener.is_some() {
         let _ = fs::remove_file(&own_sock);
     }
     let pid = spawned?;
-    drop(dir);
     if let Some(p) = &o.pid_file {
         write_pid_file(p, pid)?;
     }
