@@ -236,7 +236,22 @@ fn wait_for_start_and_exec(c: &Ctx, e: Exec) -> ! {
         .and_then(|h| h.start_container().as_ref())
     {
         let state = crate::container::hook_state(c.l, e.pid, "created");
-        if let Err(err) = hooks::run_all("startContainer", h, &state) {
+        // A startContainer hook without its own env gets the container
+        // process's, as with runc (its init holds that environment when it
+        // runs the hook); engines rely on it. An explicit `env`, even an
+        // empty one, is used as given.
+        let process_env: Vec<String> = e.prepared.env().collect();
+        let h: Vec<_> = h
+            .iter()
+            .map(|hook| {
+                let mut hook = hook.clone();
+                if hook.env().is_none() {
+                    hook.set_env(Some(process_env.clone()));
+                }
+                hook
+            })
+            .collect();
+        if let Err(err) = hooks::run_all("startContainer", &h, &state) {
             fail(&fifo, err);
         }
     }
