@@ -293,3 +293,37 @@ fn mount_namespace_fields_without_one() {
     assert_eq!(code, 0, "{err}");
     b.assert_clean();
 }
+
+/// `checkpoint --parent-path` is checked before CRIU runs, as runc does:
+/// relative to --image-path, an existing directory. The container runs on.
+#[test]
+fn checkpoint_parent_path_is_checked() {
+    let mut b = Bundle::new("cpparent");
+    b.args(&["sleep", "100"]);
+    let id = b.id();
+    b.ok(&["run", "-d", "-b", b.dir.to_str().unwrap(), &id]);
+    let images = b.dir.join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    std::fs::write(images.join("file"), "").unwrap();
+    for (parent, want) in [
+        ("/abs", "must be relative"),
+        ("../nope", "No such file"),
+        ("file", "is not a directory"),
+    ] {
+        let err = b.fails(&[
+            "checkpoint",
+            "--image-path",
+            images.to_str().unwrap(),
+            "--parent-path",
+            parent,
+            &id,
+        ]);
+        assert!(
+            err.contains("--parent-path") && err.contains(want),
+            "{parent}: {err}"
+        );
+    }
+    assert_eq!(b.status(), "running");
+    b.ok(&["delete", "-f", &id]);
+    b.assert_clean();
+}
