@@ -262,10 +262,11 @@ fn used_below(path: &Path, c: &str) -> bool {
         for f in files.flatten() {
             let name = f.file_name();
             let name = name.to_string_lossy();
-            if name.starts_with(&format!("{c}.")) && name.ends_with("max") {
-                if read_file(&f.path()).is_ok_and(|v| !unlimited(v.trim())) {
-                    return true;
-                }
+            if name.starts_with(&format!("{c}."))
+                && name.ends_with("max")
+                && read_file(&f.path()).is_ok_and(|v| !unlimited(v.trim()))
+            {
+                return true;
             }
         }
     }
