@@ -79,6 +79,7 @@ pub fn create(root: &Path, id: &str, o: &CreateOpts) -> Result<(Dir, Stored)> {
     crate::userns::check(&spec)?;
     let mut preserve_fds = o.preserve_fds;
     let notify_dir = crate::notify::prepare(&mut spec, &root.join(id), &mut preserve_fds)?;
+    process::reserve_preserved_fds(preserve_fds)?;
     let root_path = spec
         .root()
         .as_ref()
@@ -318,12 +319,41 @@ pub fn start(dir: &Dir, st: &Stored) -> Result<()> {
     }
     if !st.poststart.is_empty() {
         let state = stored_hook_state(st, Status::Running);
-        crate::hooks::run_all_warn("poststart", &st.poststart, &state);
+        if poststart_failure_stops(dir) {
+            if let Err(e) = crate::hooks::run_all("poststart", &st.poststart, &state) {
+                // Stopped, not destroyed: `delete` (or `run`) continues the
+                // lifecycle, as with runc ≥ 1.2.
+                kill_all(st, libc::SIGKILL);
+                wait_gone(st, Duration::from_secs(10));
+                return Err(e);
+            }
+        } else {
+            crate::hooks::run_all_warn("poststart", &st.poststart, &state);
+        }
     }
     if let Some(r) = relay {
         r.wait(st.pid)?;
     }
     Ok(())
+}
+
+/// What a failing poststart hook means depends on the spec the config was
+/// written for: up to runtime-spec 1.2 a warning, and the lifecycle goes on;
+/// from 1.3.0 an error that stops the container. The config's ociVersion
+/// decides, since berth implements both (features: ociVersionMax).
+fn poststart_failure_stops(dir: &Dir) -> bool {
+    let Ok(spec) = dir.load_config() else {
+        return false;
+    };
+    let mut nums = spec
+        .version()
+        .split(['-', '+'])
+        .next()
+        .unwrap_or_default()
+        .split('.')
+        .map(|n| n.parse::<u64>().unwrap_or(0));
+    let (major, minor) = (nums.next().unwrap_or(0), nums.next().unwrap_or(0));
+    (major, minor) >= (1, 3)
 }
 
 fn stored_hook_state(st: &Stored, status: Status) -> Vec<u8> {

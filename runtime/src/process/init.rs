@@ -30,6 +30,11 @@ pub struct Ctx<'a> {
 }
 
 pub fn run(c: Ctx) -> ! {
+    // Opened while still dumpable: once non-dumpable, our /proc/self files
+    // belong to the host's root, which a user namespace cannot open for
+    // writing. The kernel checks CAP_SYS_TIME against the opener's
+    // credentials, which are ours, so the write still works after unshare.
+    let offsets = open_time_offsets(c.l.spec);
     // Non-dumpable: container processes that can see us (a shared or joined
     // pid namespace) cannot open /proc/<us>/exe, the host berth binary, nor
     // ptrace us. execve resets it for the user's program.
@@ -41,7 +46,7 @@ pub fn run(c: Ctx) -> ! {
         }
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
     }
-    match setup(&c) {
+    match setup(&c, offsets) {
         Ok(exec) => wait_for_start_and_exec(&c, exec),
         Err(e) => {
             let _ = c.chan.send(&Msg::Failed(e.to_string()));
@@ -66,7 +71,7 @@ struct Exec {
     prepared: super::apply::Prepared,
 }
 
-fn setup(c: &Ctx) -> Result<Exec> {
+fn setup(c: &Ctx, offsets: Option<std::io::Result<std::fs::File>>) -> Result<Exec> {
     let l = c.l;
     let spec = l.spec;
     let p = process(spec);
@@ -79,6 +84,9 @@ fn setup(c: &Ctx) -> Result<Exec> {
     keep.extend(c.console.as_ref().map(|f| f.as_raw_fd()));
     keep.extend(c.plan.join.iter().map(|(_, fd, _)| fd.as_raw_fd()));
     keep.extend(c.idmapped.borrow().raw_fds());
+    if let Some(Ok(f)) = &offsets {
+        keep.push(f.as_raw_fd());
+    }
     super::apply::close_fds_except(3 + l.preserve_fds, &keep);
 
     for (flag, fd, path) in &c.plan.join {
@@ -97,7 +105,9 @@ fn setup(c: &Ctx) -> Result<Exec> {
         nix::sched::unshare(unshare).ctx(|| format!("unshare {unshare:?}"))?;
     }
     if unshare.contains(crate::namespaces::CLONE_NEWTIME) {
-        write_time_offsets(spec)?;
+        if let Some(f) = offsets {
+            write_time_offsets(spec, f)?;
+        }
     }
     nix::unistd::setsid().ctx(|| "setsid")?;
     if l.new_keyring {
@@ -226,7 +236,22 @@ fn wait_for_start_and_exec(c: &Ctx, e: Exec) -> ! {
         .and_then(|h| h.start_container().as_ref())
     {
         let state = crate::container::hook_state(c.l, e.pid, "created");
-        if let Err(err) = hooks::run_all("startContainer", h, &state) {
+        // A startContainer hook without its own env gets the container
+        // process's, as with runc (its init holds that environment when it
+        // runs the hook); engines rely on it. An explicit `env`, even an
+        // empty one, is used as given.
+        let process_env: Vec<String> = e.prepared.env().collect();
+        let h: Vec<_> = h
+            .iter()
+            .map(|hook| {
+                let mut hook = hook.clone();
+                if hook.env().is_none() {
+                    hook.set_env(Some(process_env.clone()));
+                }
+                hook
+            })
+            .collect();
+        if let Err(err) = hooks::run_all("startContainer", &h, &state) {
             fail(&fifo, err);
         }
     }
@@ -278,7 +303,18 @@ fn loopback_up() -> Result<()> {
     Ok(())
 }
 
-fn write_time_offsets(spec: &Spec) -> Result<()> {
+/// `/proc/self/timens_offsets`, opened for writing, when the config sets
+/// time offsets.
+fn open_time_offsets(spec: &Spec) -> Option<std::io::Result<std::fs::File>> {
+    spec.linux().as_ref()?.time_offsets().as_ref()?;
+    Some(
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/proc/self/timens_offsets"),
+    )
+}
+
+fn write_time_offsets(spec: &Spec, file: std::io::Result<std::fs::File>) -> Result<()> {
     let Some(offs) = spec
         .linux()
         .as_ref()
@@ -294,7 +330,9 @@ fn write_time_offsets(spec: &Spec) -> Result<()> {
             o.nanosecs().unwrap_or(0)
         ));
     }
-    std::fs::write("/proc/self/timens_offsets", s).ctx(|| "write timens_offsets")
+    // One write: the kernel takes all offsets of a write at once.
+    file.and_then(|mut f| f.write_all(s.as_bytes()))
+        .ctx(|| "write /proc/self/timens_offsets (linux.timeOffsets)")
 }
 
 fn join_session_keyring(id: &str) -> Result<()> {

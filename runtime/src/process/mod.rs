@@ -52,6 +52,20 @@ pub struct Launch<'a> {
     pub new_keyring: bool,
 }
 
+/// Keep berth's own fds out of the range `--preserve-fds` hands to the
+/// container. A number in 3..3+n that the caller left closed would be taken
+/// by the next fd berth opens (the state directory's lock, say), and the
+/// init would keep it across execve: then `start` waits on that lock
+/// forever. Each hole gets a close-on-exec /dev/null, so the container still
+/// sees exactly the fds the caller passed. Call it before opening anything
+/// that must outlive the call.
+pub fn reserve_preserved_fds(n: i32) -> Result<()> {
+    for fd in 3..3i32.saturating_add(n.max(0)) {
+        crate::rootfs::sys::plug_fd(fd).ctx(|| format!("reserve fd {fd} for --preserve-fds"))?;
+    }
+    Ok(())
+}
+
 #[repr(C)]
 struct CloneArgs {
     flags: u64,

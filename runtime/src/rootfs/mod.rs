@@ -43,7 +43,7 @@ mod options;
 mod paths;
 mod pivot;
 mod resolve;
-mod sys;
+pub(crate) mod sys;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -149,7 +149,7 @@ pub fn prepare_with(
     before_cgroup: &mut dyn FnMut() -> Result<(), RootfsError>,
 ) -> Result<(), RootfsError> {
     let linux = spec.linux().as_ref();
-    check_needs_mntns(spec, opts)?;
+    check_needs_mntns(spec, opts.new_mntns)?;
     let propagation = root_propagation(spec)?;
 
     if opts.new_mntns {
@@ -273,7 +273,7 @@ pub fn enter(rootfs: &Path, opts: &RootfsOpts) -> Result<(), RootfsError> {
 }
 
 pub fn finalize(spec: &Spec, opts: &RootfsOpts) -> Result<(), RootfsError> {
-    check_needs_mntns(spec, opts)?;
+    check_needs_mntns(spec, opts.new_mntns)?;
     if !opts.new_mntns {
         return Ok(());
     }
@@ -298,8 +298,9 @@ pub fn finalize(spec: &Spec, opts: &RootfsOpts) -> Result<(), RootfsError> {
 
 /// maskedPaths, readonlyPaths and a read-only root are done with mounts that
 /// would land in the caller's (host) namespace without a mount namespace.
-fn check_needs_mntns(spec: &Spec, opts: &RootfsOpts) -> Result<(), RootfsError> {
-    if opts.new_mntns {
+/// Checked by `create` before anything is made, and again by the init.
+pub fn check_needs_mntns(spec: &Spec, new_mntns: bool) -> Result<(), RootfsError> {
+    if new_mntns {
         return Ok(());
     }
     let nonempty = |v: Option<&Vec<String>>| v.is_some_and(|v| !v.is_empty());
