@@ -486,13 +486,13 @@ fn list(root: &std::path::Path, format: &str, quiet: bool) -> Result<()> {
     let mut out = std::io::stdout().lock();
     if quiet {
         for r in &rows {
-            let _ = writeln!(out, "{}", r.st.id);
+            let _ = writeln!(out, "{}", r.id);
         }
         return Ok(());
     }
     match format {
         "json" => {
-            let v: Vec<_> = rows.iter().map(|r| r.st.json(r.status)).collect();
+            let v: Vec<_> = rows.iter().map(|r| r.json()).collect();
             let _ = writeln!(out, "{}", serde_json::to_string(&v).unwrap_or_default());
         }
         "table" => {
@@ -502,17 +502,20 @@ fn list(root: &std::path::Path, format: &str, quiet: bool) -> Result<()> {
                 "ID", "PID", "STATUS", "BUNDLE", "CREATED"
             );
             for r in &rows {
-                let j = r.st.json(r.status);
+                let j = r.json();
                 let _ = writeln!(
                     out,
                     "{:<12} {:<8} {:<10} {:<40} {:<30} {}",
-                    j.id,
-                    j.pid,
-                    j.status,
-                    j.bundle.display(),
-                    j.created,
-                    owner(&root.join(j.id))
+                    r.id,
+                    j["pid"].as_i64().unwrap_or_default(),
+                    j["status"].as_str().unwrap_or_default(),
+                    j["bundle"].as_str().unwrap_or_default(),
+                    j["created"].as_str().unwrap_or_default(),
+                    owner(&root.join(&r.id))
                 );
+                if let Err(e) = &r.row {
+                    eprintln!("berth: container {}: {e}", r.id);
+                }
             }
         }
         f => return Err(Error::Invalid(format!("invalid format option {f:?}"))),
