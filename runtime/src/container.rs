@@ -418,7 +418,9 @@ pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<()> {
 /// Wait for init and the rest of the cgroup to be gone; true if they went.
 fn wait_gone(st: &Stored, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
-    if let Some(fd) = pidfd_open(st.pid) {
+    // Only a pidfd of our init, checked after opening: a recorded pid may
+    // since name another process.
+    if let Some(fd) = pidfd_open(st.pid).filter(|_| st.alive()) {
         // A pidfd polls readable once the process has exited.
         let mut pfd = libc::pollfd {
             fd: fd.as_raw_fd(),
@@ -428,16 +430,18 @@ fn wait_gone(st: &Stored, timeout: Duration) -> bool {
         // SAFETY: poll on one valid pollfd.
         unsafe { libc::poll(&mut pfd, 1, timeout.as_millis() as i32) };
     }
-    while Instant::now() < deadline {
+    loop {
         if !st.alive() {
             // Processes outside the init's pid namespace (or all of them,
             // without one) survive it: runc kills them too.
             let left = deadline.saturating_duration_since(Instant::now());
             return empty_cgroup(&st.cgroup, left);
         }
+        if Instant::now() >= deadline {
+            return false;
+        }
         std::thread::sleep(Duration::from_millis(2));
     }
-    false
 }
 
 /// Delete a container.
@@ -515,7 +519,7 @@ fn delete_broken(dir: Dir, id: &str) -> Result<()> {
 
 fn destroy(dir: Dir, st: &Stored) -> Result<()> {
     st.cgroup.remove()?;
-    crate::interrupt::step("delete:cgroup")?;
+    crate::interrupt::point("delete:cgroup");
     let state = stored_hook_state(st, Status::Stopped);
     dir.destroy()?;
     if !st.poststop.is_empty() {

@@ -87,6 +87,12 @@ pub fn step(name: &'static str) -> Result<()> {
     check()
 }
 
+/// A fault point only, for steps of an undo path, which must go on whatever
+/// was caught.
+pub fn point(name: &'static str) {
+    fault::point(name);
+}
+
 #[cfg(feature = "fault-injection")]
 mod fault {
     use std::io::Write;

@@ -206,7 +206,14 @@ impl Dir {
 
     /// Remove the directory and everything in it (only files of ours).
     pub fn destroy(self) -> Result<()> {
-        fs::remove_dir_all(&self.path).ctx(|| format!("remove {}", self.path.display()))
+        if fs::remove_dir_all(&self.path).is_ok() {
+            return Ok(());
+        }
+        // Out of file descriptors (EMFILE is a reason an undo runs): the
+        // lock's may be the one the walk needs.
+        let Dir { path, _lock } = self;
+        drop(_lock);
+        fs::remove_dir_all(&path).ctx(|| format!("remove {}", path.display()))
     }
 }
 
