@@ -11,6 +11,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 echo "== unit and integration tests (real containers)"
 cargo test --workspace
 
+echo "== fault injection (berth killed at every step; damaged state, full disk, EMFILE, races)"
+cargo test -p berth --features fault-injection --test faults -- --nocapture
+
 echo "== in-house OCI conformance suite (checks from inside the container)"
 conformance/run-ci.sh
 

@@ -103,7 +103,7 @@ fn sigterm_during_create_cleans_up() {
         "args": ["sh", "-c", format!("touch {}; sleep 1000; : {hook_tag}", marker.display())],
     }]});
     b.write();
-    let mut child = Command::new(BERTH)
+    let child = Command::new(BERTH)
         .arg("--root")
         .arg(&b.root)
         .args(["create", "-b", b.dir.to_str().unwrap(), &b.id()])
@@ -167,6 +167,32 @@ fn init_errors_keep_their_reason() {
         b.config["hostname"] = json!("h".repeat(100));
         let err = b.fails(&["run", "-d", "-b", b.dir.to_str().unwrap(), &b.id()]);
         assert!(err.contains("hostname"), "{err}");
+        assert!(
+            !err.contains("Broken pipe") && !err.contains("ECONNRESET"),
+            "{err}"
+        );
+        b.assert_clean();
+    }
+}
+
+/// A user namespace whose root cannot reach the bundle (under a 0700
+/// directory) fails in its first mount, every time with that reason, as
+/// runc says `error preparing rootfs: mount …: permission denied`.
+#[test]
+fn userns_bundle_out_of_reach_reports_the_mount_error() {
+    use std::os::unix::fs::PermissionsExt;
+    for _ in 0..8 {
+        let mut b = Bundle::new("usernsperm");
+        let ns = b.config["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.push(json!({"type": "user"}));
+        b.config["linux"]["uidMappings"] =
+            json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        b.config["linux"]["gidMappings"] =
+            json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        b.write();
+        std::fs::set_permissions(&b.dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let err = b.fails(&["run", "-d", "-b", b.dir.to_str().unwrap(), &b.id()]);
+        assert!(err.contains("Permission denied"), "{err}");
         assert!(
             !err.contains("Broken pipe") && !err.contains("ECONNRESET"),
             "{err}"
