@@ -342,7 +342,10 @@ where
             return 1;
         }
     };
-    logging::init(cli.log.clone(), cli.log_format, cli.debug);
+    if let Err(e) = logging::init(cli.log.clone(), cli.log_format, cli.debug) {
+        eprintln!("berth: {e}");
+        return 1;
+    }
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {

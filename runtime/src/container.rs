@@ -75,6 +75,15 @@ pub fn create(root: &Path, id: &str, o: &CreateOpts) -> Result<(Dir, Stored)> {
     crate::validate::required(&spec)?;
     crate::validate::unsupported(&spec)?;
     crate::hooks::validate(spec.hooks().as_ref())?;
+    if let Some(s) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        crate::seccomp::check_exec_allowed(s)?;
+    }
+    if o.preserve_fds < 0 {
+        return Err(Error::Invalid(format!(
+            "--preserve-fds {}: must not be negative",
+            o.preserve_fds
+        )));
+    }
     let mut preserve_fds = o.preserve_fds;
     let notify_dir = crate::notify::prepare(&mut spec, &root.join(id), &mut preserve_fds)?;
     let root_path = spec
@@ -91,6 +100,13 @@ pub fn create(root: &Path, id: &str, o: &CreateOpts) -> Result<(Dir, Stored)> {
     }
     let rootfs =
         fs::canonicalize(&rootfs).ctx(|| format!("resolve rootfs {}", rootfs.display()))?;
+    if rootfs == Path::new("/") {
+        // As runc: a container on the host's own root would mount over it.
+        return Err(Error::Invalid(format!(
+            "root.path {:?} is the host's root directory \"/\"",
+            root_path.display().to_string()
+        )));
+    }
     let linux = spec.linux().as_ref();
     let cgroup = Cgroup::resolve(linux.and_then(|l| l.cgroups_path().as_deref()), id)?;
     crate::interrupt::step("create:validated")?;

@@ -179,6 +179,11 @@ fn setup(c: &Ctx) -> Result<Exec> {
     if let Some(sock) = &c.console {
         let size = p.console_size().as_ref().map(|b| (b.height(), b.width()));
         crate::console::setup(sock, size)?;
+        if opts.new_mntns {
+            // The slave is our stdin now.
+            // SAFETY: fd 0 stays open for the duration of the call.
+            rootfs::mount_console(unsafe { std::os::fd::BorrowedFd::borrow_raw(0) })?;
+        }
     }
     rootfs::finalize(spec, &opts)?;
 
