@@ -14,6 +14,9 @@ cargo test --workspace
 echo "== fault injection (berth killed at every step; damaged state, full disk, EMFILE, races)"
 cargo test -p berth --features fault-injection --test faults -- --nocapture
 
+echo "== fuzz: a short run of each target (fuzz/; nightly and cargo-fuzz installed when missing)"
+fuzz/run-short.sh 20
+
 echo "== in-house OCI conformance suite (checks from inside the container)"
 conformance/run-ci.sh
 

@@ -16,9 +16,15 @@ fn cve_2024_21626_own_fds_as_cwd() {
         b.config["process"]["cwd"] = json!(format!("/proc/self/fd/{n}"));
         b.sh("pwd; ls -a .. | head -50");
         let (code, out, err) = b.run();
-        assert!(!out.contains("unreachable"), "fd {n}: cwd outside the root: {out}");
+        assert!(
+            !out.contains("unreachable"),
+            "fd {n}: cwd outside the root: {out}"
+        );
         if code == 0 {
-            assert!(!out.contains("vmlinuz") && !out.contains("berth-test"), "fd {n}: {out}");
+            assert!(
+                !out.contains("vmlinuz") && !out.contains("berth-test"),
+                "fd {n}: {out}"
+            );
         } else {
             assert!(err.starts_with("berth: "), "fd {n}: {err}");
         }

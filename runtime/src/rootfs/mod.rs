@@ -309,6 +309,12 @@ pub fn mount_console(slave: std::os::fd::BorrowedFd<'_>) -> Result<(), RootfsErr
     sys::move_mount_fd(tree.as_fd(), target.as_fd()).map_err(path_err("bind the pty onto", console))
 }
 
+/// The mount options parser, for the fuzz targets (fuzz/).
+#[cfg(fuzzing)]
+pub fn fuzz_mount_options(options: &[String]) {
+    let _ = options::parse(options, Path::new("/fuzz"));
+}
+
 pub fn finalize(spec: &Spec, opts: &RootfsOpts) -> Result<(), RootfsError> {
     check_needs_mntns(spec, opts)?;
     if !opts.new_mntns {
