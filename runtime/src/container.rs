@@ -302,6 +302,13 @@ pub fn start(dir: &Dir, st: &Stored) -> Result<()> {
                 status: "stopped".into(),
             })
         }
+        Status::Creating => {
+            return Err(Error::BadStatus {
+                op: "cannot start a container whose create has not finished",
+                id: st.id.clone(),
+                status: "creating".into(),
+            })
+        }
         s => {
             return Err(Error::BadStatus {
                 op: "cannot start an already running container",
