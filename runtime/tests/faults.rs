@@ -347,45 +347,49 @@ fn damaged_state(t: &mut Tally, how: &str) {
     println!("{what:<34} left after delete -f: {}", left.len());
 }
 
-/// --root on a tmpfs too small for the state record.
+/// --root on a full tmpfs: out of space for the record (a large
+/// annotation), and out of inodes early on (the exec fifo).
 fn full_disk(t: &mut Tally) {
-    let mut b = bundle("ffull");
-    let root = b.dir.join("tiny");
-    std::fs::create_dir_all(&root).unwrap();
-    let m = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
-        .arg(&root)
-        .status()
-        .unwrap();
-    assert!(m.success());
-    b.config["annotations"] = json!({"big": "x".repeat(256 * 1024)});
-    let id = b.id();
-    let dir = b.dir.to_str().unwrap().to_string();
-    b.write();
-    let (st, err) = berth_in(&root, &b.dir, &["run", "-d", "-b", &dir, &id], &[], None);
-    t.check("full disk: run fails", !st.success(), String::new);
-    t.check(
-        "full disk: error names the cause",
-        err.contains("No space left on device"),
-        || err.clone(),
-    );
-    let (dst, derr) = berth_in(&root, &b.dir, &["delete", "-f", &id], &[], None);
-    t.check("full disk: delete -f", dst.success(), || derr.clone());
-    let mut left: Vec<String> = std::fs::read_dir(&root)
-        .unwrap()
-        .flatten()
-        .map(|e| format!("state {}", e.path().display()))
-        .collect();
-    let _ = Command::new("umount").arg(&root).status();
-    left.extend(leftovers(&b, &b.name));
-    t.check("full disk: nothing left", left.is_empty(), || {
-        format!("{left:?}")
-    });
-    println!(
-        "{:<34} left: {} ({err})",
-        "full disk under --root",
-        left.len()
-    );
+    for (opts, big) in [("size=64k", true), ("size=1m,nr_inodes=4", false)] {
+        let mut b = bundle("ffull");
+        let root = b.dir.join("tiny");
+        std::fs::create_dir_all(&root).unwrap();
+        let m = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", opts, "tmpfs"])
+            .arg(&root)
+            .status()
+            .unwrap();
+        assert!(m.success());
+        if big {
+            b.config["annotations"] = json!({"big": "x".repeat(256 * 1024)});
+        }
+        let id = b.id();
+        let dir = b.dir.to_str().unwrap().to_string();
+        b.write();
+        let what = format!("full disk ({opts})");
+        let (st, err) = berth_in(&root, &b.dir, &["run", "-d", "-b", &dir, &id], &[], None);
+        t.check(&format!("{what}: run fails"), !st.success(), String::new);
+        t.check(
+            &format!("{what}: error names the cause"),
+            err.contains("No space left on device"),
+            || err.clone(),
+        );
+        let (dst, derr) = berth_in(&root, &b.dir, &["delete", "-f", &id], &[], None);
+        t.check(&format!("{what}: delete -f"), dst.success(), || {
+            derr.clone()
+        });
+        let mut left: Vec<String> = std::fs::read_dir(&root)
+            .unwrap()
+            .flatten()
+            .map(|e| format!("state {}", e.path().display()))
+            .collect();
+        let _ = Command::new("umount").arg(&root).status();
+        left.extend(leftovers(&b, &b.name));
+        t.check(&format!("{what}: nothing left"), left.is_empty(), || {
+            format!("{left:?}")
+        });
+        println!("{what:<34} left: {} ({err})", left.len());
+    }
 }
 
 /// Too few file descriptors, at every limit where create fails.
