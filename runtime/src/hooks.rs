@@ -91,6 +91,7 @@ fn run(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
         let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
         let _ = child.wait();
     };
+    let exited = pidfd(child.id());
     let mut stdin = child.stdin.take();
     let mut written = 0;
     if let Some(s) = &stdin {
@@ -128,12 +129,35 @@ fn run(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
                 stdin = None;
             }
         }
-        let mut pfd = libc::pollfd {
-            fd: stdin.as_ref().map_or(-1, |s| s.as_raw_fd()),
-            events: libc::POLLOUT,
-            revents: 0,
-        };
-        // SAFETY: poll on one pollfd (a negative fd is ignored) for 5 ms.
-        unsafe { libc::poll(&mut pfd, 1, 5) };
+        let mut pfds = [
+            libc::pollfd {
+                fd: stdin.as_ref().map_or(-1, |s| s.as_raw_fd()),
+                events: libc::POLLOUT,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: exited.as_ref().map_or(-1, |f| f.as_raw_fd()),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // Without a pidfd the exit is only seen by polling.
+        let cap = Duration::from_millis(if exited.is_some() { 100 } else { 5 });
+        let wait = deadline.map_or(cap, |d| {
+            d.saturating_duration_since(Instant::now()).min(cap)
+        });
+        // SAFETY: poll on two pollfds (a negative fd is ignored). A caught
+        // signal ends it early (EINTR), and the loop checks for it.
+        unsafe { libc::poll(pfds.as_mut_ptr(), 2, wait.as_millis() as i32) };
     }
+}
+
+/// A pidfd of our unreaped child, which polls readable when it exits;
+/// None on kernels without pidfd_open (the loop then polls by time).
+fn pidfd(pid: u32) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: pidfd_open returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    // SAFETY: a fresh fd we own.
+    (fd >= 0).then(|| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
 }
