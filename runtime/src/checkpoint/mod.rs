@@ -309,6 +309,7 @@ pub fn restore(root: &Path, id: &str, o: &RestoreOpts) -> Result<i32> {
             .and_then(|h| h.poststart().clone())
             .unwrap_or_default(),
         poststop: hooks.and_then(|h| h.poststop().clone()).unwrap_or_default(),
+        creating: false,
     };
     if let Some(d) = made.dir.as_ref() {
         d.save(&st)?;

@@ -121,6 +121,12 @@ fn exec_process(spec: &Spec, o: &ExecOpts) -> Result<oci_spec::runtime::Process>
 /// Run a process in a container. In the foreground, returns its exit
 /// status; detached, returns 0 once it has been executed.
 pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<i32> {
+    if o.preserve_fds < 0 {
+        return Err(Error::Invalid(format!(
+            "--preserve-fds {}: must not be negative",
+            o.preserve_fds
+        )));
+    }
     process::reserve_preserved_fds(o.preserve_fds)?;
     let dir = Dir::open(root, id)?;
     let st = dir.load()?;

@@ -46,6 +46,8 @@ pub fn run(c: Ctx) -> ! {
         }
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
     }
+    crate::interrupt::reset_in_child();
+    report_panics(c.chan.0.as_raw_fd());
     match setup(&c, offsets) {
         Ok(exec) => wait_for_start_and_exec(&c, exec),
         Err(e) => {
@@ -53,6 +55,20 @@ pub fn run(c: Ctx) -> ! {
             exit(1)
         }
     }
+}
+
+/// A panic in the init (a bug) still reaches the parent as the init's
+/// error, not as a vanished peer; release builds abort on panic, so this
+/// hook is the only place to say it.
+fn report_panics(chan: RawFd) {
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = [b"F".as_slice(), format!("panic: {info}").as_bytes()].concat();
+        // SAFETY: a write of an owned buffer to the channel fd, then _exit.
+        unsafe {
+            libc::write(chan, msg.as_ptr().cast(), msg.len());
+            libc::_exit(1)
+        }
+    }));
 }
 
 fn exit(code: i32) -> ! {
@@ -98,6 +114,9 @@ fn setup(c: &Ctx, offsets: Option<std::io::Result<std::fs::File>>) -> Result<Exe
         let rootg = nix::unistd::Gid::from_raw(0);
         nix::unistd::setresgid(rootg, rootg, rootg).ctx(|| "setgid 0 in user namespace")?;
         nix::unistd::setresuid(root, root, root).ctx(|| "setuid 0 in user namespace")?;
+        // A change of credentials clears the parent-death signal.
+        // SAFETY: prctl with constant arguments.
+        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
     }
     // The cgroup namespace waits until init is in its cgroup (join_cgroup).
     let unshare = c.plan.unshare_flags() - CloneFlags::CLONE_NEWCGROUP;
@@ -179,6 +198,11 @@ fn setup(c: &Ctx, offsets: Option<std::io::Result<std::fs::File>>) -> Result<Exe
     if let Some(sock) = &c.console {
         let size = p.console_size().as_ref().map(|b| (b.height(), b.width()));
         crate::console::setup(sock, size)?;
+        if opts.new_mntns {
+            // The slave is our stdin now.
+            // SAFETY: fd 0 stays open for the duration of the call.
+            rootfs::mount_console(unsafe { std::os::fd::BorrowedFd::borrow_raw(0) })?;
+        }
     }
     rootfs::finalize(spec, &opts)?;
 
@@ -193,10 +217,22 @@ fn setup(c: &Ctx, offsets: Option<std::io::Result<std::fs::File>>) -> Result<Exe
 }
 
 fn wait_for_start_and_exec(c: &Ctx, e: Exec) -> ! {
-    // SAFETY: prctl with constant arguments. `create` exits after Ready, and
-    // that must not kill us.
-    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0) };
     if c.chan.send(&Msg::Ready).is_err() {
+        exit(1);
+    }
+    // Until `create` has saved the state record naming us, its death is
+    // ours (an init nothing on disk names could never be deleted). Plain
+    // read(2): a seccomp profile may already be loaded.
+    let mut b = [0u8; 8];
+    // SAFETY: read into an owned buffer from the channel fd.
+    let n = unsafe { libc::read(c.chan.0.as_raw_fd(), b.as_mut_ptr().cast(), b.len()) };
+    if n != 1 || b[0] != b'K' {
+        exit(1);
+    }
+    // SAFETY: prctl with constant arguments. `create` exits after Detached,
+    // and that must not kill us.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0) };
+    if c.chan.send(&Msg::Detached).is_err() {
         exit(1);
     }
     let sub = CString::new(format!("self/fd/{}", c.fifo.as_raw_fd())).expect("no NUL");
