@@ -314,6 +314,7 @@ impl From<CreateArgs> for (String, CreateOpts) {
                 preserve_fds: a.preserve_fds,
                 no_pivot: a.no_pivot,
                 no_new_keyring: a.no_new_keyring,
+                cgroup_driver: Default::default(),
             },
         )
     }
@@ -354,13 +355,23 @@ where
     }
 }
 
+/// Restore does not place a container in a systemd unit yet.
 fn need_cgroupfs(systemd: bool) -> Result<()> {
     if systemd {
         return Err(Error::Unsupported(
-            "--systemd-cgroup (the systemd cgroup driver)".into(),
+            "restore with --systemd-cgroup (the systemd cgroup driver)".into(),
         ));
     }
     Ok(())
+}
+
+/// Commands after create take the driver recorded in the container state.
+fn driver(systemd: bool) -> crate::cgroups::Driver {
+    if systemd {
+        crate::cgroups::Driver::Systemd
+    } else {
+        crate::cgroups::Driver::Cgroupfs
+    }
 }
 
 fn dispatch(cli: Cli) -> Result<i32> {
@@ -368,8 +379,8 @@ fn dispatch(cli: Cli) -> Result<i32> {
     logging::debug(|| format!("{:?}", cli.cmd));
     match cli.cmd {
         Cmd::Create(a) => {
-            need_cgroupfs(cli.systemd_cgroup)?;
-            let (id, o) = a.into();
+            let (id, mut o): (_, container::CreateOpts) = a.into();
+            o.cgroup_driver = driver(cli.systemd_cgroup);
             container::create(&root, &id, &o)?;
         }
         Cmd::Start { id } => {
@@ -378,8 +389,8 @@ fn dispatch(cli: Cli) -> Result<i32> {
             container::start(&dir, &st)?;
         }
         Cmd::Run { c, detach, .. } => {
-            need_cgroupfs(cli.systemd_cgroup)?;
-            let (id, o) = c.into();
+            let (id, mut o): (_, container::CreateOpts) = c.into();
+            o.cgroup_driver = driver(cli.systemd_cgroup);
             return container::run(&root, &id, &o, detach);
         }
         Cmd::Exec(a) => {

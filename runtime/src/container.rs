@@ -27,6 +27,8 @@ pub struct CreateOpts {
     pub preserve_fds: i32,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
+    /// Who manages the container's cgroup (`--systemd-cgroup`).
+    pub cgroup_driver: crate::cgroups::Driver,
 }
 
 /// The bundle's config, parsed, with the bytes it was parsed from.
@@ -90,7 +92,12 @@ pub fn create(root: &Path, id: &str, o: &CreateOpts) -> Result<(Dir, Stored)> {
     let rootfs =
         fs::canonicalize(&rootfs).ctx(|| format!("resolve rootfs {}", rootfs.display()))?;
     let linux = spec.linux().as_ref();
-    let cgroup = Cgroup::resolve(linux.and_then(|l| l.cgroups_path().as_deref()), id)?;
+    let cgroup = Cgroup::resolve_with(
+        o.cgroup_driver,
+        linux.and_then(|l| l.cgroups_path().as_deref()),
+        spec.annotations().as_ref(),
+        id,
+    )?;
 
     let dir = Dir::create(root, id)?;
     let undo_dir = |dir: Dir, e: Error| {
