@@ -26,6 +26,9 @@ WANT_SHIMS=1 REQUIRE_STATS=1 conformance/cri/run.sh
 echo "== the suite's cgroup scenarios on pure cgroup v2 (QEMU guest)"
 conformance/vm/run-v2.sh
 
+echo "== the systemd cgroup driver on a systemd guest (QEMU, Debian 12, pure cgroup v2), beside runc and crun"
+conformance/vm/systemd/run.sh
+
 echo "== the shim built without in-process berth (exec per command): lints and end to end"
 cargo clippy -p containerd-shim-berth --no-default-features --all-targets -- -D warnings
 SHIM_FEATURES=--no-default-features shim/tests/e2e.sh
