@@ -74,6 +74,7 @@ for entry in $RUNTIMES; do
 	check show-CPUWeight "$rt" 39 "$(prop "$unit" CPUWeight)"
 	check show-TasksMax "$rt" 100 "$(prop "$unit" TasksMax)"
 	check show-CPUQuotaPerSecUSec "$rt" 500ms "$(prop "$unit" CPUQuotaPerSecUSec)"
+	check show-DevicePolicy "$rt" strict "$(prop "$unit" DevicePolicy)"
 	pid=$("${R[@]}" state "$id" 2>/dev/null | sed -n 's/^ *"pid": *\([0-9]*\).*/\1/p')
 	# The init's own cgroup: the scope (berth, runc) or one below it (crun
 	# puts the container in <scope>/container and limits that).
@@ -88,6 +89,8 @@ for entry in $RUNTIMES; do
 	check file-pids.max "$rt" 100 "$(cat "$dir/pids.max" 2>&1)"
 
 	"${R[@]}" start "$id" >/tmp/err 2>&1 && res start "$rt" PASS || res start "$rt" FAIL "$(tail -1 /tmp/err)"
+	"${R[@]}" exec "$id" sh -c 'echo x >/dev/null' >/tmp/err 2>&1 &&
+		res exec-dev-null "$rt" PASS || res exec-dev-null "$rt" FAIL "$(tail -1 /tmp/err)"
 	ps_out=$("${R[@]}" ps "$id" 2>&1)
 	case "$ps_out" in *"$pid"*) res ps "$rt" PASS ;; *) res ps "$rt" FAIL "no pid $pid in: $(echo "$ps_out" | tail -1)" ;; esac
 	"${R[@]}" pause "$id" >/tmp/err 2>&1
@@ -143,6 +146,11 @@ for entry in $RUNTIMES; do
 		times+=("$(ms "$t0")")
 		timeout "$T" "$bin" delete -f "r$i-$rt" >/dev/null 2>&1
 	done
+	if [ "$rt" = berth ]; then
+		# one more, with berth's own timings of its systemd calls
+		"${R[@]}" --debug --log /tmp/berth-debug.log run --bundle "$B" "r6-$rt" >/dev/null 2>&1 </dev/null
+		grep -o 'systemd: [^"]*' /tmp/berth-debug.log | sed 's/^/INFO /' >>"$OUT"
+	fi
 	echo "TIME $rt run(systemd) median $(printf '%s\n' "${times[@]}" | sort -n | sed -n 3p)ms of ${times[*]}" >>"$OUT"
 
 	# podman with its default systemd cgroup manager and this runtime

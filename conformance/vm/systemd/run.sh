@@ -121,7 +121,7 @@ if [ ! -s "$SHARE/results" ]; then
 	tail -40 "$SHARE/console.log" >&2 || true
 	exit 1
 fi
-grep -a '^TIME ' "$SHARE/results" | sed 's/^TIME /systemd-vm: /' >&2 || true
+grep -a '^TIME \|^INFO ' "$SHARE/results" | sed 's/^[A-Z]* /systemd-vm: /' >&2 || true
 # One row per check, a column per runtime.
 awk '$1=="RESULT"{k=$2; r=$3; v[k,r]=$4; if(!(k in seen)){seen[k]=1; order[n++]=k}}
 	END{printf "%-34s %-6s %-6s %-6s\n","check","berth","runc","crun";

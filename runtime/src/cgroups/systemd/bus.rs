@@ -100,6 +100,7 @@ fn variant(v: &Value) -> zvariant::Value<'_> {
         Value::Bytes(b) => zvariant::Value::from(b.clone()),
         Value::U32s(v) => zvariant::Value::from(v.clone()),
         Value::Strs(v) => zvariant::Value::from(v.clone()),
+        Value::Pairs(v) => zvariant::Value::from(v.clone()),
     }
 }
 

@@ -18,9 +18,9 @@
 //! - `remove` stops the unit, resets its failed state, and removes what is
 //!   left of its cgroup.
 //!
-//! Devices are enforced by berth's own filter (eBPF on v2, devices.* on
-//! v1), not by DevicePolicy/DeviceAllow: systemd leaves the device
-//! controller alone for a unit that sets neither.
+//! Devices: berth's own filter (eBPF on v2, devices.* on v1) is always
+//! applied; an allow list is also given to systemd as DevicePolicy=strict
+//! and DeviceAllow= (see `props::devices`), so that both filters agree.
 
 mod bus;
 mod props;
@@ -31,7 +31,7 @@ use std::collections::HashMap;
 use oci_spec::runtime::{LinuxDevice, LinuxResources};
 use serde::{Deserialize, Serialize};
 
-use super::{fsutil, plan, Cgroup, CgroupError, Layout};
+use super::{devices, fsutil, plan, Cgroup, CgroupError, Layout};
 pub use bus::BusError;
 pub use unit::{DEFAULT_PREFIX, DEFAULT_SLICE};
 
@@ -100,8 +100,15 @@ pub(super) fn start(cg: &Cgroup, pid: i32, p: &Pending) -> Result<(), CgroupErro
     // systemd refuses PIDs for a slice: its init joins through the files.
     let mut all = props::base(&u.name, &u.slice, is_slice, (!is_slice).then_some(pid), v2);
     all.extend(props::from_writes(&mut plan.writes, v2)?);
+    let rules = devices::rules(
+        p.resources.as_ref().and_then(|r| r.devices().as_deref()),
+        p.devices.as_deref(),
+    )?;
+    all.extend(props::devices(&rules));
     all.extend(u.extra.iter().cloned());
+    let t0 = std::time::Instant::now();
     let bus = bus::Bus::system()?;
+    let t1 = t0.elapsed();
     if let Err(e) = bus.start_transient_unit(&u.name, &all) {
         if e.name() != Some(bus::UNIT_EXISTS) {
             return Err(e.into());
@@ -110,6 +117,13 @@ pub(super) fn start(cg: &Cgroup, pid: i32, p: &Pending) -> Result<(), CgroupErro
         let _ = bus.reset_failed_unit(&u.name);
         bus.start_transient_unit(&u.name, &all)?;
     }
+    crate::logging::debug(|| {
+        format!(
+            "systemd: connected in {t1:?}, {} started in {:?}",
+            u.name,
+            t0.elapsed() - t1
+        )
+    });
     let joined = (|| {
         for dir in &cg.dirs {
             if v2 && !is_slice {
@@ -155,7 +169,9 @@ fn stop(cg: &Cgroup, bus: &bus::Bus) -> Result<(), CgroupError> {
 }
 
 pub(super) fn remove(cg: &Cgroup) -> Result<(), CgroupError> {
+    let t0 = std::time::Instant::now();
     stop(cg, &bus::Bus::system()?)?;
+    crate::logging::debug(|| format!("systemd: {} stopped in {:?}", unit(cg).name, t0.elapsed()));
     let mut first_err = None;
     for dir in &cg.dirs {
         if let Err(e) = fsutil::remove_created(dir) {

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 
+use super::super::devices::{Kind, Rule, MKNOD, READ, WRITE};
 use super::super::resources::Write;
 use super::super::CgroupError;
 
@@ -28,6 +29,8 @@ pub enum Value {
     U32s(Vec<u32>),
     /// `as`
     Strs(Vec<String>),
+    /// `a(ss)`: DeviceAllow.
+    Pairs(Vec<(String, String)>),
 }
 
 /// One `(sv)` of StartTransientUnit / SetUnitProperties.
@@ -144,6 +147,56 @@ pub fn from_writes(writes: &mut [Write], v2: bool) -> Result<Vec<Prop>, CgroupEr
         }
     }
     Ok(out)
+}
+
+/// DevicePolicy=strict and DeviceAllow= for an allow list, as runc sets
+/// them, so that systemd's own device filter agrees with berth's. Only a
+/// rule set that is a deny-all followed by allows can be said this way;
+/// for any other (nothing denied, a deny list, a rule systemd cannot name
+/// such as `c *:5`) no device property is set, and berth's own filter,
+/// which is always attached, enforces the rules alone. (runc instead
+/// drops what systemd cannot name, so systemd denies more than asked.)
+pub fn devices(rules: &[Rule]) -> Vec<Prop> {
+    let deny_all = |r: &Rule| {
+        !r.allow
+            && r.kind == Kind::All
+            && r.major.is_none()
+            && r.minor.is_none()
+            && r.access == MKNOD | READ | WRITE
+    };
+    let Some(start) = rules.iter().rposition(deny_all) else {
+        return Vec::new();
+    };
+    let mut allow = Vec::new();
+    for r in &rules[start + 1..] {
+        if !r.allow {
+            return Vec::new();
+        }
+        let mut perms = String::new();
+        for (bit, c) in [(READ, 'r'), (WRITE, 'w'), (MKNOD, 'm')] {
+            if r.access & bit != 0 {
+                perms.push(c);
+            }
+        }
+        let kinds: &[(&str, &str)] = match r.kind {
+            Kind::Char => &[("char", "/dev/char")],
+            Kind::Block => &[("block", "/dev/block")],
+            Kind::All => &[("char", "/dev/char"), ("block", "/dev/block")],
+        };
+        for (group, dir) in kinds {
+            let path = match (r.major, r.minor) {
+                (Some(ma), Some(mi)) => format!("{dir}/{ma}:{mi}"),
+                (Some(ma), None) => format!("{group}-{ma}"),
+                (None, None) => format!("{group}-*"),
+                (None, Some(_)) => return Vec::new(),
+            };
+            allow.push((path, perms.clone()));
+        }
+    }
+    vec![
+        prop("DevicePolicy", Value::Str("strict".into())),
+        prop("DeviceAllow", Value::Pairs(allow)),
+    ]
 }
 
 fn parse_cpu_max(v: &str) -> Option<(Option<u64>, Option<u64>)> {

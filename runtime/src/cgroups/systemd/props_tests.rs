@@ -182,3 +182,40 @@ fn gvariant_numbers_default_to_int32() {
     assert!(parse_gvariant("uint32 -1").is_err());
     assert!(parse_gvariant("'a'b'").is_err());
 }
+
+#[test]
+fn device_allow_lists_become_device_allow() {
+    use super::super::super::devices;
+    let cfg: Vec<oci_spec::runtime::LinuxDeviceCgroup> = serde_json::from_str(
+        r#"[{"allow":false,"access":"rwm"},
+            {"allow":true,"type":"c","major":10,"minor":229,"access":"rw"},
+            {"allow":true,"type":"b","major":8,"access":"r"}]"#,
+    )
+    .unwrap();
+    let rules = devices::rules(Some(&cfg), None).unwrap();
+    let p = devices(&rules);
+    assert_eq!(p[0], ("DevicePolicy".into(), Value::Str("strict".into())));
+    let Value::Pairs(allow) = &p[1].1 else {
+        panic!("{p:?}")
+    };
+    let allow: Vec<String> = allow.iter().map(|(a, b)| format!("{a} {b}")).collect();
+    assert_eq!(allow[..2], ["/dev/char/10:229 rw", "block-8 r"]);
+    // then runc's defaults: mknod of anything, null, ..., pts
+    assert!(allow.contains(&"char-* m".to_string()), "{allow:?}");
+    assert!(allow.contains(&"/dev/char/1:3 rwm".to_string()));
+    assert!(allow.contains(&"char-136 rwm".to_string()));
+
+    // No deny-all: systemd's default policy, berth's filter alone.
+    assert!(devices(&devices::rules(None, None).unwrap()).is_empty());
+    // A rule systemd cannot name, or a deny after the allows: the same.
+    for json in [
+        r#"[{"allow":false,"access":"rwm"},{"allow":true,"type":"c","minor":5,"access":"r"}]"#,
+        r#"[{"allow":false,"access":"rwm"},{"allow":true,"type":"c","access":"r"},
+            {"allow":false,"type":"c","major":1,"minor":3,"access":"r"}]"#,
+        r#"[{"allow":false,"type":"c","major":1,"minor":3,"access":"rwm"}]"#,
+    ] {
+        let cfg: Vec<oci_spec::runtime::LinuxDeviceCgroup> = serde_json::from_str(json).unwrap();
+        let rules = devices::rules(Some(&cfg), None).unwrap();
+        assert!(devices(&rules).is_empty(), "{json}");
+    }
+}

@@ -80,6 +80,10 @@ fn start_transient_unit_message_has_systemds_signature() {
     let mut all = props::base("u", "s", false, None, true);
     all.push(("AllowedCPUs".into(), props::Value::Bytes(vec![3])));
     all.push(("Wants".into(), props::Value::Strs(vec!["a".into()])));
+    all.push((
+        "DeviceAllow".into(),
+        props::Value::Pairs(vec![("char-*".into(), "m".into())]),
+    ));
     let encoded = bus::encode(&all);
     let sig = |n: &str| {
         encoded
@@ -89,6 +93,7 @@ fn start_transient_unit_message_has_systemds_signature() {
     };
     assert_eq!(sig("AllowedCPUs").as_deref(), Some("ay"));
     assert_eq!(sig("Wants").as_deref(), Some("as"));
+    assert_eq!(sig("DeviceAllow").as_deref(), Some("a(ss)"));
     assert_eq!(sig("Delegate").as_deref(), Some("b"));
     assert_eq!(sig("Slice").as_deref(), Some("s"));
 }
