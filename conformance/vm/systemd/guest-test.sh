@@ -167,5 +167,6 @@ for entry in $RUNTIMES; do
 	echo "TIME $rt podman(run-d+exec+rm) $(ms "$t0")ms" >>"$OUT"
 done
 echo "INFO podman $(podman info --format '{{.Host.CgroupManager}} cgroup{{.Host.CgroupsVersion}}' 2>&1)" >>"$OUT"
+. /share/guest-engines.sh
 echo DONE >>"$OUT"
 sync

@@ -2,10 +2,12 @@
 # The systemd test host: a Debian 12 guest with systemd as PID 1 on pure
 # cgroup v2, booted under QEMU, running guest-test.sh (next to this file) as a
 # service. It checks berth --systemd-cgroup against runc and crun side by
-# side and prints one table row per check.
+# side, alone and under podman, docker and containerd at their systemd cgroup
+# settings (guest-engines.sh), and prints one table row per check.
 #
 # usage: conformance/vm/systemd/run.sh [RUNTIME]
-#   RUNTIME   default: the workspace's target/debug/berth (built here)
+#   RUNTIME   default: the workspace's target/debug/berth (built here, with
+#             the shim next to it; BERTH_SHIM names another shim binary)
 # Environment:
 #   BERTH_VM_CACHE   where the built image is kept (default /var/cache/berth-vm),
 #                    keyed by a hash of the image recipe below; delete to rebuild.
@@ -43,7 +45,7 @@ build_image() {
 	rm -rf "$r"
 	# podman needs containernetworking-plugins named, or debootstrap cannot resolve it.
 	timeout 1200 debootstrap --variant=minbase \
-		--include=systemd-sysv,dbus,udev,kmod,procps,iproute2,linux-image-amd64,initramfs-tools,runc,crun,podman,containernetworking-plugins,busybox-static \
+		--include=systemd-sysv,dbus,udev,kmod,procps,iproute2,linux-image-amd64,initramfs-tools,runc,crun,podman,containernetworking-plugins,docker.io,containerd,busybox-static \
 		bookworm "$r" "$mirror" >"$dir/debootstrap.log" 2>&1 ||
 		{ tail -20 "$dir/debootstrap.log" >&2; return 1; }
 	echo guest >"$r/etc/hostname"
@@ -54,6 +56,8 @@ build_image() {
 	chroot "$r" systemctl mask serial-getty@ttyS0.service getty@tty1.service podman-restart.service \
 		apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer >/dev/null 2>&1 || true
 	chroot "$r" systemctl set-default multi-user.target >/dev/null 2>&1
+	# Started by the test when it gets to them, with its own configuration.
+	chroot "$r" systemctl disable docker.service docker.socket containerd.service >/dev/null 2>&1 || true
 	# The test runs from the share, as a service after boot. Type=simple: a
 	# oneshot would keep boot from finishing (is-system-running stays "starting").
 	cat >"$r/etc/systemd/system/berth-test.service" <<'UNIT'
@@ -96,12 +100,15 @@ fi
 [ "${BUILD_ONLY:-0}" = 1 ] && exit 0
 
 if [ "$RT" = "$ROOT/target/debug/berth" ]; then
-	cargo build --quiet --manifest-path "$ROOT/Cargo.toml" -p berth
+	cargo build --quiet --manifest-path "$ROOT/Cargo.toml" -p berth -p containerd-shim-berth
 fi
 SHARE=$(mktemp -d /tmp/berth-sd.XXXXXX)
 trap 'rm -rf "$SHARE"' EXIT
 cp "$RT" "$SHARE/berth"
-cp "$HERE/guest-test.sh" "$SHARE/"
+cp "$HERE/guest-test.sh" "$HERE/guest-engines.sh" "$SHARE/"
+# berth's shim, for containerd's io.containerd.berth.v2 runtime
+SHIM=${BERTH_SHIM:-$(dirname "$RT")/containerd-shim-berth-v2}
+[ -x "$SHIM" ] && cp "$SHIM" "$SHARE/"
 echo "${RT_TIMEOUT:-60}" >"$SHARE/rt-timeout"
 
 t0=$(ts)

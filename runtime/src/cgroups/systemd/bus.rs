@@ -119,6 +119,16 @@ impl Bus {
         Ok(Bus { conn, _mask: mask })
     }
 
+    /// A bus at `address` (tests: a private dbus-daemon).
+    #[cfg(test)]
+    pub fn at(address: &str) -> Result<Bus, BusError> {
+        let mask = MaskGuard::block_all();
+        let conn = zbus::blocking::connection::Builder::address(address)
+            .and_then(|b| b.build())
+            .map_err(|e| BusError::Connect(Box::new(e)))?;
+        Ok(Bus { conn, _mask: mask })
+    }
+
     fn call<B>(&self, method: &'static str, unit: &str, body: &B) -> Result<zbus::Message, BusError>
     where
         B: serde::Serialize + zvariant::DynamicType,
@@ -214,3 +224,7 @@ impl Bus {
             .map(drop)
     }
 }
+
+#[cfg(test)]
+#[path = "bus_tests.rs"]
+mod tests;
