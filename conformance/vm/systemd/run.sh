@@ -95,6 +95,8 @@ if [ ! -s "$IMG/img.raw" ]; then
 	build_image "$IMG.tmp"
 	rm -rf "$IMG"
 	mv "$IMG.tmp" "$IMG"
+	# images of older recipes are not used again
+	find "$CACHE" -maxdepth 1 -name 'systemd-*' ! -path "$IMG" -exec rm -rf {} +
 	say "image built in $(since "$t0") s"
 fi
 [ "${BUILD_ONLY:-0}" = 1 ] && exit 0
