@@ -185,7 +185,10 @@ fn systemd_cgroup_errors_are_clear_and_leave_nothing() {
     b.write();
     let args = ["--systemd-cgroup", "run", "-b", b.dir.to_str().unwrap()];
     let err = b.fails(&[&args[..], &[b.id().as_str()]].concat());
-    assert!(err.contains("linux.cgroupsPath") && err.contains("slice:prefix:name"), "{err}");
+    assert!(
+        err.contains("linux.cgroupsPath") && err.contains("slice:prefix:name"),
+        "{err}"
+    );
     b.assert_clean();
     let no_systemd = !std::path::Path::new("/run/systemd/system").exists();
     if no_systemd {

@@ -54,7 +54,7 @@ impl BusError {
 
 pub const UNIT_EXISTS: &str = "org.freedesktop.systemd1.UnitExists";
 pub const NO_SUCH_UNIT: &str = "org.freedesktop.systemd1.NoSuchUnit";
-pub const NOT_LOADED: &str = "org.freedesktop.systemd1.LoadFailed";
+pub const LOAD_FAILED: &str = "org.freedesktop.systemd1.LoadFailed";
 
 /// Restores the signal mask when dropped.
 struct MaskGuard(SigSet);

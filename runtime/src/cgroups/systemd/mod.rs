@@ -158,7 +158,7 @@ pub(super) fn update(cg: &Cgroup, resources: &LinuxResources) -> Result<(), Cgro
 fn stop(cg: &Cgroup, bus: &bus::Bus) -> Result<(), CgroupError> {
     let name = &unit(cg).name;
     match bus.stop_unit(name) {
-        Err(e) if e.name() != Some(bus::NO_SUCH_UNIT) && e.name() != Some(bus::NOT_LOADED) => {
+        Err(e) if e.name() != Some(bus::NO_SUCH_UNIT) && e.name() != Some(bus::LOAD_FAILED) => {
             return Err(e.into());
         }
         _ => {}
