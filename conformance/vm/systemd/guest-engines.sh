@@ -54,7 +54,7 @@ done
 timeout 60 systemctl stop docker.service docker.socket >/dev/null 2>&1
 
 # --- containerd: runc-v2 shim with SystemdCgroup (ctr --runc-systemd-cgroup) ---
-C=(timeout 120 ctr -n berth-sd)
+C=(timeout "${CTR_TIMEOUT:-120}" ctr -n berth-sd)
 ctr_run() { # ctr_run NAME ID RUNTIME-ARGS...
 	local name=$1 id=$2
 	shift 2
@@ -63,6 +63,8 @@ ctr_run() { # ctr_run NAME ID RUNTIME-ARGS...
 		"$ROOTFS" "$id" /bin/sleep 600 >/tmp/err 2>&1; then
 		res "$name-run" "$rt" FAIL "$(tail -1 /tmp/err)"
 		journalctl -u containerd --no-pager -o cat 2>&1 | grep -a -i "$id\|berth" | tail -6 | sed 's/^/INFO containerd: /' >>"$OUT"
+		ps -eo pid,ppid,stat,wchan:24,args | grep -a -i -e shim -e berth -e "$id" | grep -v grep |
+			sed 's/^/INFO ps: /' >>"$OUT"
 		"${C[@]}" task rm -f "$id" >/dev/null 2>&1
 		"${C[@]}" container rm "$id" >/dev/null 2>&1
 		return
@@ -94,5 +96,6 @@ if [ -x /share/containerd-shim-berth-v2 ] && [ -e /share/berth-shim ]; then
 	rt=berth
 	# ctr passes runc's flags only to runc-v2; other shims get a config file
 	echo 'SystemdCgroup = true' >/tmp/berth-shim.toml
+	CTR_TIMEOUT=40
 	ctr_run containerd-berth-shim cb-berth --runtime io.containerd.berth.v2 --runtime-config-path /tmp/berth-shim.toml
 fi
