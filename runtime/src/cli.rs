@@ -51,8 +51,8 @@ struct Cli {
     /// Log debug lines too (to stderr without --log).
     #[arg(long, global = true, help_heading = GLOBAL)]
     debug: bool,
-    /// Use the systemd cgroup driver: not implemented yet, so create, run
-    /// and restore refuse it.
+    /// Use the systemd cgroup driver: the cgroup is a transient systemd scope
+    /// (cgroupsPath "slice:prefix:name"); restore does not take it yet.
     #[arg(long = "systemd-cgroup", global = true, help_heading = GLOBAL)]
     systemd_cgroup: bool,
     /// The CRIU binary checkpoint and restore run (default: criu from PATH).
@@ -538,13 +538,23 @@ fn log_args(args: &[std::ffi::OsString]) -> (Option<PathBuf>, logging::Format) {
     (log, format)
 }
 
+/// Restore does not place a container in a systemd unit yet.
 fn need_cgroupfs(systemd: bool) -> Result<()> {
     if systemd {
         return Err(Error::Unsupported(
-            "--systemd-cgroup (the systemd cgroup driver)".into(),
+            "restore with --systemd-cgroup (the systemd cgroup driver)".into(),
         ));
     }
     Ok(())
+}
+
+/// Commands after create take the driver recorded in the container state.
+fn driver(systemd: bool) -> crate::cgroups::Driver {
+    if systemd {
+        crate::cgroups::Driver::Systemd
+    } else {
+        crate::cgroups::Driver::Cgroupfs
+    }
 }
 
 fn dispatch(cli: Cli) -> Result<i32> {
@@ -556,9 +566,9 @@ fn dispatch(cli: Cli) -> Result<i32> {
     logging::debug(|| format!("{:?}", cli.cmd));
     match cli.cmd {
         Cmd::Create(a) => {
-            need_cgroupfs(cli.systemd_cgroup)?;
             let (id, mut o): (String, CreateOpts) = a.into();
             o.rootless = rootless;
+            o.cgroup_driver = driver(cli.systemd_cgroup);
             container::create(&root, &id, &o)?;
         }
         Cmd::Start(IdArg { id }) => {
@@ -567,9 +577,9 @@ fn dispatch(cli: Cli) -> Result<i32> {
             container::start(&dir, &st)?;
         }
         Cmd::Run { c, detach, .. } => {
-            need_cgroupfs(cli.systemd_cgroup)?;
             let (id, mut o): (String, CreateOpts) = c.into();
             o.rootless = rootless;
+            o.cgroup_driver = driver(cli.systemd_cgroup);
             return container::run(&root, &id, &o, detach);
         }
         Cmd::Exec(a) => {
