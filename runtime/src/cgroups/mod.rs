@@ -8,8 +8,9 @@
 //! 2. [`Cgroup::create`] checks every requested resource first (an
 //!    unsupported field fails before any mkdir), makes the directories,
 //!    applies the limits, and on any error removes what it made.
-//! 3. The container init joins the cgroup: [`Cgroup::clone_into_fd`] for
-//!    clone3's `CLONE_INTO_CGROUP` on pure v2, else [`Cgroup::add_pid`].
+//! 3. The container init joins the cgroup by itself through a [`Joiner`]:
+//!    clone3's `CLONE_INTO_CGROUP` for cgroup2, and a write of `0` to each v1
+//!    `tasks` file (see `join`); [`Cgroup::add_pid`] where that fails.
 //! 4. The `Cgroup` is serialised into the container state (after `create`,
 //!    since it records which directories `create` made) and later
 //!    deserialised by `kill`/`delete` for [`Cgroup::pids`] and
@@ -71,15 +72,17 @@ mod bpf;
 mod devices;
 mod freezer;
 mod fsutil;
+mod join;
 mod layout;
 mod plan;
 mod resources;
 mod resources_io;
 pub mod stats;
 
+pub use join::Joiner;
+
 use std::cell::Cell;
 use std::io;
-use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxDevice, LinuxResources};
@@ -281,16 +284,6 @@ impl Cgroup {
             });
         }
         Ok(())
-    }
-
-    /// On pure v2, an `O_DIRECTORY|O_CLOEXEC` fd of the container cgroup for
-    /// clone3's `CLONE_INTO_CGROUP`. `None` on v1 and hybrid hosts, and if
-    /// the directory cannot be opened (then [`Cgroup::add_pid`] reports why).
-    pub fn clone_into_fd(&self) -> Option<OwnedFd> {
-        if self.layout != Layout::V2 {
-            return None;
-        }
-        fsutil::open_dir(&self.dirs.first()?.path).ok()
     }
 
     /// Write `pid` into cgroup.procs of every hierarchy: the v1 ones, and the
