@@ -22,7 +22,7 @@ use clap::{Args, Parser, Subcommand};
 
 use error::{Error, Result};
 use metrics::{Ctx, Group, Order, INTERRUPTED};
-use results::{Report, RuntimeInfo, Settings, SCHEMA};
+use results::{Metric, Report, RuntimeInfo, Settings, SCHEMA};
 use runtime::Runtime;
 
 const DEFAULT_OUT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/results/latest.json");
@@ -104,6 +104,11 @@ struct BenchArgs {
     /// Runtime whose `spec` template is the config (default: runc if listed).
     #[arg(long)]
     spec_from: Option<String>,
+    /// Spaced mode: milliseconds of idle time before each sample of the
+    /// latency groups (lifecycle, run, exec), measured after their
+    /// back-to-back pass and reported next to it; 0 turns it off.
+    #[arg(long, value_name = "MS", default_value_t = 150)]
+    space: u64,
     /// Seconds any single runtime call may take.
     #[arg(long, default_value_t = 30)]
     timeout: u64,
@@ -229,6 +234,24 @@ fn catch_signals() -> Result<()> {
     Ok(())
 }
 
+/// Each back-to-back latency metric followed by its spaced twin (key
+/// `KEY@spaced`); spaced metrics in other units (peak RSS) are dropped.
+fn side_by_side(b2b: Vec<Metric>, spaced: Vec<Metric>, ms: u64) -> Vec<Metric> {
+    let mut out = Vec::new();
+    for m in b2b {
+        let twin = spaced.iter().find(|s| s.key == m.key && s.unit == "ms");
+        let twin = twin.cloned().map(|mut s| {
+            s.key = format!("{}@spaced", s.key);
+            s.title = format!("{} ({ms} ms apart)", s.title);
+            s.note = None;
+            s
+        });
+        out.push(m);
+        out.extend(twin);
+    }
+    out
+}
+
 /// Runs the benchmark; Ok(false) when some samples failed (results are
 /// still written).
 fn bench(a: BenchArgs) -> Result<bool> {
@@ -342,6 +365,11 @@ fn bench(a: BenchArgs) -> Result<bool> {
         order,
         verbose: !a.quiet,
         shim_dir: &shim_dir,
+        pause: Duration::ZERO,
+    };
+    let spaced = Ctx {
+        pause: Duration::from_millis(a.space),
+        ..ctx
     };
     let mut measured = Vec::new();
     let mut outcome = Ok(());
@@ -349,7 +377,15 @@ fn bench(a: BenchArgs) -> Result<bool> {
         if !a.quiet {
             eprint!("{:<10}", g.key());
         }
-        let r = g.measure(&ctx);
+        let mut r = g.measure(&ctx);
+        if g.is_latency() && a.space > 0 {
+            if let Ok(b2b) = r {
+                if !a.quiet {
+                    eprint!(" spaced ");
+                }
+                r = g.measure(&spaced).map(|s| side_by_side(b2b, s, a.space));
+            }
+        }
         if !a.quiet {
             eprintln!();
         }
@@ -400,6 +436,7 @@ fn bench(a: BenchArgs) -> Result<bool> {
             spec_from: bundles.spec_from.clone(),
             config_patches: bundles.patches.clone(),
             groups: groups.iter().map(|g| g.key().to_string()).collect(),
+            space_ms: a.space,
         },
         metrics: measured,
     };

@@ -13,6 +13,7 @@ mod shim;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use crate::bundle::Bundles;
 use crate::error::{Error, Result};
@@ -89,6 +90,12 @@ impl Group {
             })
     }
 
+    /// Groups of single-call latencies, which the bench measures twice:
+    /// back to back, and spaced (see `Ctx::pause`).
+    pub fn is_latency(self) -> bool {
+        matches!(self, Group::Lifecycle | Group::Run | Group::Exec)
+    }
+
     pub fn measure(self, ctx: &Ctx) -> Result<Vec<Metric>> {
         let mut metrics = match self {
             Group::Lifecycle => lifecycle::measure_cst(ctx)?,
@@ -119,6 +126,11 @@ pub struct Ctx<'a> {
     pub verbose: bool,
     /// Where containerd-shim-berth-v2 and its berth are (the shim group).
     pub shim_dir: &'a Path,
+    /// Idle time before each latency sample: zero back to back, else the
+    /// spaced mode. A node that starts a container now and then pays costs
+    /// that back-to-back calls hide, e.g. the RCU grace period a cgroup v1
+    /// migration waits for unless another one happened just before.
+    pub pause: Duration,
 }
 
 /// In which order the runtimes take their turn within a round.
@@ -162,6 +174,14 @@ impl<'a> Ctx<'a> {
         permutation(rts.len(), self.order, round)
             .into_iter()
             .map(move |i| (i, &rts[i]))
+    }
+
+    /// Before a latency sample: idle for `pause` (nothing in spaced mode's
+    /// window but the bench sleeping).
+    pub fn space(&self) {
+        if !self.pause.is_zero() {
+            std::thread::sleep(self.pause);
+        }
     }
 
     pub fn pid_file(&self, rt: &Runtime) -> PathBuf {
