@@ -64,8 +64,8 @@ struct BenchArgs {
     /// Runtime the ratios are relative to (default: the first).
     #[arg(long)]
     baseline: Option<String>,
-    /// Metric groups to run (lifecycle,run,exec,seq,par,shim; default all
-    /// but shim).
+    /// Metric groups to run (lifecycle,run,exec,seq,par,shim,scale;
+    /// default all but shim and scale).
     #[arg(long, value_delimiter = ',')]
     metrics: Vec<String>,
     /// Also run the shim group: containerd-shim-berth-v2 against
@@ -109,6 +109,9 @@ struct BenchArgs {
     /// back-to-back pass and reported next to it; 0 turns it off.
     #[arg(long, value_name = "MS", default_value_t = 150)]
     space: u64,
+    /// Container counts N of the scale group (--metrics scale).
+    #[arg(long, value_delimiter = ',', default_values_t = [10, 100])]
+    scale: Vec<usize>,
     /// Seconds any single runtime call may take.
     #[arg(long, default_value_t = 30)]
     timeout: u64,
@@ -366,6 +369,7 @@ fn bench(a: BenchArgs) -> Result<bool> {
         verbose: !a.quiet,
         shim_dir: &shim_dir,
         pause: Duration::ZERO,
+        scale: &a.scale,
     };
     let spaced = Ctx {
         pause: Duration::from_millis(a.space),

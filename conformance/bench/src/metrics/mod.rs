@@ -9,6 +9,7 @@
 mod batch;
 mod exec;
 mod lifecycle;
+mod scale;
 mod shim;
 
 use std::path::{Path, PathBuf};
@@ -45,6 +46,8 @@ pub enum Group {
     /// containerd shims: berth's against runc's (not in the default set:
     /// it starts a private containerd).
     Shim,
+    /// The cost curve: N long-running containers (not in the default set).
+    Scale,
 }
 
 impl Group {
@@ -57,13 +60,14 @@ impl Group {
     ];
 
     /// Every group `--metrics` accepts.
-    pub const KNOWN: [Group; 6] = [
+    pub const KNOWN: [Group; 7] = [
         Group::Lifecycle,
         Group::Run,
         Group::Exec,
         Group::Seq,
         Group::Par,
         Group::Shim,
+        Group::Scale,
     ];
 
     pub fn key(self) -> &'static str {
@@ -74,6 +78,7 @@ impl Group {
             Group::Seq => "seq",
             Group::Par => "par",
             Group::Shim => "shim",
+            Group::Scale => "scale",
         }
     }
 
@@ -104,6 +109,7 @@ impl Group {
             Group::Seq => batch::measure_seq(ctx)?,
             Group::Par => batch::measure_par(ctx)?,
             Group::Shim => shim::measure(ctx)?,
+            Group::Scale => scale::measure(ctx)?,
         };
         for m in &mut metrics {
             m.finish(ctx.baseline);
@@ -131,6 +137,8 @@ pub struct Ctx<'a> {
     /// that back-to-back calls hide, e.g. the RCU grace period a cgroup v1
     /// migration waits for unless another one happened just before.
     pub pause: Duration,
+    /// Container counts of the scale group.
+    pub scale: &'a [usize],
 }
 
 /// In which order the runtimes take their turn within a round.
