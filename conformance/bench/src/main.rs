@@ -3,6 +3,7 @@
 
 mod bundle;
 mod chart;
+mod curves;
 mod error;
 mod host;
 mod measure;
@@ -47,6 +48,9 @@ enum Cmd {
         /// Also write the chart as SVG to this file.
         #[arg(long)]
         svg: Option<PathBuf>,
+        /// Write the scale group's cost curves as SVG to this file.
+        #[arg(long)]
+        curves: Option<PathBuf>,
     },
 }
 
@@ -126,7 +130,9 @@ struct BenchArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
-        Some(Cmd::Chart { file, svg }) => chart(&file, svg.as_deref()).map(|()| true),
+        Some(Cmd::Chart { file, svg, curves }) => {
+            chart(&file, svg.as_deref(), curves.as_deref()).map(|()| true)
+        }
         None => bench(cli.bench),
     };
     match r {
@@ -139,7 +145,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn chart(file: &Path, svg: Option<&Path>) -> Result<()> {
+fn chart(file: &Path, svg: Option<&Path>, curves: Option<&Path>) -> Result<()> {
     let text = fs::read(file).map_err(|e| Error::io("read", file, e))?;
     let rep: Report = serde_json::from_slice(&text).map_err(|source| Error::Json {
         path: file.into(),
@@ -148,6 +154,16 @@ fn chart(file: &Path, svg: Option<&Path>) -> Result<()> {
     print!("{}", chart::text(&rep));
     if let Some(out) = svg {
         fs::write(out, chart::svg(&rep)).map_err(|e| Error::io("write", out, e))?;
+        eprintln!("wrote {}", out.display());
+    }
+    if let Some(out) = curves {
+        let Some(text) = curves::svg(&rep) else {
+            return Err(Error::Usage(format!(
+                "{}: no scale group results to draw curves from",
+                file.display()
+            )));
+        };
+        fs::write(out, text).map_err(|e| Error::io("write", out, e))?;
         eprintln!("wrote {}", out.display());
     }
     Ok(())
