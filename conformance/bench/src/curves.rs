@@ -5,14 +5,14 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use crate::report::value;
-use crate::results::Report;
+use crate::results::{Metric, Report};
 
 /// measure key → (title without ", N=…", unit, runtime → [(N, median)]).
 type Curves = BTreeMap<String, (String, String, BTreeMap<String, Vec<(f64, f64)>>)>;
 
-fn curves(rep: &Report) -> Curves {
+fn curves(metrics: &[Metric]) -> Curves {
     let mut out = Curves::new();
-    for m in &rep.metrics {
+    for m in metrics {
         let Some(rest) = m.key.strip_prefix("scale.") else {
             continue;
         };
@@ -41,7 +41,7 @@ const COLORS: [&str; 6] = [
 
 /// None when the results hold no scale group.
 pub fn svg(rep: &Report) -> Option<String> {
-    let c = curves(rep);
+    let c = curves(&rep.metrics);
     if c.is_empty() {
         return None;
     }
@@ -134,4 +134,45 @@ pub fn svg(rep: &Report) -> Option<String> {
     }
     s.push_str("</svg>\n");
     Some(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::{RuntimeResult, Stats};
+
+    fn metric(key: &str, median: f64) -> Metric {
+        Metric {
+            key: key.into(),
+            title: format!("{key}, N=x"),
+            unit: "ms".into(),
+            note: None,
+            results: vec![RuntimeResult {
+                runtime: "berth".into(),
+                stats: Some(Stats {
+                    n: 1,
+                    median,
+                    min: median,
+                    p90: median,
+                    mean: median,
+                    max: median,
+                }),
+                ..Default::default()
+            }],
+        }
+    }
+
+    #[test]
+    fn scale_metrics_become_one_curve_per_measure() {
+        let c = curves(&[
+            metric("scale.state@10", 1.0),
+            metric("scale.state@100", 2.0),
+            metric("scale.list@10", 3.0),
+            metric("run", 9.0),
+        ]);
+        assert_eq!(c.len(), 2);
+        assert_eq!(c["state"].2["berth"], vec![(10.0, 1.0), (100.0, 2.0)]);
+        assert_eq!(c["list"].2["berth"], vec![(10.0, 3.0)]);
+        assert_eq!(c["state"].0, "scale.state@10");
+    }
 }

@@ -473,3 +473,36 @@ fn bench(a: BenchArgs) -> Result<bool> {
         .flat_map(|m| &m.results)
         .all(|r| r.failures == 0))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metric(key: &str, unit: &str) -> Metric {
+        Metric {
+            key: key.into(),
+            title: key.into(),
+            unit: unit.into(),
+            note: Some("n".into()),
+            results: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn spaced_twins_follow_their_back_to_back_rows() {
+        let b2b = vec![metric("run", "ms"), metric("rss", "MiB")];
+        let spaced = vec![metric("run", "ms"), metric("rss", "MiB")];
+        let keys: Vec<_> = side_by_side(b2b, spaced, 150)
+            .into_iter()
+            .map(|m| (m.key, m.title))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                ("run".to_string(), "run".to_string()),
+                ("run@spaced".to_string(), "run (150 ms apart)".to_string()),
+                ("rss".to_string(), "rss".to_string()),
+            ]
+        );
+    }
+}
