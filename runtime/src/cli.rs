@@ -449,7 +449,10 @@ where
         Ok(c) => c,
         Err(e) => return usage_error(&e, &args),
     };
-    logging::init(cli.log.clone(), cli.log_format, cli.debug);
+    if let Err(e) = logging::init(cli.log.clone(), cli.log_format, cli.debug) {
+        eprintln!("berth: {e}");
+        return 1;
+    }
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -499,7 +502,8 @@ fn usage_error(e: &clap::Error, args: &[std::ffi::OsString]) -> i32 {
         one_line.push_str(part);
     }
     let (log, format) = log_args(args);
-    logging::init(log, format, false);
+    // An unusable --log is reported below with the usage error itself.
+    let _ = logging::init(log, format, false);
     logging::error(&one_line);
     eprintln!("berth: {one_line}");
     for line in rest {
@@ -676,7 +680,7 @@ fn list(root: &std::path::Path, format: &str, quiet: bool) -> Result<()> {
     let mut out = std::io::stdout().lock();
     if quiet {
         for r in &rows {
-            let _ = writeln!(out, "{}", r.st.id);
+            let _ = writeln!(out, "{}", r.id);
         }
         return Ok(());
     }
@@ -686,8 +690,8 @@ fn list(root: &std::path::Path, format: &str, quiet: bool) -> Result<()> {
             let v: Vec<serde_json::Value> = rows
                 .iter()
                 .map(|r| {
-                    let mut v = serde_json::to_value(r.st.json(r.status)).unwrap_or_default();
-                    v["owner"] = owner(&root.join(&r.st.id)).into();
+                    let mut v = r.json();
+                    v["owner"] = owner(&root.join(&r.id)).into();
                     v
                 })
                 .collect();
@@ -700,17 +704,20 @@ fn list(root: &std::path::Path, format: &str, quiet: bool) -> Result<()> {
                 "ID", "PID", "STATUS", "BUNDLE", "CREATED"
             );
             for r in &rows {
-                let j = r.st.json(r.status);
+                let j = r.json();
                 let _ = writeln!(
                     out,
                     "{:<12} {:<8} {:<10} {:<40} {:<30} {}",
-                    j.id,
-                    j.pid,
-                    j.status,
-                    j.bundle.display(),
-                    j.created,
-                    owner(&root.join(j.id))
+                    r.id,
+                    j["pid"].as_i64().unwrap_or_default(),
+                    j["status"].as_str().unwrap_or_default(),
+                    j["bundle"].as_str().unwrap_or_default(),
+                    j["created"].as_str().unwrap_or_default(),
+                    owner(&root.join(&r.id))
                 );
+                if let Err(e) = &r.row {
+                    eprintln!("berth: container {}: {e}", r.id);
+                }
             }
         }
         f => return Err(Error::Invalid(format!("invalid format option {f:?}"))),

@@ -15,6 +15,7 @@ pub mod events;
 pub mod features;
 mod forward;
 pub mod hooks;
+pub mod interrupt;
 pub mod logging;
 pub mod lsm;
 pub mod namespaces;

@@ -96,6 +96,7 @@ pub fn spawn(x: &ExecLaunch) -> Result<i32> {
         crate::placement::apply_initial(a)?;
     }
     let (parent, child) = sync::pair()?;
+    crate::interrupt::step("exec:clone")?;
     let pid = super::clone_joining(CloneFlags::empty(), x.cgroup, &mut joiner)?;
     if pid == 0 {
         drop(parent);
@@ -104,7 +105,11 @@ pub fn spawn(x: &ExecLaunch) -> Result<i32> {
     drop(joiner);
     drop(child);
     drop(console);
-    let result = parent.send(&Msg::Go(pid)).and_then(|()| {
+    let result = (|| -> Result<i32> {
+        crate::interrupt::step("exec:go")?;
+        parent
+            .send(&Msg::Go(pid))
+            .map_err(|e| parent.failure_sent().map_or(e, Error::Exec))?;
         loop {
             match parent.recv_fd()? {
                 // EOF without a complaint: the sync socket closed on execve.
@@ -124,7 +129,7 @@ pub fn spawn(x: &ExecLaunch) -> Result<i32> {
                 (Some(m), _) => return Err(Error::Exec(format!("sync: unexpected {m:?}"))),
             }
         }
-    });
+    })();
     if result.is_err() {
         let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         let _ = waitpid(Pid::from_raw(pid), None);
@@ -170,6 +175,7 @@ fn child_main(
     }
     // While single-threaded, as init does (see cgroups::Joiner).
     let in_cgroup = joiner.self_join();
+    crate::interrupt::reset_in_child();
     let err = match child_setup(x, flags, &chan, console.as_ref(), in_cgroup) {
         Ok(prepared) => {
             // SAFETY: as above; the caller may exit once we exec (-d).
