@@ -13,8 +13,9 @@
 //! 2. [`Cgroup::create`] checks every requested resource first (an
 //!    unsupported field fails before any mkdir), makes the directories,
 //!    applies the limits, and on any error removes what it made.
-//! 3. The container init joins the cgroup: [`Cgroup::clone_into_fd`] for
-//!    clone3's `CLONE_INTO_CGROUP` on pure v2, else [`Cgroup::add_pid`].
+//! 3. The container init joins the cgroup by itself through a [`Joiner`]:
+//!    clone3's `CLONE_INTO_CGROUP` for cgroup2, and a write of `0` to each v1
+//!    `tasks` file (see `join`); [`Cgroup::add_pid`] where that fails.
 //! 4. The `Cgroup` is serialised into the container state (after `create`,
 //!    since it records which directories `create` made) and later
 //!    deserialised by `kill`/`delete` for [`Cgroup::pids`] and
@@ -76,6 +77,7 @@ mod bpf;
 mod devices;
 mod freezer;
 mod fsutil;
+mod join;
 mod layout;
 mod plan;
 mod resources;
@@ -83,10 +85,11 @@ mod resources_io;
 pub mod stats;
 pub mod systemd;
 
+pub use join::Joiner;
+
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::io;
-use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxDevice, LinuxResources};
@@ -363,17 +366,6 @@ impl Cgroup {
             });
         }
         Ok(())
-    }
-
-    /// On pure v2, an `O_DIRECTORY|O_CLOEXEC` fd of the container cgroup for
-    /// clone3's `CLONE_INTO_CGROUP`. `None` on v1 and hybrid hosts, and if
-    /// the directory cannot be opened (then [`Cgroup::add_pid`] reports why).
-    pub fn clone_into_fd(&self) -> Option<OwnedFd> {
-        // A systemd unit does not exist before the init: add_pid starts it.
-        if self.layout != Layout::V2 || self.pending.borrow().is_some() {
-            return None;
-        }
-        fsutil::open_dir(&self.dirs.first()?.path).ok()
     }
 
     /// Write `pid` into cgroup.procs of every hierarchy: the v1 ones, and the
