@@ -57,7 +57,10 @@ RT_GUEST=$SHARE/runtime
 
 start=$(date +%s.%N)
 set +e
-"$HERE/cgv2-vm.sh" -q -t "${VM_TIMEOUT:-900}" "${bflags[@]}" "$SHARE" sh "$SHARE/guest.sh" | tee "$SHARE/out.log"
+# Shown indented, so the guest's own closing line is not counted twice by
+# run-tests.sh: the one printed below is the stage's.
+"$HERE/cgv2-vm.sh" -q -t "${VM_TIMEOUT:-900}" "${bflags[@]}" "$SHARE" sh "$SHARE/guest.sh" |
+	tee "$SHARE/out.log" | sed -u 's/^/  /'
 rc=${PIPESTATUS[0]}
 set -e
 echo "run-v2: VM run took $(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}') s (exit $rc)" >&2
