@@ -19,7 +19,8 @@ mod exec;
 pub use exec::{exec, ExecOpts};
 
 /// Options of `create` and `run`.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct CreateOpts {
     pub bundle: PathBuf,
     pub console_socket: Option<PathBuf>,
@@ -328,13 +329,6 @@ pub fn start(dir: &Dir, st: &Stored) -> Result<()> {
 
 fn stored_hook_state(st: &Stored, status: Status) -> Vec<u8> {
     serde_json::to_vec(&st.json(status)).unwrap_or_default()
-}
-
-pub fn state_json(root: &Path, id: &str) -> Result<String> {
-    let dir = Dir::open(root, id)?;
-    let st = dir.load()?;
-    let status = st.status(&dir.path);
-    serde_json::to_string_pretty(&st.json(status)).map_err(|e| Error::Invalid(e.to_string()))
 }
 
 fn pidfd_open(pid: i32) -> Option<OwnedFd> {

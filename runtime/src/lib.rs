@@ -1,37 +1,47 @@
-//! berth: an OCI runtime library with a thin runc-compatible CLI.
+//! berth: an OCI runtime library; the runc-compatible `berth` command and
+//! the containerd shim are thin adapters over its typed API, [`api`].
 //!
 //! Process model (see `process`): one binary, never re-executed. `create`
 //! clones the container init directly with clone3 (joining the cgroup with
 //! CLONE_INTO_CGROUP on cgroup v2), drives it over a socketpair, and leaves it
 //! blocked on the `exec.fifo` until `start` opens the other end.
 
-pub mod cgroups;
-pub mod checkpoint;
-pub mod cli;
-pub mod console;
-pub mod container;
-pub mod error;
-pub mod events;
-pub mod features;
-mod forward;
-pub mod hooks;
-pub mod logging;
-pub mod lsm;
-pub mod namespaces;
-pub mod netdev;
-pub mod notify;
-pub mod ops;
-pub mod placement;
-pub mod process;
-pub mod rootfs;
-pub mod rootless;
-pub mod seccomp;
-pub mod security;
-pub mod signal;
-pub mod spec;
-pub mod state;
-pub mod sysctl;
-pub mod userns;
-pub mod validate;
+pub mod api;
 
+// The modules below are the implementation. `cgroups`, `rootfs` and
+// `seccomp` are reachable for the crate's integration tests and `logging`
+// for the command line; none is a stable interface.
+#[doc(hidden)]
+pub mod cgroups;
+mod checkpoint;
+mod console;
+mod container;
+mod error;
+mod events;
+mod features;
+mod forward;
+mod hooks;
+#[doc(hidden)]
+pub mod logging;
+mod lsm;
+mod namespaces;
+mod netdev;
+mod notify;
+mod ops;
+mod placement;
+mod process;
+#[doc(hidden)]
+pub mod rootfs;
+mod rootless;
+#[doc(hidden)]
+pub mod seccomp;
+mod security;
+mod signal;
+mod spec;
+mod state;
+mod sysctl;
+mod userns;
+mod validate;
+
+pub use api::{Runtime, Stats, Status};
 pub use error::{Error, Result};

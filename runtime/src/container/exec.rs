@@ -11,7 +11,8 @@ use crate::process;
 use crate::state::{Dir, Status};
 
 /// Options of `exec`.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct ExecOpts {
     /// A process.json replacing the container's process (`--process`).
     pub process_file: Option<PathBuf>,
@@ -114,7 +115,7 @@ fn exec_process(spec: &Spec, o: &ExecOpts) -> Result<oci_spec::runtime::Process>
 }
 
 /// Run a process in a container. In the foreground, returns its exit
-/// status; detached, returns 0 once it has been executed.
+/// status; detached, returns its pid once it has been executed.
 pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<i32> {
     let dir = Dir::open(root, id)?;
     let st = dir.load()?;
@@ -207,7 +208,7 @@ pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<i32> {
         None => None,
     };
     match (sigs, master) {
-        (None, _) => Ok(0),
+        (None, _) => Ok(pid),
         (Some(sigs), Some(m)) => Ok(crate::forward::wait_relaying(&sigs, pid, m)),
         (Some(sigs), None) => Ok(crate::forward::wait_forwarding(&sigs, pid)),
     }
