@@ -57,8 +57,9 @@ command -v containerd >/dev/null && command -v ctr >/dev/null || {
   echo "installing containerd"; apt-get install -y containerd >/dev/null || exit 1; }
 if [ "$PROFILE" = release ]; then flag=--release; else flag=; fi
 # SHIM_FEATURES=--no-default-features tests the shim built without
-# in-process berth (it execs berth for every command).
-(cd "$REPO" && cargo build $flag -p berth -p containerd-shim-berth ${SHIM_FEATURES:-} &&
+# in-process berth (it execs berth for every command). berth is built on its
+# own: its default features include the command line the binary needs.
+(cd "$REPO" && cargo build $flag -p berth && cargo build $flag -p containerd-shim-berth ${SHIM_FEATURES:-} &&
   cargo build $flag -p containerd-shim-berth ${SHIM_FEATURES:-} --example shim-call) || exit 1
 case "${SHIM_FEATURES:-}" in *no-default-features*) EXEC_MODE=1 ;; *) EXEC_MODE=${BERTH_SHIM_EXEC:-0} ;; esac
 TGT=${CARGO_TARGET_DIR:-$REPO/target}/$PROFILE
