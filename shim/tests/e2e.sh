@@ -88,6 +88,19 @@ $C tasks kill -s KILL t-sig
 wait $ctrpid
 check "killed by a signal: exit status 128+9" 137 "$?"
 
+# --- many layers: an overlay whose lowerdir option is longer than a page
+# (the kernel takes one page of mount data). At least 40 layers, more if
+# this containerd's snapshot paths are short, so the option does exceed it.
+SNAPS=$CTRD_DIR/root/io.containerd.snapshotter.v1.overlayfs/snapshots
+NL=$(( 4300 / (${#SNAPS} + 8) + 1 )); [ "$NL" -lt 40 ] && NL=40
+OUT=$WORK/img-layers REF=localhost/layers:latest EXTRA_LAYERS=$((NL - 1)) \
+  "$HERE/../../conformance/engines/make-busybox-image.sh" >/dev/null &&
+  $C images import "$WORK/img-layers/busybox-oci.tar" >/dev/null || nok "import the $NL-layer image"
+check "$NL-layer image: every layer visible" "$((NL - 1)) $((NL - 1))" \
+  "$(run localhost/layers:latest t-layers sh -c "ls /layers | wc -l; cat /layers/$((NL - 1))" | tr '\n' ' ' | sed 's/ $//')"
+$C images rm localhost/layers:latest >/dev/null 2>&1
+rm -rf "$WORK/img-layers"
+
 # --- a detached task: state, pids, exec, kill, delete, shim exit
 timeout 60 $C run -d "${RT[@]}" $IMG t-bg sleep 1000 >/dev/null
 check "detached task running" RUNNING "$(state t-bg)"
