@@ -125,7 +125,10 @@ fn mount_one(m: &Mount, target: &Path) -> Result<()> {
         Some((cwd, short)) => {
             let target = std::path::absolute(target).map_err(Error::io("resolve", target))?;
             mount_in(&cwd, &m.source, &target, fstype, flags, &short).map_err(|e| {
-                Error::invalid(what(), format!("{e} (lowerdirs relative to {})", cwd.display()))
+                Error::invalid(
+                    what(),
+                    format!("{e} (lowerdirs relative to {})", cwd.display()),
+                )
             })?;
         }
         None => {
@@ -207,8 +210,13 @@ mod tests {
         let (cwd, short) = compact_lowerdir(&data).unwrap();
         assert_eq!(cwd, Path::new(base));
         assert!(short.len() < PAGE, "{}", short.len());
-        assert!(short.starts_with("index=off,lowerdir=60/fs:59/fs:"), "{short}");
-        assert!(short.ends_with(&format!(":1/fs,upperdir={base}/61/fs,workdir={base}/61/work")));
+        assert!(
+            short.starts_with("index=off,lowerdir=60/fs:59/fs:"),
+            "{short}"
+        );
+        assert!(short.ends_with(&format!(
+            ":1/fs,upperdir={base}/61/fs,workdir={base}/61/work"
+        )));
         // Short options, one layer, or no common directory: as they are.
         assert!(compact_lowerdir("lowerdir=/a/1:/a/2").is_none());
         let long = format!("lowerdir=/{}", "x".repeat(PAGE));
