@@ -75,6 +75,11 @@ stage format lint cargo fmt --all -- --check
 stage clippy lint cargo clippy --workspace --all-targets -- -D warnings
 # Unit and integration tests (real containers); every test binary runs.
 stage cargo-test cargo cargo test --workspace --no-fail-fast
+# berth killed at every step (a test-only build), damaged state, full disk,
+# EMFILE, races: nothing left after delete -f. Counts its own cases.
+stage faults suite cargo test -p berth --features fault-injection --test faults -- --nocapture
+# A short run of each cargo-fuzz target (nightly; cargo-fuzz installed when missing).
+stage fuzz suite fuzz/run-short.sh 20
 # The in-house OCI conformance suite (checks from inside the container).
 stage conformance suite conformance/run-ci.sh
 # Rootless: an ordinary user runs berth directly and under rootless podman

@@ -411,7 +411,10 @@ where
         Ok(c) => c,
         Err(e) => return usage_error(&e, &args),
     };
-    logging::init(cli.log.clone(), cli.log_format.into(), cli.debug);
+    if let Err(e) = logging::init(cli.log.clone(), cli.log_format.into(), cli.debug) {
+        eprintln!("berth: {e}");
+        return 1;
+    }
     match commands::dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -461,7 +464,8 @@ fn usage_error(e: &clap::Error, args: &[std::ffi::OsString]) -> i32 {
         one_line.push_str(part);
     }
     let (log, format) = log_args(args);
-    logging::init(log, format, false);
+    // An unusable --log is reported below with the usage error itself.
+    let _ = logging::init(log, format, false);
     logging::error(&one_line);
     eprintln!("berth: {one_line}");
     for line in rest {

@@ -69,6 +69,7 @@ pub fn hook_state(l: &Launch, pid: i32, status: &str) -> Vec<u8> {
 /// Create the container; it is left blocked on exec.fifo. Everything made
 /// on the way is undone if a later step fails.
 pub fn create(root: &Path, id: &str, o: &CreateOpts) -> Result<(Dir, Stored)> {
+    let _signals = crate::interrupt::catch();
     state::validate_id(id)?;
     let bundle = fs::canonicalize(&o.bundle).map_err(|source| Error::Io {
         ctx: format!("bundle {}", o.bundle.display()),
@@ -78,8 +79,19 @@ pub fn create(root: &Path, id: &str, o: &CreateOpts) -> Result<(Dir, Stored)> {
     crate::validate::required(&spec)?;
     crate::validate::unsupported(&spec)?;
     crate::userns::check(&spec)?;
+    crate::hooks::validate(spec.hooks().as_ref())?;
+    if let Some(s) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        crate::seccomp::check_exec_allowed(s)?;
+    }
+    if o.preserve_fds < 0 {
+        return Err(Error::Invalid(format!(
+            "--preserve-fds {}: must not be negative",
+            o.preserve_fds
+        )));
+    }
     let mut preserve_fds = o.preserve_fds;
     let notify_dir = crate::notify::prepare(&mut spec, &root.join(id), &mut preserve_fds)?;
+    process::reserve_preserved_fds(preserve_fds)?;
     let root_path = spec
         .root()
         .as_ref()
@@ -102,6 +114,13 @@ pub fn create(root: &Path, id: &str, o: &CreateOpts) -> Result<(Dir, Stored)> {
     });
     let rootfs =
         fs::canonicalize(&rootfs).ctx(|| format!("resolve rootfs {}", rootfs.display()))?;
+    if rootfs == Path::new("/") {
+        // As runc: a container on the host's own root would mount over it.
+        return Err(Error::Invalid(format!(
+            "root.path {:?} is the host's root directory \"/\"",
+            root_path.display().to_string()
+        )));
+    }
     // As runc: a rootfs that is a symlink, or lies under one below the
     // (resolved) bundle, is refused rather than followed.
     if rootfs != plain {
@@ -113,16 +132,44 @@ pub fn create(root: &Path, id: &str, o: &CreateOpts) -> Result<(Dir, Stored)> {
     }
     let linux = spec.linux().as_ref();
     let cgroup = Cgroup::resolve(linux.and_then(|l| l.cgroups_path().as_deref()), id)?;
+    crate::interrupt::step("create:validated")?;
 
+    // From here on every step is recoverable from what is on disk: see
+    // CRASH-CONSISTENCY.md. Each record is written before what it names.
     let dir = Dir::create(root, id)?;
     let undo_dir = |dir: Dir, e: Error| {
         let _ = dir.destroy();
         e
     };
-    if let Err(e) = make_fifo(&dir.fifo()) {
-        return Err(undo_dir(dir, e));
+    let record = |cgroup: &Cgroup| Stored {
+        id: id.to_string(),
+        pid: 0,
+        start_time: 0,
+        bundle: bundle.clone(),
+        rootfs: rootfs.clone(),
+        created: String::new(),
+        annotations: Default::default(),
+        cgroup: cgroup.clone(),
+        own_pidns: launch_has_pidns(&spec),
+        poststart: Vec::new(),
+        poststop: Vec::new(),
+        creating: true,
+    };
+    // The leaves not there yet are ours to remove should we die in mkdir.
+    let planned = cgroup.clone();
+    if cgroup.paths().all(|p| !p.exists()) {
+        planned.claim_leaves();
     }
-    if let Some(Err(e)) = notify_dir.as_deref().map(crate::notify::make_dir) {
+    let early = crate::interrupt::step("create:dir")
+        .and_then(|()| dir.save(&record(&planned)))
+        .and_then(|()| crate::interrupt::step("create:record"))
+        .and_then(|()| make_fifo(&dir.fifo()))
+        .and_then(|()| {
+            notify_dir
+                .as_deref()
+                .map_or(Ok(()), crate::notify::make_dir)
+        });
+    if let Err(e) = early {
         return Err(undo_dir(dir, e));
     }
     let cgroup = match cgroup.create(
@@ -149,37 +196,47 @@ pub fn create(root: &Path, id: &str, o: &CreateOpts) -> Result<(Dir, Stored)> {
     };
     let hook_state = |pid| hook_state(&launch, pid, "created");
     let mut spawned = None;
-    let result = process::spawn(&launch, &hook_state).and_then(|pid| {
-        spawned = Some(pid);
-        let start_time = state::proc_start_time(pid)
-            .ok_or_else(|| Error::Init("container init exited right after setup".into()))?;
-        let hooks = spec.hooks().as_ref();
-        let st = Stored {
-            id: id.to_string(),
-            pid,
-            start_time,
-            bundle: bundle.clone(),
-            rootfs: rootfs.clone(),
-            created: state::now_rfc3339(),
-            annotations: spec.annotations().clone().unwrap_or_default(),
-            cgroup: cgroup.clone(),
-            own_pidns: launch_has_pidns(&spec),
-            poststart: hooks
-                .and_then(|h| h.poststart().clone())
-                .unwrap_or_default(),
-            poststop: hooks.and_then(|h| h.poststop().clone()).unwrap_or_default(),
-        };
-        // `exec` works from the config as it was at create, not as the
-        // bundle's copy may have been edited since.
-        dir.save_config(&raw_config)?;
-        dir.save(&st)?;
-        if let Some(p) = &o.pid_file {
-            write_pid_file(p, pid)?;
-        }
-        Ok(st)
-    });
+    let result = dir
+        .save(&record(&cgroup))
+        .and_then(|()| crate::interrupt::step("create:cgroup"))
+        .and_then(|()| process::spawn(&launch, &hook_state))
+        .and_then(|init| {
+            let pid = init.pid;
+            spawned = Some(pid);
+            crate::interrupt::step("create:ready")?;
+            let start_time = state::proc_start_time(pid)
+                .ok_or_else(|| Error::Init("container init exited right after setup".into()))?;
+            let hooks = spec.hooks().as_ref();
+            let st = Stored {
+                pid,
+                start_time,
+                created: state::now_rfc3339(),
+                annotations: spec.annotations().clone().unwrap_or_default(),
+                poststart: hooks
+                    .and_then(|h| h.poststart().clone())
+                    .unwrap_or_default(),
+                poststop: hooks.and_then(|h| h.poststop().clone()).unwrap_or_default(),
+                creating: false,
+                ..record(&cgroup)
+            };
+            // `exec` works from the config as it was at create, not as the
+            // bundle's copy may have been edited since.
+            dir.save_config(&raw_config)?;
+            dir.save(&st)?;
+            if let Some(p) = &o.pid_file {
+                write_pid_file(p, pid)?;
+            }
+            crate::interrupt::step("create:saved")?;
+            init.commit()?;
+            Ok(st)
+        });
     match result {
-        Ok(st) => Ok((dir, st)),
+        Ok(st) => {
+            // Past the point of no return: a signal now finds a created
+            // container, as if it had come just after we exited.
+            let _ = crate::interrupt::step("create:committed");
+            Ok((dir, st))
+        }
         Err(e) => {
             if let Some(pid) = spawned {
                 // Still our child here, so it can be reaped directly.
@@ -187,6 +244,8 @@ pub fn create(root: &Path, id: &str, o: &CreateOpts) -> Result<(Dir, Stored)> {
                 let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
                 let _ = nix::sys::wait::waitpid(pid, None);
             }
+            // Hooks the init ran may have left processes in the cgroup.
+            let _ = empty_cgroup(&cgroup, Duration::from_secs(10));
             let _ = cgroup.remove();
             Err(undo_dir(dir, e))
         }
@@ -242,6 +301,33 @@ fn without_cgroup(
     Ok(cgroup.none())
 }
 
+/// SIGKILL whatever runs in the cgroup (thawed, or it cannot die) until it
+/// is empty or `timeout` passes; true if it emptied.
+fn empty_cgroup(cgroup: &Cgroup, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    let mut thawed = false;
+    loop {
+        let pids = cgroup.pids().unwrap_or_default();
+        if pids.is_empty() {
+            return true;
+        }
+        for p in pids {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(p),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        if !thawed && cgroup.is_frozen() {
+            let _ = cgroup.set_frozen(false);
+            thawed = true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
 fn launch_has_pidns(spec: &Spec) -> bool {
     spec.linux()
         .as_ref()
@@ -292,6 +378,13 @@ pub fn start(dir: &Dir, st: &Stored) -> Result<()> {
                 status: "stopped".into(),
             })
         }
+        Status::Creating => {
+            return Err(Error::BadStatus {
+                op: "cannot start a container whose create has not finished",
+                id: st.id.clone(),
+                status: "creating".into(),
+            })
+        }
         s => {
             return Err(Error::BadStatus {
                 op: "cannot start an already running container",
@@ -301,15 +394,20 @@ pub fn start(dir: &Dir, st: &Stored) -> Result<()> {
         }
     }
     let relay = crate::notify::Relay::bind(&dir.path)?;
+    crate::interrupt::step("start:open")?;
     let fifo_path = dir.fifo();
     let mut fifo = fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_CLOEXEC)
         .open(&fifo_path)
         .ctx(|| format!("open {}", fifo_path.display()))?;
+    // Gone before the init is released: should we die from here on, the
+    // container is not taken for a created one (whose start would block).
+    let _ = fs::remove_file(&fifo_path);
+    crate::interrupt::step("start:opened")?;
     let mut buf = Vec::new();
     fifo.read_to_end(&mut buf).ctx(|| "read exec fifo")?;
-    let _ = fs::remove_file(&fifo_path);
+    crate::interrupt::step("start:released")?;
     match buf.split_first() {
         Some((b'0', [])) => {}
         Some((b'0', rest)) => {
@@ -319,12 +417,41 @@ pub fn start(dir: &Dir, st: &Stored) -> Result<()> {
     }
     if !st.poststart.is_empty() {
         let state = stored_hook_state(st, Status::Running);
-        crate::hooks::run_all_warn("poststart", &st.poststart, &state);
+        if poststart_failure_stops(dir) {
+            if let Err(e) = crate::hooks::run_all("poststart", &st.poststart, &state) {
+                // Stopped, not destroyed: `delete` (or `run`) continues the
+                // lifecycle, as with runc ≥ 1.2.
+                kill_all(st, libc::SIGKILL);
+                wait_gone(st, Duration::from_secs(10));
+                return Err(e);
+            }
+        } else {
+            crate::hooks::run_all_warn("poststart", &st.poststart, &state);
+        }
     }
     if let Some(r) = relay {
         r.wait(st.pid)?;
     }
     Ok(())
+}
+
+/// What a failing poststart hook means depends on the spec the config was
+/// written for: up to runtime-spec 1.2 a warning, and the lifecycle goes on;
+/// from 1.3.0 an error that stops the container. The config's ociVersion
+/// decides, since berth implements both (features: ociVersionMax).
+fn poststart_failure_stops(dir: &Dir) -> bool {
+    let Ok(spec) = dir.load_config() else {
+        return false;
+    };
+    let mut nums = spec
+        .version()
+        .split(['-', '+'])
+        .next()
+        .unwrap_or_default()
+        .split('.')
+        .map(|n| n.parse::<u64>().unwrap_or(0));
+    let (major, minor) = (nums.next().unwrap_or(0), nums.next().unwrap_or(0));
+    (major, minor) >= (1, 3)
 }
 
 fn stored_hook_state(st: &Stored, status: Status) -> Vec<u8> {
@@ -409,11 +536,12 @@ pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<()> {
     r
 }
 
-/// Wait for init (and, without its own pid namespace, the rest of the
-/// cgroup) to be gone; true if it went.
+/// Wait for init and the rest of the cgroup to be gone; true if they went.
 fn wait_gone(st: &Stored, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
-    if let Some(fd) = pidfd_open(st.pid) {
+    // Only a pidfd of our init, checked after opening: a recorded pid may
+    // since name another process.
+    if let Some(fd) = pidfd_open(st.pid).filter(|_| st.alive()) {
         // A pidfd polls readable once the process has exited.
         let mut pfd = libc::pollfd {
             fd: fd.as_raw_fd(),
@@ -423,15 +551,18 @@ fn wait_gone(st: &Stored, timeout: Duration) -> bool {
         // SAFETY: poll on one valid pollfd.
         unsafe { libc::poll(&mut pfd, 1, timeout.as_millis() as i32) };
     }
-    while Instant::now() < deadline {
-        let init_gone = !st.alive();
-        let rest_gone = st.own_pidns || st.cgroup.pids().map(|p| p.is_empty()).unwrap_or(true);
-        if init_gone && rest_gone {
-            return true;
+    loop {
+        if !st.alive() {
+            // Processes outside the init's pid namespace (or all of them,
+            // without one) survive it: runc kills them too.
+            let left = deadline.saturating_duration_since(Instant::now());
+            return empty_cgroup(&st.cgroup, left);
+        }
+        if Instant::now() >= deadline {
+            return false;
         }
         std::thread::sleep(Duration::from_millis(2));
     }
-    false
 }
 
 /// Delete a container.
@@ -443,17 +574,29 @@ fn wait_gone(st: &Stored, timeout: Duration) -> bool {
 /// `Init.delete`) calls `runc delete` without --force for a task that was
 /// created and never started (`ctr task delete`, or `ctr run` whose start
 /// failed), and with a strict runtime that task would be leaked.
+///
+/// With --force, a container whose state.json is missing, unreadable or
+/// names another container is removed from what there is (see
+/// [`delete_broken`]).
 pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
-    let dir = match Dir::open(root, id) {
+    let dir = match Dir::open_any(root, id) {
         // As runc: the shims force-delete after a failed create, when
         // nothing may exist; the id is still checked.
         Err(Error::NotFound(_)) if force => return Ok(()),
         r => r?,
     };
-    let st = dir.load()?;
+    let st = match dir.load() {
+        Ok(st) => st,
+        Err(_) if force => return delete_broken(dir, id),
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::NotFound(id.into()))
+        }
+        Err(e) => return Err(e),
+    };
+    crate::interrupt::step("delete:loaded")?;
     let status = st.status(&dir.path);
     if status != Status::Stopped {
-        if !force && status != Status::Created {
+        if !force && !matches!(status, Status::Created | Status::Creating) {
             return Err(Error::NotStopped {
                 id: id.into(),
                 status: status.as_str().into(),
@@ -463,17 +606,41 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         if status == Status::Paused {
             st.cgroup.set_frozen(false)?;
         }
-        if !wait_gone(&st, Duration::from_secs(10)) {
-            return Err(Error::Init(format!(
-                "container {id} did not die after SIGKILL"
-            )));
-        }
+    }
+    crate::interrupt::step("delete:killed")?;
+    if !wait_gone(&st, Duration::from_secs(10)) {
+        return Err(Error::Init(format!(
+            "container {id} did not die after SIGKILL"
+        )));
     }
     destroy(dir, &st)
 }
 
+/// `delete --force` without a usable state record: kill what runs in the
+/// cgroup the container's config names (the copy saved at create, else the
+/// default `<id>`), remove that cgroup's own directory and the state dir.
+fn delete_broken(dir: Dir, id: &str) -> Result<()> {
+    let cgroups_path = dir
+        .has_config()
+        .then(|| dir.load_config().ok())
+        .flatten()
+        .and_then(|s| s.linux().as_ref()?.cgroups_path().clone());
+    let cgroup = Cgroup::resolve(cgroups_path.as_deref(), id)?;
+    if cgroup.paths().any(|p| p.exists()) {
+        if !empty_cgroup(&cgroup, Duration::from_secs(10)) {
+            return Err(Error::Init(format!(
+                "container {id} did not die after SIGKILL"
+            )));
+        }
+        cgroup.claim_leaves();
+        cgroup.remove()?;
+    }
+    dir.destroy()
+}
+
 fn destroy(dir: Dir, st: &Stored) -> Result<()> {
     st.cgroup.remove()?;
+    crate::interrupt::point("delete:cgroup");
     let state = stored_hook_state(st, Status::Stopped);
     dir.destroy()?;
     if !st.poststop.is_empty() {
@@ -497,19 +664,27 @@ pub fn run(root: &Path, id: &str, o: &CreateOpts, detach: bool) -> Result<i32> {
     if own_tty {
         return run_with_own_tty(root, id, o);
     }
+    // Until the container runs, a SIGTERM removes it (see create).
+    let _signals = crate::interrupt::catch();
     let (dir, st) = create(root, id, o)?;
     if detach {
-        if let Err(e) = start(&dir, &st) {
+        let started = crate::interrupt::step("run:created").and_then(|()| start(&dir, &st));
+        if let Err(e) = started {
             let _ = force_destroy(dir, &st);
             return Err(e);
         }
         return Ok(0);
     }
-    let sigs = crate::forward::block()?;
-    if let Err(e) = start(&dir, &st) {
-        let _ = force_destroy(dir, &st);
-        return Err(e);
-    }
+    let started = crate::interrupt::step("run:created")
+        .and_then(|()| crate::forward::block())
+        .and_then(|sigs| start(&dir, &st).map(|()| sigs));
+    let sigs = match started {
+        Ok(sigs) => sigs,
+        Err(e) => {
+            let _ = force_destroy(dir, &st);
+            return Err(e);
+        }
+    };
     drop(dir);
     let code = crate::forward::wait_forwarding(&sigs, st.pid);
     let dir = Dir::open(root, id)?;
@@ -518,6 +693,7 @@ pub fn run(root: &Path, id: &str, o: &CreateOpts, detach: bool) -> Result<i32> {
 }
 
 fn run_with_own_tty(root: &Path, id: &str, o: &CreateOpts) -> Result<i32> {
+    let _signals = crate::interrupt::catch();
     state::validate_id(id)?;
     fs::create_dir_all(root).ctx(|| format!("create state root {}", root.display()))?;
     // The init connects while `create` runs and queues the master on this
@@ -556,10 +732,12 @@ fn force_destroy(dir: Dir, st: &Stored) -> Result<()> {
     destroy(dir, st)
 }
 
-/// One row of `list`.
+/// One row of `list`: a container, or a state directory whose record is
+/// missing or unreadable (shown as "unknown" rather than hidden, so the
+/// operator sees what `delete --force` has to remove).
 pub struct Listed {
-    pub st: Stored,
-    pub status: Status,
+    pub id: String,
+    pub row: std::result::Result<(Stored, Status), String>,
 }
 
 pub fn list(root: &Path) -> Result<Vec<Listed>> {
@@ -571,16 +749,19 @@ pub fn list(root: &Path) -> Result<Vec<Listed>> {
     };
     for ent in entries.flatten() {
         let path = ent.path();
+        let id = ent.file_name().to_string_lossy().into_owned();
+        if !ent.file_type().is_ok_and(|t| t.is_dir()) || state::validate_id(&id).is_err() {
+            continue;
+        }
         // Read without the lock: a container being created holds it.
-        let Ok(data) = fs::read(path.join("state.json")) else {
-            continue;
-        };
-        let Ok(st) = serde_json::from_slice::<Stored>(&data) else {
-            continue;
-        };
-        let status = st.status(&path);
-        out.push(Listed { st, status });
+        let row = state::load(&path)
+            .map(|st| {
+                let status = st.status(&path);
+                (st, status)
+            })
+            .map_err(|e| e.to_string());
+        out.push(Listed { id, row });
     }
-    out.sort_by(|a, b| a.st.id.cmp(&b.st.id));
+    out.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(out)
 }

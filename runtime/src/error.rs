@@ -50,6 +50,8 @@ pub enum Error {
     Exec(String),
     #[error("{0}")]
     Hook(String),
+    #[error("interrupted by {0}; what was made is removed")]
+    Interrupted(String),
     #[error(transparent)]
     Cgroup(#[from] crate::cgroups::CgroupError),
     #[error(transparent)]

@@ -2,6 +2,7 @@
 //! and is killed if it outlives its `timeout`.
 
 use std::io::Write;
+use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -38,6 +39,30 @@ pub fn run_all_warn(kind: &str, hooks: &[Hook], state_json: &[u8]) {
     }
 }
 
+/// The runtime spec: a hook's `timeout` MUST be greater than zero. Checked
+/// at create for every kind, poststart and poststop included.
+pub fn validate(hooks: Option<&oci_spec::runtime::Hooks>) -> Result<()> {
+    let Some(h) = hooks else { return Ok(()) };
+    let kinds = [
+        ("prestart", h.prestart()),
+        ("createRuntime", h.create_runtime()),
+        ("createContainer", h.create_container()),
+        ("startContainer", h.start_container()),
+        ("poststart", h.poststart()),
+        ("poststop", h.poststop()),
+    ];
+    for (kind, list) in kinds {
+        for (i, hook) in list.iter().flatten().enumerate() {
+            if let Some(t) = hook.timeout().filter(|t| *t <= 0) {
+                return Err(Error::Invalid(format!(
+                    "hooks.{kind}[{i}].timeout: must be greater than zero, got {t}"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn run(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
     let path = h.path();
     let args = h.args().clone().unwrap_or_default();
@@ -51,35 +76,88 @@ fn run(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
             cmd.env(k, v);
         }
     }
-    cmd.stdin(Stdio::piped());
+    // Its own process group, so a timeout kills what it started too.
+    cmd.stdin(Stdio::piped()).process_group(0);
     let mut child = cmd
         .spawn()
         .map_err(|e| format!("{}: {e}", path.display()))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // A hook that never reads its stdin must not fail us: ignore EPIPE.
-        let _ = stdin.write_all(state);
-    }
+    // Armed before the state is written: a hook that never reads a large
+    // state must still time out.
     let deadline = h
         .timeout()
-        .filter(|t| *t > 0)
-        .map(|t| Instant::now() + Duration::from_secs(t as u64));
-    let status = match deadline {
-        None => child.wait().map_err(|e| e.to_string())?,
-        Some(d) => loop {
-            if let Some(s) = child.try_wait().map_err(|e| e.to_string())? {
-                break s;
-            }
-            if Instant::now() >= d {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("{}: timed out", path.display()));
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        },
+        .map(|t| Instant::now() + Duration::from_secs(t.max(1) as u64));
+    let pgid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let kill_group = |child: &mut std::process::Child| {
+        let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
+        let _ = child.wait();
     };
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("{}: {status}", path.display()))
+    let exited = pidfd(child.id());
+    let mut stdin = child.stdin.take();
+    let mut written = 0;
+    if let Some(s) = &stdin {
+        let fd = s.as_raw_fd();
+        // SAFETY: fcntl on the pipe fd we own.
+        unsafe { libc::fcntl(fd, libc::F_SETFL, libc::O_NONBLOCK) };
     }
+    loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            return if status.success() {
+                Ok(())
+            } else {
+                Err(format!("{}: {status}", path.display()))
+            };
+        }
+        if let Err(e) = crate::interrupt::check() {
+            kill_group(&mut child);
+            return Err(format!("{}: {e}", path.display()));
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            kill_group(&mut child);
+            return Err(format!("{}: timed out", path.display()));
+        }
+        // Feed stdin as far as the pipe takes it, then wait a little for
+        // room or for the hook to exit.
+        if let Some(s) = stdin.as_mut() {
+            match s.write(&state[written..]) {
+                Ok(n) => written += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                // A hook that does not read its stdin must not fail us (EPIPE).
+                Err(_) => written = state.len(),
+            }
+            if written >= state.len() {
+                stdin = None;
+            }
+        }
+        let mut pfds = [
+            libc::pollfd {
+                fd: stdin.as_ref().map_or(-1, |s| s.as_raw_fd()),
+                events: libc::POLLOUT,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: exited.as_ref().map_or(-1, |f| f.as_raw_fd()),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // Without a pidfd the exit is only seen by polling.
+        let cap = Duration::from_millis(if exited.is_some() { 100 } else { 5 });
+        let wait = deadline.map_or(cap, |d| {
+            d.saturating_duration_since(Instant::now()).min(cap)
+        });
+        // SAFETY: poll on two pollfds (a negative fd is ignored). A caught
+        // signal ends it early (EINTR), and the loop checks for it.
+        unsafe { libc::poll(pfds.as_mut_ptr(), 2, wait.as_millis() as i32) };
+    }
+}
+
+/// A pidfd of our unreaped child, which polls readable when it exits;
+/// None on kernels without pidfd_open (the loop then polls by time).
+fn pidfd(pid: u32) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: pidfd_open returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    // SAFETY: a fresh fd we own.
+    (fd >= 0).then(|| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
 }

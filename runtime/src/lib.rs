@@ -8,19 +8,23 @@
 
 pub mod api;
 
-// The modules below are the implementation. `cgroups`, `rootfs` and
-// `seccomp` are reachable for the crate's integration tests and `logging`
-// for the command line; none is a stable interface.
+// The modules below are the implementation. The hidden public ones are
+// reachable for the crate's integration tests (cgroups, rootfs, seccomp),
+// its fuzz targets (events, hooks, seccomp, signal, state, validate) and the
+// command line (logging); none is a stable interface.
 #[doc(hidden)]
 pub mod cgroups;
 mod checkpoint;
 mod console;
 mod container;
 mod error;
-mod events;
+#[doc(hidden)]
+pub mod events;
 mod features;
 mod forward;
-mod hooks;
+#[doc(hidden)]
+pub mod hooks;
+mod interrupt;
 #[doc(hidden)]
 pub mod logging;
 mod lsm;
@@ -36,12 +40,15 @@ mod rootless;
 #[doc(hidden)]
 pub mod seccomp;
 mod security;
-mod signal;
+#[doc(hidden)]
+pub mod signal;
 mod spec;
-mod state;
+#[doc(hidden)]
+pub mod state;
 mod sysctl;
 mod userns;
-mod validate;
+#[doc(hidden)]
+pub mod validate;
 
 pub use api::{Runtime, Stats, Status};
 pub use error::{Error, Result};

@@ -21,12 +21,25 @@ struct Logger {
 
 static LOGGER: OnceLock<Logger> = OnceLock::new();
 
-pub fn init(path: Option<PathBuf>, format: Format, debug: bool) {
+/// Set up logging; a `--log` file that cannot be opened for appending is an
+/// error (as in runc), not a log silently lost.
+pub fn init(path: Option<PathBuf>, format: Format, debug: bool) -> crate::Result<()> {
+    if let Some(p) = &path {
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .map_err(|e| crate::Error::Io {
+                ctx: format!("--log {}", p.display()),
+                source: e,
+            })?;
+    }
     let _ = LOGGER.set(Logger {
         path,
         format,
         debug,
     });
+    Ok(())
 }
 
 fn write(level: &str, msg: &str) {

@@ -4,7 +4,7 @@
 use std::str::FromStr;
 
 use caps::{CapSet, CapsHashSet};
-use oci_spec::runtime::{Capabilities, PosixRlimit, PosixRlimitType, Process};
+use oci_spec::runtime::{Capabilities, LinuxCapabilities, PosixRlimit, PosixRlimitType, Process};
 
 use crate::error::{Context, Error, Result};
 
@@ -83,30 +83,37 @@ fn setgroups_denied() -> bool {
     std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny")
 }
 
+/// Capability sets that are all present and empty. oci-spec's `Default`
+/// fills every set, inheritable and ambient included, with runc's old
+/// template (the CVE-2022-29162 mistake), so it must never stand for "none".
+pub fn no_capabilities() -> LinuxCapabilities {
+    let mut c = LinuxCapabilities::default();
+    c.set_bounding(Some(Capabilities::new()));
+    c.set_effective(Some(Capabilities::new()));
+    c.set_permitted(Some(Capabilities::new()));
+    c.set_inheritable(Some(Capabilities::new()));
+    c.set_ambient(Some(Capabilities::new()));
+    c
+}
+
 /// Switch to the process user and capability sets. The bounding set is
 /// reduced first (that needs CAP_SETPCAP), KEEPCAPS lets the permitted set
 /// survive setuid, and the final sets are installed after it.
 pub fn apply_user_and_caps(p: &Process) -> Result<()> {
     let u = p.user();
-    let c = p.capabilities().as_ref();
-    let sets = match c {
-        Some(c) => Some((
-            to_caps(c.bounding())?,
-            to_caps(c.effective())?,
-            to_caps(c.permitted())?,
-            to_caps(c.inheritable())?,
-            to_caps(c.ambient())?,
-        )),
-        None => None,
-    };
-    if let Some((bounding, ..)) = &sets {
-        for cap in caps::all() {
-            if !bounding.contains(&cap)
-                && caps::has_cap(None, CapSet::Bounding, cap).unwrap_or(false)
-            {
-                caps::drop(None, CapSet::Bounding, cap)
-                    .map_err(|e| Error::Init(format!("drop bounding capability {cap}: {e}")))?;
-            }
+    // No `capabilities` object means no capabilities at all, as in runc and
+    // crun: a process must never keep root's full sets by omission.
+    let empty = no_capabilities();
+    let c = p.capabilities().as_ref().unwrap_or(&empty);
+    let bounding = to_caps(c.bounding())?;
+    let effective = to_caps(c.effective())?;
+    let permitted = to_caps(c.permitted())?;
+    let inheritable = to_caps(c.inheritable())?;
+    let ambient = to_caps(c.ambient())?;
+    for cap in caps::all() {
+        if !bounding.contains(&cap) && caps::has_cap(None, CapSet::Bounding, cap).unwrap_or(false) {
+            caps::drop(None, CapSet::Bounding, cap)
+                .map_err(|e| Error::Init(format!("drop bounding capability {cap}: {e}")))?;
         }
     }
     // SAFETY: prctl with constant arguments.
@@ -136,24 +143,21 @@ pub fn apply_user_and_caps(p: &Process) -> Result<()> {
     nix::unistd::setresuid(uid, uid, uid).ctx(|| format!("setuid {}", u.uid()))?;
     // SAFETY: as above.
     unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) };
-    if let Some((_, effective, permitted, inheritable, ambient)) = sets {
-        let set = |which, s: &CapsHashSet, name| {
-            caps::set(None, which, s)
-                .map_err(|e| Error::Init(format!("set {name} capabilities: {e}")))
-        };
-        // Each capset call must keep effective ⊆ permitted, so shrink the
-        // effective set before the permitted one.
-        set(CapSet::Inheritable, &inheritable, "inheritable")?;
-        set(CapSet::Effective, &effective, "effective")?;
-        set(CapSet::Permitted, &permitted, "permitted")?;
-        // The kernel raises an ambient capability only if it is also
-        // permitted and inheritable. `runc spec` lists ambient caps that are
-        // not inheritable, and runc warns and goes on there, so configs in
-        // the wild depend on it: do the same.
-        for cap in ambient {
-            if let Err(e) = caps::raise(None, CapSet::Ambient, cap) {
-                crate::logging::warn(&format!("cannot raise ambient capability {cap}: {e}"));
-            }
+    let set = |which, s: &CapsHashSet, name| {
+        caps::set(None, which, s).map_err(|e| Error::Init(format!("set {name} capabilities: {e}")))
+    };
+    // Each capset call must keep effective ⊆ permitted, so shrink the
+    // effective set before the permitted one.
+    set(CapSet::Inheritable, &inheritable, "inheritable")?;
+    set(CapSet::Effective, &effective, "effective")?;
+    set(CapSet::Permitted, &permitted, "permitted")?;
+    // The kernel raises an ambient capability only if it is also
+    // permitted and inheritable. `runc spec` lists ambient caps that are
+    // not inheritable, and runc warns and goes on there, so configs in
+    // the wild depend on it: do the same.
+    for cap in ambient {
+        if let Err(e) = caps::raise(None, CapSet::Ambient, cap) {
+            crate::logging::warn(&format!("cannot raise ambient capability {cap}: {e}"));
         }
     }
     Ok(())

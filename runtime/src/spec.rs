@@ -16,6 +16,12 @@ pub fn template(rootless: bool) -> Result<Spec> {
     if let Some(p) = spec.process_mut() {
         p.set_args(Some(vec!["sh".into()]));
         p.set_terminal(Some(true));
+        // oci-spec's default fills the inheritable set too; runc's template
+        // has none since CVE-2022-29162, and neither does ours.
+        if let Some(mut c) = p.capabilities().clone() {
+            c.set_inheritable(None);
+            p.set_capabilities(Some(c));
+        }
     }
     if let Some(r) = spec.root_mut() {
         r.set_readonly(Some(true));

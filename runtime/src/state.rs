@@ -42,6 +42,10 @@ pub struct Stored {
     pub poststart: Vec<oci_spec::runtime::Hook>,
     #[serde(default)]
     pub poststop: Vec<oci_spec::runtime::Hook>,
+    /// Set in the records `create` writes before the container exists (see
+    /// CRASH-CONSISTENCY.md): what they name is to be removed, not started.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub creating: bool,
 }
 
 impl Stored {
@@ -61,6 +65,8 @@ impl Stored {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    /// `create` is under way, or died before its record was final.
+    Creating,
     Created,
     Running,
     Paused,
@@ -70,6 +76,7 @@ pub enum Status {
 impl Status {
     pub fn as_str(self) -> &'static str {
         match self {
+            Status::Creating => "creating",
             Status::Created => "created",
             Status::Running => "running",
             Status::Paused => "paused",
@@ -158,6 +165,17 @@ impl Dir {
         Self::lock(path)
     }
 
+    /// Lock the directory of `id` whatever it holds (`delete --force` of a
+    /// container whose state.json is missing or unreadable).
+    pub fn open_any(root: &Path, id: &str) -> Result<Dir> {
+        validate_id(id)?;
+        let path = root.join(id);
+        if !path.is_dir() {
+            return Err(Error::NotFound(id.to_string()));
+        }
+        Self::lock(path)
+    }
+
     fn lock(path: PathBuf) -> Result<Dir> {
         let f = File::open(&path).ctx(|| format!("open {}", path.display()))?;
         // SAFETY: flock on an fd we own.
@@ -168,9 +186,7 @@ impl Dir {
     }
 
     pub fn load(&self) -> Result<Stored> {
-        let p = self.path.join(STATE_FILE);
-        let data = fs::read(&p).ctx(|| format!("read {}", p.display()))?;
-        serde_json::from_slice(&data).map_err(|e| Error::Invalid(format!("{}: {e}", p.display())))
+        load(&self.path)
     }
 
     /// Write state.json atomically: a reader never sees a half-written file.
@@ -180,12 +196,18 @@ impl Dir {
         let mut f = File::create(&tmp).ctx(|| format!("create {}", tmp.display()))?;
         f.write_all(&data)
             .ctx(|| format!("write {}", tmp.display()))?;
+        drop(f);
         fs::rename(&tmp, self.path.join(STATE_FILE)).ctx(|| format!("rename {}", tmp.display()))
     }
 
     pub fn save_config(&self, raw: &[u8]) -> Result<()> {
         let p = self.path.join(CONFIG_FILE);
         fs::write(&p, raw).ctx(|| format!("write {}", p.display()))
+    }
+
+    /// The config saved at create, if there is one.
+    pub fn has_config(&self) -> bool {
+        self.path.join(CONFIG_FILE).exists()
     }
 
     pub fn load_config(&self) -> Result<oci_spec::runtime::Spec> {
@@ -200,8 +222,34 @@ impl Dir {
 
     /// Remove the directory and everything in it (only files of ours).
     pub fn destroy(self) -> Result<()> {
-        fs::remove_dir_all(&self.path).ctx(|| format!("remove {}", self.path.display()))
+        if fs::remove_dir_all(&self.path).is_ok() {
+            return Ok(());
+        }
+        // Out of file descriptors (EMFILE is a reason an undo runs): the
+        // lock's may be the one the walk needs.
+        let Dir { path, _lock } = self;
+        drop(_lock);
+        fs::remove_dir_all(&path).ctx(|| format!("remove {}", path.display()))
     }
+}
+
+/// Read the state of the container whose directory is `dir`, without the
+/// lock. A record naming another container (a copied or replaced file) is
+/// refused: acting on it would touch that container.
+pub fn load(dir: &Path) -> Result<Stored> {
+    let p = dir.join(STATE_FILE);
+    let data = fs::read(&p).ctx(|| format!("read {}", p.display()))?;
+    let st: Stored = serde_json::from_slice(&data)
+        .map_err(|e| Error::Invalid(format!("{}: {e}", p.display())))?;
+    let name = dir.file_name().map(|n| n.to_string_lossy());
+    if name.as_deref() != Some(st.id.as_str()) {
+        return Err(Error::Invalid(format!(
+            "{}: names container {:?}",
+            p.display(),
+            st.id
+        )));
+    }
+    Ok(st)
 }
 
 /// Start time (clock ticks since boot) of a live process, or None if it is gone.
@@ -228,6 +276,9 @@ impl Stored {
     pub fn status(&self, dir: &Path) -> Status {
         if !self.alive() {
             return Status::Stopped;
+        }
+        if self.creating {
+            return Status::Creating;
         }
         if dir.join(FIFO).exists() {
             return Status::Created;

@@ -34,6 +34,14 @@ pub fn required(spec: &Spec) -> Result<()> {
 
 pub fn unsupported(spec: &Spec) -> Result<()> {
     crate::lsm::check(spec)?;
+    // Refused here rather than in the init, so nothing is made first.
+    let new_mntns = spec.linux().as_ref().is_some_and(|l| {
+        l.namespaces().iter().flatten().any(|n| {
+            n.typ() == oci_spec::runtime::LinuxNamespaceType::Mount
+                && n.path().as_ref().is_none_or(|p| p.as_os_str().is_empty())
+        })
+    });
+    crate::rootfs::check_needs_mntns(spec, new_mntns)?;
     crate::netdev::validate(spec)?;
     let mut bad: Vec<&str> = Vec::new();
     if let Some(p) = spec.process() {

@@ -99,3 +99,44 @@ fn run_relays_its_own_pty_without_console_socket() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+/// The runtime spec: with `terminal: true`, /dev/console is the pty.
+#[test]
+fn terminal_gives_dev_console() {
+    let mut b = Bundle::new("ttyconsole");
+    b.config["process"]["terminal"] = json!(true);
+    b.sh("stat -c 'type=%F major=%t' /dev/console; echo via-console > /dev/console");
+    let sock = b.dir.join("console.sock");
+    let l = UnixListener::bind(&sock).unwrap();
+    let id = b.id();
+    let (s2, bundle) = (sock.clone(), b.dir.clone());
+    let handle = std::thread::spawn(move || recv_fd(&l));
+    b.ok(&[
+        "create",
+        "--console-socket",
+        s2.to_str().unwrap(),
+        "-b",
+        bundle.to_str().unwrap(),
+        &id,
+    ]);
+    let (master, _) = handle.join().unwrap();
+    b.ok(&["start", &id]);
+    let mut f = std::fs::File::from(master);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    let out = String::from_utf8_lossy(&out).replace('\r', "");
+    // Unix98 ptys have major 136 (0x88).
+    assert!(
+        out.contains("type=character special file major=88"),
+        "{out:?}"
+    );
+    assert!(out.contains("via-console"), "{out:?}");
+    b.ok(&["delete", "-f", &id]);
+    b.assert_clean();
+}

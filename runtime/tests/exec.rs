@@ -114,6 +114,87 @@ fn process_json_and_caps() {
     finish(b);
 }
 
+/// CapInh, CapPrm, CapEff, CapBnd and CapAmb of a `/proc/self/status`.
+fn cap_sets(status: &str) -> [String; 5] {
+    let field = |k: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}:\t")))
+            .unwrap_or_else(|| panic!("no {k} in {status}"))
+            .to_string()
+    };
+    ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"].map(field)
+}
+
+/// CVE-2022-29162: `exec --cap` must not fill the inheritable or ambient
+/// set (runc ≥ 1.1.2), and a process without a `capabilities` object gets
+/// none at all (runc, crun), never root's full sets.
+#[test]
+fn cap_flag_never_fills_inheritable_or_ambient() {
+    const KILL_AUDIT: &str = "0000000020000020";
+    const NONE: &str = "0000000000000000";
+    let empty =
+        json!({"bounding": [], "effective": [], "permitted": [], "inheritable": [], "ambient": []});
+    for (tag, caps) in [("capempty", Some(empty)), ("capnone", None)] {
+        let b = running(tag, |b| match caps {
+            Some(c) => b.config["process"]["capabilities"] = c,
+            None => {
+                b.config["process"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("capabilities");
+            }
+        });
+        let id = b.id();
+        let init = b.ok(&["exec", &id, "cat", "/proc/self/status"]);
+        assert_eq!(cap_sets(&init), [NONE; 5], "{tag}: {init}");
+        let out = b.ok(&[
+            "exec",
+            "--cap",
+            "CAP_KILL",
+            "--cap",
+            "CAP_AUDIT_WRITE",
+            &id,
+            "cat",
+            "/proc/self/status",
+        ]);
+        assert_eq!(
+            cap_sets(&out),
+            [NONE, KILL_AUDIT, KILL_AUDIT, KILL_AUDIT, NONE],
+            "{tag}: {out}"
+        );
+        // A process.json without capabilities: none, as for the init.
+        let f = b.dir.join("process.json");
+        let p =
+            json!({"args": ["cat", "/proc/self/status"], "cwd": "/", "user": {"uid": 0, "gid": 0}});
+        std::fs::write(&f, p.to_string()).unwrap();
+        let out = b.ok(&["exec", "--process", f.to_str().unwrap(), &id]);
+        assert_eq!(cap_sets(&out), [NONE; 5], "{tag} --process: {out}");
+        finish(b);
+    }
+}
+
+/// `berth spec` writes runc's template: no inheritable set, so the
+/// ambient caps it lists cannot be raised and the container's init holds
+/// none in either set.
+#[test]
+fn spec_template_has_no_inheritable_caps() {
+    let b = running("capspec", |_| {});
+    let caps = &b.config["process"]["capabilities"];
+    assert!(caps.get("inheritable").is_none(), "{caps}");
+    assert!(
+        caps["bounding"].as_array().is_some_and(|a| !a.is_empty()),
+        "{caps}"
+    );
+    let out = b.ok(&["exec", &b.id(), "cat", "/proc/self/status"]);
+    let [inh, .., amb] = cap_sets(&out);
+    assert_eq!(
+        (inh.as_str(), amb.as_str()),
+        ("0000000000000000", "0000000000000000")
+    );
+    finish(b);
+}
+
 #[test]
 fn seccomp_applies_to_exec() {
     let b = running("exsec", |b| {

@@ -133,3 +133,75 @@ fn only_preserved_fds_reach_the_container() {
     );
     b.assert_clean();
 }
+
+/// Kill whatever runs in the bundle's cgroup, so a test that caught a hang
+/// can fail instead of hanging in its cleanup too.
+fn kill_cgroup(b: &Bundle) {
+    for dir in common::cgroup_dirs(&b.cgroup) {
+        let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+        for pid in procs.lines().filter_map(|l| l.parse::<i32>().ok()) {
+            // SAFETY: kill(2) has no memory effects.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+
+/// `--preserve-fds N` with holes in 3..3+N: berth's own fds (the state
+/// lock) must not land in the holes, or the waiting init holds the lock and
+/// `start` (or create itself) blocks forever. The container sees just the
+/// caller's fds.
+#[test]
+fn preserved_range_with_holes() {
+    let mut b = Bundle::new("fdholes");
+    b.sh(
+        "for n in 0 1 2 3 4 5 6 7 8 9; do test -e /proc/self/fd/$n && printf '%s ' $n; done; true",
+    );
+    b.write();
+    let out = b.dir.join("out");
+    // `timeout` turns a hang into exit status 124.
+    let berth = |args: &[&str], fd4: bool| {
+        let script = if fd4 {
+            "exec 4</etc/hostname; exec \"$@\""
+        } else {
+            "exec \"$@\""
+        };
+        Command::new("sh")
+            .args(["-c", script, "sh", "timeout", "20", BERTH])
+            .arg("--root")
+            .arg(&b.root)
+            .args(args)
+            .stdout(std::fs::File::create(&out).unwrap())
+            .status()
+            .unwrap()
+            .code()
+    };
+    let id = b.id();
+    let created = berth(
+        &[
+            "create",
+            "--preserve-fds",
+            "3",
+            "-b",
+            b.dir.to_str().unwrap(),
+            &id,
+        ],
+        true,
+    );
+    let started = if created == Some(0) {
+        berth(&["start", &id], false)
+    } else {
+        None
+    };
+    if started != Some(0) {
+        kill_cgroup(&b);
+        panic!("create exited {created:?}, start exited {started:?} (124: hung)");
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while b.status() != "stopped" && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let seen = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(seen.trim_end(), "0 1 2 4", "fds seen by the container");
+    b.ok(&["delete", &id]);
+    b.assert_clean();
+}

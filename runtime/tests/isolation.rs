@@ -313,3 +313,35 @@ fn ambient_caps_not_inheritable_are_skipped_as_runc_does() {
     let out = inside(&mut b, "grep CapAmb /proc/self/status");
     assert_eq!(out, "CapAmb:\t0000000000000000\n");
 }
+
+/// The recursive atime options as mountinfo shows them: "rnorelatime"
+/// leaves the default relatime, as runc, youki and "norelatime" do (it was
+/// strictatime); "rstrictatime" and "rnoatime" take effect.
+#[test]
+fn recursive_atime_options() {
+    let mut b = Bundle::new("ratime");
+    let mounts = b.config["mounts"].as_array_mut().unwrap();
+    for (dest, opt) in [
+        ("/m1", "rnorelatime"),
+        ("/m2", "rstrictatime"),
+        ("/m3", "rnoatime"),
+    ] {
+        mounts.push(
+            json!({"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": [opt]}),
+        );
+    }
+    let out = inside(
+        &mut b,
+        "for m in /m1 /m2 /m3; do awk -v m=$m '$5 == m {print m, $6}' /proc/self/mountinfo; done",
+    );
+    let atime = |line: &str| {
+        let opts: Vec<&str> = line.split_whitespace().nth(1).unwrap().split(',').collect();
+        ["relatime", "noatime"]
+            .into_iter()
+            .find(|o| opts.contains(o))
+            .unwrap_or("strictatime")
+            .to_string()
+    };
+    let got: Vec<String> = out.lines().map(atime).collect();
+    assert_eq!(got, ["relatime", "strictatime", "noatime"], "{out}");
+}

@@ -253,3 +253,36 @@ fn new_time_namespace() {
     assert!(out.contains("monotonic") && out.contains("86400"), "{out}");
     b.assert_clean();
 }
+
+/// A time namespace with offsets inside a new user namespace: the offsets
+/// file must be written with the init's own credentials (it failed with
+/// only "sync: send: Broken pipe" while each namespace alone worked).
+#[test]
+fn time_namespace_in_a_user_namespace() {
+    let mut b = Bundle::new("timeuserns");
+    let ns = b.config["linux"]["namespaces"].as_array_mut().unwrap();
+    ns.push(serde_json::json!({"type": "time"}));
+    ns.push(serde_json::json!({"type": "user"}));
+    let map = serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.config["linux"]["uidMappings"] = map.clone();
+    b.config["linux"]["gidMappings"] = map;
+    b.config["linux"]["timeOffsets"] = serde_json::json!({
+        "monotonic": {"secs": 86400, "nanosecs": 0},
+        "boottime": {"secs": 172800, "nanosecs": 0}
+    });
+    // The rootfs belongs to unmapped host root: keep it read-only.
+    b.config["root"]["readonly"] = serde_json::json!(true);
+    b.sh("cat /proc/self/timens_offsets; id -u");
+    let (code, out, err) = b.run();
+    assert_eq!(code, 0, "{err}");
+    let norm: Vec<String> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(
+        norm,
+        ["monotonic 86400 0", "boottime 172800 0", "0"],
+        "{out}"
+    );
+    b.assert_clean();
+}

@@ -91,6 +91,46 @@ fn pause_resume_state_and_list() {
     b.assert_clean();
 }
 
+/// `exec --ignore-paused` into a paused container waits frozen in the
+/// cgroup; `resume` must not wait for it (it did: the exec held the
+/// container lock), and the exec completes once resumed, as with runc.
+#[test]
+fn exec_ignore_paused_then_resume() {
+    let b = running("pauseexec");
+    let id = b.id();
+    b.ok(&["pause", &id]);
+    let out = b.dir.join("exec.out");
+    let mut exec = std::process::Command::new("timeout")
+        .args(["-k", "2", "20", common::BERTH, "--root"])
+        .arg(&b.root)
+        .args(["exec", "--ignore-paused", &id, "echo", "resumed"])
+        .stdout(std::fs::File::create(&out).unwrap())
+        .spawn()
+        .unwrap();
+    // Let the exec reach the frozen cgroup before resuming.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let resumed = std::process::Command::new("timeout")
+        .args(["-k", "2", "10", common::BERTH, "--root"])
+        .arg(&b.root)
+        .args(["resume", &id])
+        .status()
+        .unwrap();
+    let exec_status = exec.wait().unwrap();
+    if resumed.code() != Some(0) {
+        // Thaw by hand, or the frozen exec child (holding the lock) would
+        // hang the cleanup too.
+        let (file, frozen) = freezer_file(&cgroup_of(&b));
+        let thawed = if frozen == "1" { "0" } else { "THAWED" };
+        let _ = std::fs::write(file, thawed);
+    }
+    assert_eq!(resumed.code(), Some(0), "resume hung (124) or failed");
+    assert_eq!(exec_status.code(), Some(0), "exec hung (124) or failed");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "resumed\n");
+    assert_eq!(b.status(), "running");
+    b.ok(&["delete", "-f", &id]);
+    b.assert_clean();
+}
+
 #[test]
 fn kill_of_a_paused_container() {
     let b = running("pausekill");

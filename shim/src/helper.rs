@@ -376,7 +376,8 @@ fn worker(job: &[u8], stdio: Stdio, out: OwnedFd) -> ! {
     }
     let reply = match serde_json::from_slice::<Job>(job) {
         Ok(j) => {
-            berth::logging::init(Some(j.log), berth::logging::Format::Json, false);
+            // An unusable log loses the lines only: the reply still says it all.
+            let _ = berth::logging::init(Some(j.log), berth::logging::Format::Json, false);
             j.runtime.reply(j.request)
         }
         Err(e) => Reply::Err {

@@ -31,6 +31,9 @@ pub enum ErrorKind {
     System,
     /// The container's process, a hook, or CRIU failed.
     Failed,
+    /// A signal (SIGTERM, SIGINT, SIGHUP) stopped the operation; what it had
+    /// made is undone.
+    Interrupted,
 }
 
 impl Error {
@@ -55,6 +58,7 @@ impl Error {
                 ErrorKind::InvalidConfig { field: None }
             }
             Error::Init(_) | Error::Exec(_) | Error::Hook(_) | Error::Criu(_) => ErrorKind::Failed,
+            Error::Interrupted(_) => ErrorKind::Interrupted,
         }
     }
 }

@@ -123,6 +123,14 @@ pub struct State {
     pub annotations: std::collections::HashMap<String, String>,
 }
 
+/// One container found by [`Runtime::list`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listed {
+    pub id: String,
+    /// Its state, or why its state directory could not be read.
+    pub state: std::result::Result<State, String>,
+}
+
 impl State {
     fn of(st: &crate::state::Stored, status: Status) -> State {
         let j = st.json(status);
@@ -210,10 +218,13 @@ impl Runtime {
     }
 
     /// Every container under the root, by id.
-    pub fn list(&self) -> Result<Vec<State>> {
+    pub fn list(&self) -> Result<Vec<Listed>> {
         Ok(crate::container::list(&self.root)?
-            .iter()
-            .map(|l| State::of(&l.st, l.status))
+            .into_iter()
+            .map(|l| Listed {
+                state: l.row.map(|(st, status)| State::of(&st, status)),
+                id: l.id,
+            })
             .collect())
     }
 
@@ -313,6 +324,9 @@ impl Runtime {
         &self.root
     }
 }
+
+/// The runtime-spec version berth reports in states.
+pub const OCI_VERSION: &str = crate::state::OCI_VERSION;
 
 /// A template config.json for `bundle` (`berth spec`).
 pub fn write_spec(bundle: &Path, rootless: bool) -> Result<()> {

@@ -161,5 +161,114 @@ pub(super) fn remove_created(dir: &Dir) -> Result<(), CgroupError> {
         }
     }
     dir.created.set(0);
+    switch_off(dir);
     Ok(())
+}
+
+/// Where berth notes, on a cgroup it does not own, the controllers it
+/// switched on in its cgroup.subtree_control: an xattr of the cgroup, so the
+/// note lives exactly as long as the cgroup and is shared by every container.
+const SWITCHED_ON: &str = "trusted.berth.switched_on";
+
+fn switched_on(path: &Path) -> Vec<String> {
+    let mut buf = vec![0u8; 256];
+    match rustix::fs::getxattr(path, SWITCHED_ON, &mut buf[..]) {
+        Ok(n) => String::from_utf8_lossy(&buf[..n])
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+fn set_switched_on(path: &Path, ctrls: &[String]) {
+    // Best effort: without the note the controller just stays on, as before.
+    let _ = if ctrls.is_empty() {
+        rustix::fs::removexattr(path, SWITCHED_ON)
+    } else {
+        let v = ctrls.join(" ");
+        rustix::fs::setxattr(
+            path,
+            SWITCHED_ON,
+            v.as_bytes(),
+            rustix::fs::XattrFlags::empty(),
+        )
+    };
+}
+
+/// Note that berth switched `ctrls` on at `path`.
+pub(super) fn mark_switched_on(path: &Path, ctrls: &[&str]) {
+    if ctrls.is_empty() {
+        return;
+    }
+    let mut now = switched_on(path);
+    for c in ctrls {
+        if !now.iter().any(|n| n == c) {
+            now.push((*c).to_owned());
+        }
+    }
+    set_switched_on(path, &now);
+}
+
+/// Switch off, deepest first, what berth switched on in the ancestors of
+/// `dir` and no cgroup below uses any more; a level where one still does
+/// keeps it, and so do its ancestors. Best effort: the container is gone
+/// either way.
+fn switch_off(dir: &Dir) {
+    for at in dir.path.ancestors().skip(1).take(usize::from(dir.levels)) {
+        let noted = switched_on(at);
+        if noted.is_empty() {
+            continue;
+        }
+        let (busy, idle): (Vec<String>, Vec<String>) =
+            noted.into_iter().partition(|c| used_below(at, c));
+        if !idle.is_empty() {
+            let off: Vec<String> = idle.iter().map(|c| format!("-{c}")).collect();
+            // The kernel refuses (EBUSY) while a child enables it further down.
+            if write_file(&at.join("cgroup.subtree_control"), off.join(" ").as_bytes()).is_err() {
+                return;
+            }
+        }
+        set_switched_on(at, &busy);
+        if !busy.is_empty() {
+            return;
+        }
+    }
+}
+
+/// "max", or what hugetlb shows for no limit: the largest page-aligned
+/// value (2^63 - 4096 here), so anything that large.
+fn unlimited(v: &str) -> bool {
+    v == "max" || v.parse::<u64>().is_ok_and(|n| n >= 1 << 62)
+}
+
+/// Whether a child cgroup of `path` uses controller `c`: enables it for its
+/// own children, or sets one of its limits (a `c.*max` file not unlimited).
+fn used_below(path: &Path, c: &str) -> bool {
+    let Ok(children) = std::fs::read_dir(path) else {
+        return true;
+    };
+    for child in children.flatten() {
+        if !child.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let sub = read_file(&child.path().join("cgroup.subtree_control")).unwrap_or_default();
+        if sub.split_whitespace().any(|s| s == c) {
+            return true;
+        }
+        let Ok(files) = std::fs::read_dir(child.path()) else {
+            return true;
+        };
+        for f in files.flatten() {
+            let name = f.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with(&format!("{c}."))
+                && name.ends_with("max")
+                && read_file(&f.path()).is_ok_and(|v| !unlimited(v.trim()))
+            {
+                return true;
+            }
+        }
+    }
+    false
 }

@@ -338,6 +338,18 @@ impl Cgroup {
             .collect()
     }
 
+    /// Count each hierarchy's own directory as made by `create`, so
+    /// [`Cgroup::remove`] takes it away (its parents stay unless `create`
+    /// recorded them). For the state record written before `create` runs,
+    /// and for a container whose record was lost: see CRASH-CONSISTENCY.md.
+    pub fn claim_leaves(&self) {
+        for d in &self.dirs {
+            if d.created.get() == 0 {
+                d.created.set(1);
+            }
+        }
+    }
+
     /// rmdir the directories `create` made, deepest first. The container's
     /// own directory is retried briefly on EBUSY (its processes may have just
     /// exited) and cgroups made inside the container are removed with it; a

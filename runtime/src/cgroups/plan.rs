@@ -288,8 +288,29 @@ fn apply_inner(cg: &Cgroup, plan: &Plan, new: bool) -> Result<(), CgroupError> {
     }
     let unified = cg.dirs.iter().find(|d| d.is_unified());
     if let (Some(dir), false) = (unified, plan.enable.is_empty()) {
+        // A v2 controller must be enabled on every level down from the
+        // root, so on a hybrid host this changes cgroups berth does not own
+        // (the unified root). What berth switches on there is marked on the
+        // cgroup itself and switched off again by `remove` once no cgroup
+        // below uses it.
+        let made = dir.created.get();
         for k in (1..=dir.levels).rev() {
-            enable_controllers(ancestor(dir, k), &plan.enable)?;
+            let at = ancestor(dir, k);
+            let before = if new && k >= made {
+                fsutil::read_file(&at.join("cgroup.subtree_control")).ok()
+            } else {
+                None
+            };
+            enable_controllers(at, &plan.enable)?;
+            if let Some(before) = before {
+                let missing: Vec<&str> = plan
+                    .enable
+                    .split(' ')
+                    .map(|c| c.trim_start_matches('+'))
+                    .filter(|c| !before.split_whitespace().any(|b| b == *c))
+                    .collect();
+                fsutil::mark_switched_on(at, &missing);
+            }
         }
     }
     run_writes(&plan.writes, |x| {

@@ -83,6 +83,27 @@ fn prepare_dir(flag: &str, p: &Path) -> Result<PathBuf> {
     std::fs::canonicalize(p).ctx(|| format!("{flag} {}", p.display()))
 }
 
+/// CRIU reads `--prev-images-dir` relative to the images directory; check
+/// it as runc does, so a bad path is our clear error rather than CRIU's.
+fn check_parent_path(images: &Path, parent: &Path) -> Result<()> {
+    if parent.is_absolute() {
+        return Err(Error::Invalid(format!(
+            "--parent-path {}: must be relative to --image-path",
+            parent.display()
+        )));
+    }
+    let real = images.join(parent);
+    match std::fs::metadata(&real) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(Error::Invalid(format!(
+            "--parent-path {}: {} is not a directory",
+            parent.display(),
+            real.display()
+        ))),
+        Err(e) => Err(e).ctx(|| format!("--parent-path {}: {}", parent.display(), real.display())),
+    }
+}
+
 fn common_args(r: &mut criu::Run, o: &CriuOpts, images: &Path, work: Option<&Path>) -> Result<()> {
     if let Some(p) = &o.program {
         r.args[0] = p.into();
@@ -121,6 +142,9 @@ pub fn checkpoint(root: &Path, id: &str, o: &CheckpointOpts) -> Result<()> {
         .as_deref()
         .map(|w| prepare_dir("--work-path", w))
         .transpose()?;
+    if let Some(parent) = &o.parent_path {
+        check_parent_path(&images, parent)?;
+    }
     let op = if o.pre_dump { "pre-dump" } else { "dump" };
     let mut r = criu::Run::new(op, work.as_deref().unwrap_or(&images), "dump.log");
     common_args(&mut r, &o.criu, &images, work.as_deref())?;
@@ -288,6 +312,7 @@ pub fn restore(root: &Path, id: &str, o: &RestoreOpts) -> Result<i32> {
             .and_then(|h| h.poststart().clone())
             .unwrap_or_default(),
         poststop: hooks.and_then(|h| h.poststop().clone()).unwrap_or_default(),
+        creating: false,
     };
     if let Some(d) = made.dir.as_ref() {
         d.save(&st)?;

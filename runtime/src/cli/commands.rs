@@ -4,7 +4,9 @@
 use std::io::Write;
 use std::path::Path;
 
-use berth::api::{self, CheckpointOptions, Exec, ExecOptions, RestoreOptions, RootlessMode};
+use berth::api::{
+    self, CheckpointOptions, Exec, ExecOptions, Listed, RestoreOptions, RootlessMode,
+};
 use berth::{Error, Result, Runtime};
 
 use super::{CheckpointArgs, Cli, Cmd, CreateArgs, ExecArgs, Format, IdArg, RestoreArgs};
@@ -100,7 +102,7 @@ fn list(rt: &Runtime, format: Format, quiet: bool) -> Result<i32> {
             let v: Vec<serde_json::Value> = rows
                 .iter()
                 .map(|r| {
-                    let mut v = serde_json::to_value(r).unwrap_or_default();
+                    let mut v = row_json(r);
                     v["owner"] = owner(&rt.root().join(&r.id)).into();
                     v
                 })
@@ -114,20 +116,42 @@ fn list(rt: &Runtime, format: Format, quiet: bool) -> Result<i32> {
                 "ID", "PID", "STATUS", "BUNDLE", "CREATED"
             );
             for r in &rows {
+                let j = row_json(r);
                 let _ = writeln!(
                     out,
                     "{:<12} {:<8} {:<10} {:<40} {:<30} {}",
                     r.id,
-                    r.pid,
-                    r.status.as_str(),
-                    r.bundle.display(),
-                    r.created,
+                    j["pid"].as_i64().unwrap_or_default(),
+                    j["status"].as_str().unwrap_or_default(),
+                    j["bundle"].as_str().unwrap_or_default(),
+                    j["created"].as_str().unwrap_or_default(),
                     owner(&rt.root().join(&r.id))
                 );
+                if let Err(e) = &r.state {
+                    eprintln!("berth: container {}: {e}", r.id);
+                }
             }
         }
     }
     Ok(0)
+}
+
+/// runc's `list -f json` object; a broken entry has pid 0 and status
+/// "unknown".
+fn row_json(r: &Listed) -> serde_json::Value {
+    match &r.state {
+        Ok(st) => serde_json::to_value(st).unwrap_or_default(),
+        Err(_) => serde_json::json!({
+            "ociVersion": api::OCI_VERSION,
+            "id": r.id,
+            "pid": 0,
+            "status": "unknown",
+            "bundle": "",
+            "rootfs": "",
+            "created": "",
+            "owner": "",
+        }),
+    }
 }
 
 /// runc's OWNER column: the user owning the container's state directory.

@@ -80,7 +80,14 @@ fn exec_process(spec: &Spec, o: &ExecOpts) -> Result<oci_spec::runtime::Process>
     }
     p.set_user(user);
     if !o.caps.is_empty() {
-        let mut c = p.capabilities().clone().unwrap_or_default();
+        // runc ≥ 1.1.2 (CVE-2022-29162): `--cap` grants a capability in the
+        // bounding, effective and permitted sets only. Putting it in the
+        // inheritable (and so ambient) set would let a file with inheritable
+        // file capabilities gain them across execve.
+        let mut c = p
+            .capabilities()
+            .clone()
+            .unwrap_or_else(crate::security::no_capabilities);
         for name in &o.caps {
             let cap: oci_spec::runtime::Capability =
                 serde_json::from_value(serde_json::json!(name))
@@ -93,8 +100,6 @@ fn exec_process(spec: &Spec, o: &ExecOpts) -> Result<oci_spec::runtime::Process>
             c.set_bounding(add(c.bounding()));
             c.set_effective(add(c.effective()));
             c.set_permitted(add(c.permitted()));
-            c.set_inheritable(add(c.inheritable()));
-            c.set_ambient(add(c.ambient()));
         }
         p.set_capabilities(Some(c));
     }
@@ -117,6 +122,13 @@ fn exec_process(spec: &Spec, o: &ExecOpts) -> Result<oci_spec::runtime::Process>
 /// Run a process in a container. In the foreground, returns its exit
 /// status; detached, returns its pid once it has been executed.
 pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<i32> {
+    if o.preserve_fds < 0 {
+        return Err(Error::Invalid(format!(
+            "--preserve-fds {}: must not be negative",
+            o.preserve_fds
+        )));
+    }
+    process::reserve_preserved_fds(o.preserve_fds)?;
     let dir = Dir::open(root, id)?;
     let st = dir.load()?;
     match st.status(&dir.path) {
@@ -194,12 +206,16 @@ pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<i32> {
     } else {
         Some(crate::forward::block()?)
     };
+    // The lock is not held while the process joins the container: with
+    // --ignore-paused it waits frozen in the cgroup until `resume`, and
+    // `resume` takes the lock (runc holds none here either). The pidfd and
+    // the stored cgroup are all the spawn needs.
+    drop(dir);
     let spawned = process::exec::spawn(&launch);
     if listener.is_some() {
         let _ = fs::remove_file(&own_sock);
     }
     let pid = spawned?;
-    drop(dir);
     if let Some(p) = &o.pid_file {
         write_pid_file(p, pid)?;
     }

@@ -20,6 +20,13 @@ pub struct Prepared {
     seccomp: Option<crate::seccomp::Filter>,
 }
 
+impl Prepared {
+    /// The environment the program gets, as `KEY=VALUE` strings.
+    pub fn env(&self) -> impl Iterator<Item = String> + '_ {
+        self.envp.iter().map(|kv| kv.to_string_lossy().into_owned())
+    }
+}
+
 /// Apply `p` to the calling process, up to but not including execve.
 /// `listener` receives the seccomp notify fd, when the profile has one.
 pub fn prepare(

@@ -97,6 +97,7 @@ pub fn spawn(x: &ExecLaunch) -> Result<i32> {
         crate::placement::apply_initial(a)?;
     }
     let (parent, child) = sync::pair()?;
+    crate::interrupt::step("exec:clone")?;
     let pid = super::clone3(CloneFlags::empty(), cg_fd.as_ref().map(|f| f.as_raw_fd()))?;
     if pid == 0 {
         drop(parent);
@@ -110,7 +111,10 @@ pub fn spawn(x: &ExecLaunch) -> Result<i32> {
         join_cgroup(x, pid)
     };
     let result = joined.and_then(|()| {
-        parent.send(&Msg::Go(pid))?;
+        crate::interrupt::step("exec:go")?;
+        parent
+            .send(&Msg::Go(pid))
+            .map_err(|e| parent.failure_sent().map_or(e, Error::Exec))?;
         loop {
             match parent.recv_fd()? {
                 // EOF without a complaint: the sync socket closed on execve.
@@ -164,6 +168,7 @@ fn child_main(
         libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
     }
+    crate::interrupt::reset_in_child();
     let err = match child_setup(x, flags, &chan, console.as_ref()) {
         Ok(prepared) => {
             // SAFETY: as above; the caller may exit once we exec (-d).

@@ -30,6 +30,11 @@ pub struct Ctx<'a> {
 }
 
 pub fn run(c: Ctx) -> ! {
+    // Opened while still dumpable: once non-dumpable, our /proc/self files
+    // belong to the host's root, which a user namespace cannot open for
+    // writing. The kernel checks CAP_SYS_TIME against the opener's
+    // credentials, which are ours, so the write still works after unshare.
+    let offsets = open_time_offsets(c.l.spec);
     // Non-dumpable: container processes that can see us (a shared or joined
     // pid namespace) cannot open /proc/<us>/exe, the host berth binary, nor
     // ptrace us. execve resets it for the user's program.
@@ -41,13 +46,29 @@ pub fn run(c: Ctx) -> ! {
         }
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
     }
-    match setup(&c) {
+    crate::interrupt::reset_in_child();
+    report_panics(c.chan.0.as_raw_fd());
+    match setup(&c, offsets) {
         Ok(exec) => wait_for_start_and_exec(&c, exec),
         Err(e) => {
             let _ = c.chan.send(&Msg::Failed(e.to_string()));
             exit(1)
         }
     }
+}
+
+/// A panic in the init (a bug) still reaches the parent as the init's
+/// error, not as a vanished peer; release builds abort on panic, so this
+/// hook is the only place to say it.
+fn report_panics(chan: RawFd) {
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = [b"F".as_slice(), format!("panic: {info}").as_bytes()].concat();
+        // SAFETY: a write of an owned buffer to the channel fd, then _exit.
+        unsafe {
+            libc::write(chan, msg.as_ptr().cast(), msg.len());
+            libc::_exit(1)
+        }
+    }));
 }
 
 fn exit(code: i32) -> ! {
@@ -66,7 +87,7 @@ struct Exec {
     prepared: super::apply::Prepared,
 }
 
-fn setup(c: &Ctx) -> Result<Exec> {
+fn setup(c: &Ctx, offsets: Option<std::io::Result<std::fs::File>>) -> Result<Exec> {
     let l = c.l;
     let spec = l.spec;
     let p = process(spec);
@@ -79,6 +100,9 @@ fn setup(c: &Ctx) -> Result<Exec> {
     keep.extend(c.console.as_ref().map(|f| f.as_raw_fd()));
     keep.extend(c.plan.join.iter().map(|(_, fd, _)| fd.as_raw_fd()));
     keep.extend(c.idmapped.borrow().raw_fds());
+    if let Some(Ok(f)) = &offsets {
+        keep.push(f.as_raw_fd());
+    }
     super::apply::close_fds_except(3 + l.preserve_fds, &keep);
 
     for (flag, fd, path) in &c.plan.join {
@@ -90,6 +114,9 @@ fn setup(c: &Ctx) -> Result<Exec> {
         let rootg = nix::unistd::Gid::from_raw(0);
         nix::unistd::setresgid(rootg, rootg, rootg).ctx(|| "setgid 0 in user namespace")?;
         nix::unistd::setresuid(root, root, root).ctx(|| "setuid 0 in user namespace")?;
+        // A change of credentials clears the parent-death signal.
+        // SAFETY: prctl with constant arguments.
+        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
     }
     // The cgroup namespace waits until init is in its cgroup (join_cgroup).
     let unshare = c.plan.unshare_flags() - CloneFlags::CLONE_NEWCGROUP;
@@ -97,7 +124,9 @@ fn setup(c: &Ctx) -> Result<Exec> {
         nix::sched::unshare(unshare).ctx(|| format!("unshare {unshare:?}"))?;
     }
     if unshare.contains(crate::namespaces::CLONE_NEWTIME) {
-        write_time_offsets(spec)?;
+        if let Some(f) = offsets {
+            write_time_offsets(spec, f)?;
+        }
     }
     nix::unistd::setsid().ctx(|| "setsid")?;
     if l.new_keyring {
@@ -169,6 +198,11 @@ fn setup(c: &Ctx) -> Result<Exec> {
     if let Some(sock) = &c.console {
         let size = p.console_size().as_ref().map(|b| (b.height(), b.width()));
         crate::console::setup(sock, size)?;
+        if opts.new_mntns {
+            // The slave is our stdin now.
+            // SAFETY: fd 0 stays open for the duration of the call.
+            rootfs::mount_console(unsafe { std::os::fd::BorrowedFd::borrow_raw(0) })?;
+        }
     }
     rootfs::finalize(spec, &opts)?;
 
@@ -183,10 +217,22 @@ fn setup(c: &Ctx) -> Result<Exec> {
 }
 
 fn wait_for_start_and_exec(c: &Ctx, e: Exec) -> ! {
-    // SAFETY: prctl with constant arguments. `create` exits after Ready, and
-    // that must not kill us.
-    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0) };
     if c.chan.send(&Msg::Ready).is_err() {
+        exit(1);
+    }
+    // Until `create` has saved the state record naming us, its death is
+    // ours (an init nothing on disk names could never be deleted). Plain
+    // read(2): a seccomp profile may already be loaded.
+    let mut b = [0u8; 8];
+    // SAFETY: read into an owned buffer from the channel fd.
+    let n = unsafe { libc::read(c.chan.0.as_raw_fd(), b.as_mut_ptr().cast(), b.len()) };
+    if n != 1 || b[0] != b'K' {
+        exit(1);
+    }
+    // SAFETY: prctl with constant arguments. `create` exits after Detached,
+    // and that must not kill us.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0) };
+    if c.chan.send(&Msg::Detached).is_err() {
         exit(1);
     }
     let sub = CString::new(format!("self/fd/{}", c.fifo.as_raw_fd())).expect("no NUL");
@@ -226,7 +272,22 @@ fn wait_for_start_and_exec(c: &Ctx, e: Exec) -> ! {
         .and_then(|h| h.start_container().as_ref())
     {
         let state = crate::container::hook_state(c.l, e.pid, "created");
-        if let Err(err) = hooks::run_all("startContainer", h, &state) {
+        // A startContainer hook without its own env gets the container
+        // process's, as with runc (its init holds that environment when it
+        // runs the hook); engines rely on it. An explicit `env`, even an
+        // empty one, is used as given.
+        let process_env: Vec<String> = e.prepared.env().collect();
+        let h: Vec<_> = h
+            .iter()
+            .map(|hook| {
+                let mut hook = hook.clone();
+                if hook.env().is_none() {
+                    hook.set_env(Some(process_env.clone()));
+                }
+                hook
+            })
+            .collect();
+        if let Err(err) = hooks::run_all("startContainer", &h, &state) {
             fail(&fifo, err);
         }
     }
@@ -278,7 +339,18 @@ fn loopback_up() -> Result<()> {
     Ok(())
 }
 
-fn write_time_offsets(spec: &Spec) -> Result<()> {
+/// `/proc/self/timens_offsets`, opened for writing, when the config sets
+/// time offsets.
+fn open_time_offsets(spec: &Spec) -> Option<std::io::Result<std::fs::File>> {
+    spec.linux().as_ref()?.time_offsets().as_ref()?;
+    Some(
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/proc/self/timens_offsets"),
+    )
+}
+
+fn write_time_offsets(spec: &Spec, file: std::io::Result<std::fs::File>) -> Result<()> {
     let Some(offs) = spec
         .linux()
         .as_ref()
@@ -294,7 +366,9 @@ fn write_time_offsets(spec: &Spec) -> Result<()> {
             o.nanosecs().unwrap_or(0)
         ));
     }
-    std::fs::write("/proc/self/timens_offsets", s).ctx(|| "write timens_offsets")
+    // One write: the kernel takes all offsets of a write at once.
+    file.and_then(|mut f| f.write_all(s.as_bytes()))
+        .ctx(|| "write /proc/self/timens_offsets (linux.timeOffsets)")
 }
 
 fn join_session_keyring(id: &str) -> Result<()> {

@@ -52,6 +52,20 @@ pub struct Launch<'a> {
     pub new_keyring: bool,
 }
 
+/// Keep berth's own fds out of the range `--preserve-fds` hands to the
+/// container. A number in 3..3+n that the caller left closed would be taken
+/// by the next fd berth opens (the state directory's lock, say), and the
+/// init would keep it across execve: then `start` waits on that lock
+/// forever. Each hole gets a close-on-exec /dev/null, so the container still
+/// sees exactly the fds the caller passed. Call it before opening anything
+/// that must outlive the call.
+pub fn reserve_preserved_fds(n: i32) -> Result<()> {
+    for fd in 3..3i32.saturating_add(n.max(0)) {
+        crate::rootfs::sys::plug_fd(fd).ctx(|| format!("reserve fd {fd} for --preserve-fds"))?;
+    }
+    Ok(())
+}
+
 #[repr(C)]
 struct CloneArgs {
     flags: u64,
@@ -104,10 +118,32 @@ pub(crate) fn clone3(flags: CloneFlags, cgroup_fd: Option<RawFd>) -> Result<i32>
     Ok(r as i32)
 }
 
+/// An init that is set up and holds on to its parent-death signal (and
+/// waits on its channel) until [`Pending::commit`]: until the state record
+/// naming it is saved, berth's death is the init's death.
+pub struct Pending {
+    pub pid: i32,
+    chan: sync::Channel,
+}
+
+impl Pending {
+    /// The state record is saved: let the init outlive berth, and wait
+    /// until it has let go of its parent-death signal.
+    pub fn commit(self) -> Result<()> {
+        let r = self.chan.send(&Msg::Commit).and_then(|()| self.chan.recv());
+        match r {
+            Ok(Some(Msg::Detached)) => Ok(()),
+            Ok(Some(Msg::Failed(e))) => Err(Error::Init(e)),
+            Ok(_) => Err(Error::Init("container init exited during create".into())),
+            Err(e) => Err(self.chan.failure_sent().map_or(e, Error::Init)),
+        }
+    }
+}
+
 /// Start the container init and drive it until it waits on exec.fifo.
 /// `hook_state` renders the state JSON for prestart/createRuntime hooks.
 /// On error the init is killed and reaped; the caller removes the cgroup.
-pub fn spawn(l: &Launch, hook_state: &dyn Fn(i32) -> Vec<u8>) -> Result<i32> {
+pub fn spawn(l: &Launch, hook_state: &dyn Fn(i32) -> Vec<u8>) -> Result<Pending> {
     let mut plan = Plan::from_spec(l.spec)?;
     if let Some((fd, path)) = plan.take_pid_join() {
         namespaces::setns(&fd, CloneFlags::CLONE_NEWPID, &path)?;
@@ -133,6 +169,7 @@ pub fn spawn(l: &Launch, hook_state: &dyn Fn(i32) -> Vec<u8>) -> Result<i32> {
     let cg_fd = l.cgroup.clone_into_fd();
     let dumpable_until_go =
         plan.new.contains(CloneFlags::CLONE_NEWUSER) && !crate::rootless::is_euid_root();
+    crate::interrupt::step("create:clone")?;
     let pid = clone3(plan.clone_flags(), cg_fd.as_ref().map(|f| f.as_raw_fd()))
         .map_err(|e| explain_clone_error(e, &plan))?;
     if pid == 0 {
@@ -156,8 +193,14 @@ pub fn spawn(l: &Launch, hook_state: &dyn Fn(i32) -> Vec<u8>) -> Result<i32> {
         let _ = waitpid(Pid::from_raw(pid), None);
         e
     };
-    drive(l, &plan, &parent, pid, cg_fd.is_some(), hook_state).map_err(fail)?;
-    Ok(pid)
+    drive(l, &plan, &parent, pid, cg_fd.is_some(), hook_state)
+        .map_err(|e| match e {
+            // The init's own message beats the broken pipe it left behind.
+            Error::Init(_) | Error::Hook(_) | Error::Interrupted(_) => e,
+            e => parent.failure_sent().map_or(e, Error::Init),
+        })
+        .map_err(fail)?;
+    Ok(Pending { pid, chan: parent })
 }
 
 /// A refused new user namespace names the sysctl that refuses it, if any.
@@ -211,17 +254,17 @@ fn drive(
         crate::userns::write_maps(l.spec, pid)?;
     }
     move_net_devices(l, plan, pid)?;
+    crate::interrupt::step("create:go")?;
     chan.send(&Msg::Go(pid))?;
     // Moving a task between cgroup v1 hierarchies waits for an RCU grace
     // period (several ms here); init sets up its rootfs meanwhile and waits
     // for InCgroup only before it needs its cgroup (see init.rs).
     if !in_cgroup {
-        if let Err(e) = l.cgroup.add_pid(pid) {
-            // Init may already have failed and exited, taking its pid out of
-            // reach: its own error is the one worth reporting.
-            return Err(pending_failure(chan).unwrap_or_else(|| e.into()));
-        }
+        // Init may already have failed and exited, taking its pid out of
+        // reach: its own error is the one `spawn` reports then.
+        l.cgroup.add_pid(pid)?;
     }
+    crate::interrupt::step("create:in-cgroup")?;
     chan.send(&Msg::InCgroup)?;
     loop {
         let (msg, fd) = chan.recv_fd()?;
@@ -242,6 +285,7 @@ fn drive(
                 if let Some(h) = hooks.and_then(|h| h.create_runtime().as_ref()) {
                     crate::hooks::run_all("createRuntime", h, &state)?;
                 }
+                crate::interrupt::step("create:hooks")?;
                 chan.send(&Msg::HooksDone)?;
             }
             Some(Msg::Ready) => return Ok(()),
@@ -253,23 +297,6 @@ fn drive(
                 ))
             }
         }
-    }
-}
-
-/// A Failed message init has already sent, without waiting for one.
-fn pending_failure(chan: &sync::Channel) -> Option<Error> {
-    let mut pfd = libc::pollfd {
-        fd: chan.0.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: poll on one valid pollfd, no wait.
-    if unsafe { libc::poll(&mut pfd, 1, 0) } != 1 {
-        return None;
-    }
-    match chan.recv() {
-        Ok(Some(Msg::Failed(e))) => Some(Error::Init(e)),
-        _ => None,
     }
 }
 

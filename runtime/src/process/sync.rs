@@ -31,6 +31,10 @@ pub enum Msg {
     /// init → parent: the seccomp notify listener fd rides along (SCM_RIGHTS),
     /// for the parent to hand to linux.seccomp.listenerPath.
     SeccompFd,
+    /// parent → init: the state record is saved; init may outlive berth.
+    Commit,
+    /// init → parent: parent-death signal dropped; `create` may exit.
+    Detached,
 }
 
 impl Msg {
@@ -43,6 +47,8 @@ impl Msg {
             Msg::InCgroup => b"C".to_vec(),
             Msg::Failed(m) => [b"F", m.as_bytes()].concat(),
             Msg::SeccompFd => b"S".to_vec(),
+            Msg::Commit => b"K".to_vec(),
+            Msg::Detached => b"X".to_vec(),
         }
     }
 
@@ -55,6 +61,8 @@ impl Msg {
             b'C' => Msg::InCgroup,
             b'F' => Msg::Failed(String::from_utf8_lossy(&b[1..]).into_owned()),
             b'S' => Msg::SeccompFd,
+            b'K' => Msg::Commit,
+            b'X' => Msg::Detached,
             _ => return None,
         })
     }
@@ -118,7 +126,10 @@ impl Channel {
                 MsgFlags::MSG_CMSG_CLOEXEC,
             );
             let msg = match r {
-                Err(nix::errno::Errno::EINTR) => continue,
+                Err(nix::errno::Errno::EINTR) => {
+                    crate::interrupt::check()?;
+                    continue;
+                }
                 Err(e) => return Err(e).ctx(|| "sync: recv"),
                 Ok(m) => m,
             };
@@ -140,6 +151,40 @@ impl Channel {
                 .map(|m| (Some(m), fd))
                 .ok_or_else(|| Error::Init("sync: garbled message".into()));
         }
+    }
+
+    /// The error the peer sent before it went away, if it did: read without
+    /// waiting, past the messages before it. Once the peer has closed its
+    /// end everything it sent is queued here, but the kernel reports
+    /// ECONNRESET (a message of ours it never read) before that queue, and a
+    /// send of ours fails with EPIPE without reading it at all: a sync error
+    /// is only worth reporting when there is no such message.
+    pub fn failure_sent(&self) -> Option<String> {
+        let mut buf = vec![0u8; 64 * 1024];
+        for _ in 0..64 {
+            // SAFETY: recv into an owned buffer on an fd we own.
+            let n = unsafe {
+                libc::recv(
+                    self.0.as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if n == 0 {
+                return None;
+            }
+            if n < 0 {
+                match std::io::Error::last_os_error().raw_os_error() {
+                    Some(libc::ECONNRESET | libc::EINTR) => continue,
+                    _ => return None,
+                }
+            }
+            if let Some(Msg::Failed(e)) = Msg::decode(&buf[..n as usize]) {
+                return Some(e);
+            }
+        }
+        None
     }
 
     /// Wait for Go and return the pid it carries.

@@ -37,7 +37,7 @@ mod options;
 mod paths;
 mod pivot;
 mod resolve;
-mod sys;
+pub(crate) mod sys;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -143,7 +143,7 @@ pub fn prepare_with(
     before_cgroup: &mut dyn FnMut() -> Result<(), RootfsError>,
 ) -> Result<(), RootfsError> {
     let linux = spec.linux().as_ref();
-    check_needs_mntns(spec, opts)?;
+    check_needs_mntns(spec, opts.new_mntns)?;
     let propagation = root_propagation(spec)?;
 
     if opts.new_mntns {
@@ -266,8 +266,51 @@ pub fn enter(rootfs: &Path, opts: &RootfsOpts) -> Result<(), RootfsError> {
     pivot::enter(rootfs, opts)
 }
 
+/// After the pivot, with `terminal: true`: bind the pty slave (`slave`, an
+/// fd, so no path can be swapped under us) onto /dev/console, which the
+/// runtime spec requires. The mount point is made as an empty file if
+/// missing; a symlink there is refused rather than followed.
+pub fn mount_console(slave: std::os::fd::BorrowedFd<'_>) -> Result<(), RootfsError> {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let console = Path::new("/dev/console");
+    let dev = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open("/dev")
+        .map_err(path_err("open", Path::new("/dev")))?;
+    match sys::mknodat(dev.as_fd(), c"console", libc::S_IFREG | 0o666, 0) {
+        Err(e) if !sys::is_errno(&e, libc::EEXIST) => {
+            return Err(path_err("create", console)(e));
+        }
+        _ => {}
+    }
+    let target = sys::openat(dev.as_fd(), c"console", libc::O_PATH | libc::O_NOFOLLOW, 0)
+        .map_err(path_err("open", console))?;
+    let st = sys::fstat(target.as_fd()).map_err(path_err("stat", console))?;
+    if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
+        return Err(RootfsError::Invalid {
+            field: "process.terminal".into(),
+            reason: "/dev/console in the rootfs is a symlink".into(),
+        });
+    }
+    let tree = sys::open_tree(
+        slave,
+        c"",
+        libc::OPEN_TREE_CLONE | libc::AT_EMPTY_PATH as libc::c_uint,
+    )
+    .map_err(path_err("clone the pty for", console))?;
+    sys::move_mount_fd(tree.as_fd(), target.as_fd()).map_err(path_err("bind the pty onto", console))
+}
+
+/// The mount options parser, for the fuzz targets (fuzz/).
+#[cfg(fuzzing)]
+pub fn fuzz_mount_options(options: &[String]) {
+    let _ = options::parse(options, Path::new("/fuzz"));
+}
+
 pub fn finalize(spec: &Spec, opts: &RootfsOpts) -> Result<(), RootfsError> {
-    check_needs_mntns(spec, opts)?;
+    check_needs_mntns(spec, opts.new_mntns)?;
     if !opts.new_mntns {
         return Ok(());
     }
@@ -292,8 +335,9 @@ pub fn finalize(spec: &Spec, opts: &RootfsOpts) -> Result<(), RootfsError> {
 
 /// maskedPaths, readonlyPaths and a read-only root are done with mounts that
 /// would land in the caller's (host) namespace without a mount namespace.
-fn check_needs_mntns(spec: &Spec, opts: &RootfsOpts) -> Result<(), RootfsError> {
-    if opts.new_mntns {
+/// Checked by `create` before anything is made, and again by the init.
+pub fn check_needs_mntns(spec: &Spec, new_mntns: bool) -> Result<(), RootfsError> {
+    if new_mntns {
         return Ok(());
     }
     let nonempty = |v: Option<&Vec<String>>| v.is_some_and(|v| !v.is_empty());

@@ -98,12 +98,13 @@ const REC_ATTRS: &[(&str, bool, u64)] = &[
 ];
 
 // The atime modes are one enum in mount_setattr: each "r*atime" option picks
-// a mode. Negations pick the mode the kernel would otherwise use: "ratime"
-// and "rnostrictatime" mean the default (relatime), "rnorelatime" means every
-// access updates atime (strictatime).
+// a mode. Negations pick the mode the kernel would otherwise use, the
+// default relatime: "ratime", "rnostrictatime", and "rnorelatime" too, as
+// with runc and youki (whose "clear MOUNT_ATTR_RELATIME" clears the value
+// 0, a no-op) and as berth's own "norelatime" on a fresh mount.
 const REC_ATIME: &[(&str, u64)] = &[
     ("rrelatime", libc::MOUNT_ATTR_RELATIME),
-    ("rnorelatime", libc::MOUNT_ATTR_STRICTATIME),
+    ("rnorelatime", libc::MOUNT_ATTR_RELATIME),
     ("rnoatime", libc::MOUNT_ATTR_NOATIME),
     ("ratime", libc::MOUNT_ATTR_RELATIME),
     ("rstrictatime", libc::MOUNT_ATTR_STRICTATIME),

@@ -372,3 +372,22 @@ pub(crate) fn is_errno(err: &io::Error, errno: libc::c_int) -> bool {
 pub(crate) fn file_type(st: &libc::stat) -> libc::mode_t {
     st.st_mode & libc::S_IFMT
 }
+
+/// Make sure fd `n` is taken: if nothing holds it, put /dev/null there,
+/// close-on-exec. Returns whether it was free.
+pub(crate) fn plug_fd(n: RawFd) -> io::Result<bool> {
+    // SAFETY: F_GETFD only reads the flags of whatever fd `n` is.
+    if unsafe { libc::fcntl(n, libc::F_GETFD) } >= 0 {
+        return Ok(false);
+    }
+    // std opens it close-on-exec. The fd is leaked on purpose: it keeps
+    // the number taken for as long as the process lives.
+    let null = std::fs::File::open("/dev/null")?;
+    if null.as_raw_fd() != n {
+        // SAFETY: dup3 onto a number nothing holds.
+        cvt(unsafe { libc::dup3(null.as_raw_fd(), n, libc::O_CLOEXEC) } as libc::c_long)?;
+        return Ok(true);
+    }
+    std::mem::forget(null);
+    Ok(true)
+}

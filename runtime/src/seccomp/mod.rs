@@ -42,6 +42,43 @@ impl SeccompError {
     }
 }
 
+/// Refuse a profile under which the container process could never start:
+/// one answering execve with an error or a kill, unconditionally. runc
+/// 1.1 either hangs on such a profile (kill) or fails `run` late with
+/// "container process is already dead" (errno); berth says why, up front.
+/// A rule with argument conditions leaves the outcome to the arguments, so
+/// it is not judged.
+pub fn check_exec_allowed(s: &LinuxSeccomp) -> Result<(), SeccompError> {
+    use oci_spec::runtime::LinuxSeccompAction as A;
+    let mut verdict = (
+        s.default_action(),
+        "linux.seccomp.defaultAction".to_string(),
+    );
+    for (i, sc) in s.syscalls().iter().flatten().enumerate() {
+        if !sc.names().iter().any(|n| n == "execve") {
+            continue;
+        }
+        if sc.args().as_ref().is_some_and(|a| !a.is_empty()) {
+            return Ok(());
+        }
+        verdict = (sc.action(), format!("linux.seccomp.syscalls[{i}].action"));
+    }
+    match verdict.0 {
+        A::ScmpActErrno
+        | A::ScmpActKill
+        | A::ScmpActKillProcess
+        | A::ScmpActKillThread
+        | A::ScmpActTrap => Err(SeccompError::Invalid {
+            field: verdict.1,
+            msg: format!(
+                "{:?} for execve: the container process could never start",
+                verdict.0
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// A compiled profile, ready to load.
 pub struct Filter {
     prog: Vec<libc::sock_filter>,
