@@ -94,6 +94,10 @@ stage engines suite conformance/engines/run-all.sh
 stage cri suite env WANT_SHIMS=1 REQUIRE_STATS=1 conformance/cri/run.sh
 # The suite's cgroup scenarios on pure cgroup v2 (QEMU guest).
 stage cgroup-v2-vm suite conformance/vm/run-v2.sh
+# The systemd cgroup driver on a systemd guest (QEMU, Debian 12, pure cgroup
+# v2; the image is built once per recipe), and the engines at their systemd
+# settings, beside runc and crun.
+stage systemd-vm suite conformance/vm/systemd/run.sh
 # The shim built without in-process berth (exec per command).
 stage shim-exec-clippy lint cargo clippy -p containerd-shim-berth --no-default-features --all-targets -- -D warnings
 stage shim-exec-e2e suite env SHIM_FEATURES=--no-default-features shim/tests/e2e.sh

@@ -52,8 +52,8 @@ struct Cli {
     /// Log debug lines too (to stderr without --log).
     #[arg(long, global = true, help_heading = GLOBAL)]
     debug: bool,
-    /// Use the systemd cgroup driver: not implemented yet, so create, run
-    /// and restore refuse it.
+    /// Use the systemd cgroup driver: the cgroup is a transient systemd scope
+    /// (cgroupsPath "slice:prefix:name"); restore does not take it yet.
     #[arg(long = "systemd-cgroup", global = true, help_heading = GLOBAL)]
     systemd_cgroup: bool,
     /// The CRIU binary checkpoint and restore run (default: criu from PATH).

@@ -31,6 +31,10 @@ pub struct CreateOpts {
     /// The global --rootless flag: whether a cgroup the caller may not
     /// write is tolerated (see `rootless`).
     pub rootless: crate::rootless::Mode,
+    /// Who manages the container's cgroup (`--systemd-cgroup`); through the
+    /// API it is the `Runtime`'s choice, so it is not part of a request.
+    #[serde(skip)]
+    pub cgroup_driver: crate::cgroups::Driver,
 }
 
 /// The bundle's config, parsed, with the bytes it was parsed from.
@@ -131,7 +135,12 @@ pub fn create(root: &Path, id: &str, o: &CreateOpts) -> Result<(Dir, Stored)> {
         )));
     }
     let linux = spec.linux().as_ref();
-    let cgroup = Cgroup::resolve(linux.and_then(|l| l.cgroups_path().as_deref()), id)?;
+    let cgroup = Cgroup::resolve_with(
+        o.cgroup_driver,
+        linux.and_then(|l| l.cgroups_path().as_deref()),
+        spec.annotations().as_ref(),
+        id,
+    )?;
     crate::interrupt::step("create:validated")?;
 
     // From here on every step is recoverable from what is on disk: see

@@ -59,8 +59,9 @@ fn linux() -> Result<LinuxFeature> {
     let cgroup = CgroupBuilder::default()
         .v1(true)
         .v2(true)
-        // --systemd-cgroup is refused; linux.resources.rdma is refused.
-        .systemd(false)
+        // --systemd-cgroup: a transient unit on the system bus; no user bus
+        // (rootless) yet. linux.resources.rdma is refused.
+        .systemd(true)
         .systemd_user(false)
         .rdma(false)
         .build()

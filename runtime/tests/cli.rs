@@ -143,7 +143,7 @@ fn help_says_what_the_options_do() {
     let out = berth(&["--help"]);
     let help = text(&out.stdout);
     assert!(help.contains("--systemd-cgroup"), "{help}");
-    assert!(help.contains("not implemented yet"), "{help}");
+    assert!(help.contains("transient systemd scope"), "{help}");
     let help = text(&berth(&["update", "--help"]).stdout);
     assert!(
         !help.contains("l3-cache") && !help.contains("mem-bw"),

@@ -57,7 +57,7 @@ fn features_versions_hooks_namespaces() {
     let l = &f["linux"];
     assert_eq!(
         l["cgroup"],
-        json!({"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false})
+        json!({"v1": true, "v2": true, "systemd": true, "systemdUser": false, "rdma": false})
     );
     assert_eq!(l["intelRdt"]["enabled"], false);
     assert_eq!(l["netDevices"]["enabled"], true);
@@ -176,19 +176,30 @@ fn features_capabilities_are_accepted() {
     b.assert_clean();
 }
 
+/// The driver itself is tested on a systemd host (conformance/vm/systemd);
+/// here, bad input and a host without systemd fail in one line, leaving
+/// nothing behind.
 #[test]
-fn systemd_cgroup_is_refused_as_features_says() {
-    assert_eq!(features()["linux"]["cgroup"]["systemd"], false);
-    let b = Bundle::new("feat-sd");
-    let err = b.fails(&[
-        "--systemd-cgroup",
-        "run",
-        "-b",
-        b.dir.to_str().unwrap(),
-        &b.id(),
-    ]);
-    assert!(err.contains("--systemd-cgroup"), "{err}");
+fn systemd_cgroup_errors_are_clear_and_leave_nothing() {
+    assert_eq!(features()["linux"]["cgroup"]["systemd"], true);
+    let mut b = Bundle::new("feat-sd");
+    b.config["linux"]["cgroupsPath"] = json!("/not/slice-prefix-name");
+    b.write();
+    let args = ["--systemd-cgroup", "run", "-b", b.dir.to_str().unwrap()];
+    let err = b.fails(&[&args[..], &[b.id().as_str()]].concat());
+    assert!(
+        err.contains("linux.cgroupsPath") && err.contains("slice:prefix:name"),
+        "{err}"
+    );
     b.assert_clean();
+    let no_systemd = !std::path::Path::new("/run/systemd/system").exists();
+    if no_systemd {
+        b.config["linux"]["cgroupsPath"] = json!("system.slice:berth-test:x");
+        b.write();
+        let err = b.fails(&[&args[..], &[b.id().as_str()]].concat());
+        assert!(err.contains("system bus"), "{err}");
+        b.assert_clean();
+    }
 }
 
 fn lsm_enabled(which: &str) -> bool {

@@ -3,6 +3,7 @@
 
 mod bundle;
 mod chart;
+mod curves;
 mod error;
 mod host;
 mod measure;
@@ -22,7 +23,7 @@ use clap::{Args, Parser, Subcommand};
 
 use error::{Error, Result};
 use metrics::{Ctx, Group, Order, INTERRUPTED};
-use results::{Report, RuntimeInfo, Settings, SCHEMA};
+use results::{Metric, Report, RuntimeInfo, Settings, SCHEMA};
 use runtime::Runtime;
 
 const DEFAULT_OUT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/results/latest.json");
@@ -47,6 +48,9 @@ enum Cmd {
         /// Also write the chart as SVG to this file.
         #[arg(long)]
         svg: Option<PathBuf>,
+        /// Write the scale group's cost curves as SVG to this file.
+        #[arg(long)]
+        curves: Option<PathBuf>,
     },
 }
 
@@ -64,8 +68,8 @@ struct BenchArgs {
     /// Runtime the ratios are relative to (default: the first).
     #[arg(long)]
     baseline: Option<String>,
-    /// Metric groups to run (lifecycle,run,exec,seq,par,shim; default all
-    /// but shim).
+    /// Metric groups to run (lifecycle,run,exec,seq,par,shim,scale;
+    /// default all but shim and scale).
     #[arg(long, value_delimiter = ',')]
     metrics: Vec<String>,
     /// Also run the shim group: containerd-shim-berth-v2 against
@@ -104,6 +108,14 @@ struct BenchArgs {
     /// Runtime whose `spec` template is the config (default: runc if listed).
     #[arg(long)]
     spec_from: Option<String>,
+    /// Spaced mode: milliseconds of idle time before each sample of the
+    /// latency groups (lifecycle, run, exec), measured after their
+    /// back-to-back pass and reported next to it; 0 turns it off.
+    #[arg(long, value_name = "MS", default_value_t = 150)]
+    space: u64,
+    /// Container counts N of the scale group (--metrics scale).
+    #[arg(long, value_delimiter = ',', default_values_t = [10, 100])]
+    scale: Vec<usize>,
     /// Seconds any single runtime call may take.
     #[arg(long, default_value_t = 30)]
     timeout: u64,
@@ -118,7 +130,9 @@ struct BenchArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
-        Some(Cmd::Chart { file, svg }) => chart(&file, svg.as_deref()).map(|()| true),
+        Some(Cmd::Chart { file, svg, curves }) => {
+            chart(&file, svg.as_deref(), curves.as_deref()).map(|()| true)
+        }
         None => bench(cli.bench),
     };
     match r {
@@ -131,7 +145,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn chart(file: &Path, svg: Option<&Path>) -> Result<()> {
+fn chart(file: &Path, svg: Option<&Path>, curves: Option<&Path>) -> Result<()> {
     let text = fs::read(file).map_err(|e| Error::io("read", file, e))?;
     let rep: Report = serde_json::from_slice(&text).map_err(|source| Error::Json {
         path: file.into(),
@@ -140,6 +154,16 @@ fn chart(file: &Path, svg: Option<&Path>) -> Result<()> {
     print!("{}", chart::text(&rep));
     if let Some(out) = svg {
         fs::write(out, chart::svg(&rep)).map_err(|e| Error::io("write", out, e))?;
+        eprintln!("wrote {}", out.display());
+    }
+    if let Some(out) = curves {
+        let Some(text) = curves::svg(&rep) else {
+            return Err(Error::Usage(format!(
+                "{}: no scale group results to draw curves from",
+                file.display()
+            )));
+        };
+        fs::write(out, text).map_err(|e| Error::io("write", out, e))?;
         eprintln!("wrote {}", out.display());
     }
     Ok(())
@@ -227,6 +251,24 @@ fn catch_signals() -> Result<()> {
         unsafe { sigaction(sig, &act) }.map_err(|e| Error::sys(format!("sigaction({sig})"), e))?;
     }
     Ok(())
+}
+
+/// Each back-to-back latency metric followed by its spaced twin (key
+/// `KEY@spaced`); spaced metrics in other units (peak RSS) are dropped.
+fn side_by_side(b2b: Vec<Metric>, spaced: Vec<Metric>, ms: u64) -> Vec<Metric> {
+    let mut out = Vec::new();
+    for m in b2b {
+        let twin = spaced.iter().find(|s| s.key == m.key && s.unit == "ms");
+        let twin = twin.cloned().map(|mut s| {
+            s.key = format!("{}@spaced", s.key);
+            s.title = format!("{} ({ms} ms apart)", s.title);
+            s.note = None;
+            s
+        });
+        out.push(m);
+        out.extend(twin);
+    }
+    out
 }
 
 /// Runs the benchmark; Ok(false) when some samples failed (results are
@@ -342,6 +384,12 @@ fn bench(a: BenchArgs) -> Result<bool> {
         order,
         verbose: !a.quiet,
         shim_dir: &shim_dir,
+        pause: Duration::ZERO,
+        scale: &a.scale,
+    };
+    let spaced = Ctx {
+        pause: Duration::from_millis(a.space),
+        ..ctx
     };
     let mut measured = Vec::new();
     let mut outcome = Ok(());
@@ -349,7 +397,15 @@ fn bench(a: BenchArgs) -> Result<bool> {
         if !a.quiet {
             eprint!("{:<10}", g.key());
         }
-        let r = g.measure(&ctx);
+        let mut r = g.measure(&ctx);
+        if g.is_latency() && a.space > 0 {
+            if let Ok(b2b) = r {
+                if !a.quiet {
+                    eprint!(" spaced ");
+                }
+                r = g.measure(&spaced).map(|s| side_by_side(b2b, s, a.space));
+            }
+        }
         if !a.quiet {
             eprintln!();
         }
@@ -400,6 +456,7 @@ fn bench(a: BenchArgs) -> Result<bool> {
             spec_from: bundles.spec_from.clone(),
             config_patches: bundles.patches.clone(),
             groups: groups.iter().map(|g| g.key().to_string()).collect(),
+            space_ms: a.space,
         },
         metrics: measured,
     };
@@ -415,4 +472,37 @@ fn bench(a: BenchArgs) -> Result<bool> {
         .iter()
         .flat_map(|m| &m.results)
         .all(|r| r.failures == 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metric(key: &str, unit: &str) -> Metric {
+        Metric {
+            key: key.into(),
+            title: key.into(),
+            unit: unit.into(),
+            note: Some("n".into()),
+            results: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn spaced_twins_follow_their_back_to_back_rows() {
+        let b2b = vec![metric("run", "ms"), metric("rss", "MiB")];
+        let spaced = vec![metric("run", "ms"), metric("rss", "MiB")];
+        let keys: Vec<_> = side_by_side(b2b, spaced, 150)
+            .into_iter()
+            .map(|m| (m.key, m.title))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                ("run".to_string(), "run".to_string()),
+                ("run@spaced".to_string(), "run (150 ms apart)".to_string()),
+                ("rss".to_string(), "rss".to_string()),
+            ]
+        );
+    }
 }

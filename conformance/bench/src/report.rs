@@ -62,9 +62,17 @@ pub fn table(rep: &Report) -> String {
     let s = &rep.settings;
     let _ = writeln!(
         out,
-        "  {} runs + {} warm-up per latency metric, {} batch rounds; order {}; config from `{}`\n",
+        "  {} runs + {} warm-up per latency metric, {} batch rounds; order {}; config from `{}`",
         s.runs, s.warmup, s.batch_rounds, s.order, s.spec_from
     );
+    if s.space_ms > 0 {
+        let _ = writeln!(
+            out,
+            "  latency metrics back to back, then spaced: {} ms idle before each sample",
+            s.space_ms
+        );
+    }
+    out.push('\n');
 
     let label = |m: &Metric| format!("{} [{}]", m.title, m.unit);
     let first_w = rep

@@ -53,6 +53,10 @@ pub struct Settings {
     pub spec_from: String,
     pub config_patches: Vec<String>,
     pub groups: Vec<String>,
+    /// Idle ms before each sample of the spaced twins (`KEY@spaced`); 0 or
+    /// absent: no spaced mode.
+    #[serde(default)]
+    pub space_ms: u64,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]

@@ -104,6 +104,18 @@ impl Runtime {
         c
     }
 
+    pub fn state(&self, id: &str) -> Command {
+        let mut c = self.base();
+        c.arg("state").arg(id);
+        c
+    }
+
+    pub fn list(&self) -> Command {
+        let mut c = self.base();
+        c.arg("list");
+        c
+    }
+
     pub fn kill(&self, id: &str, signal: &str) -> Command {
         let mut c = self.base();
         c.arg("kill").arg(id).arg(signal);

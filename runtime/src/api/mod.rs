@@ -82,7 +82,8 @@ pub struct Runtime {
     /// The CRIU binary for checkpoint and restore; None: `criu` from PATH.
     #[serde(default)]
     pub criu: Option<PathBuf>,
-    /// Ask for the systemd cgroup driver (refused until it exists).
+    /// Create containers in transient systemd units (the systemd cgroup
+    /// driver) instead of berth's own cgroupfs directories.
     #[serde(default)]
     pub systemd_cgroup: bool,
 }
@@ -166,18 +167,26 @@ impl Runtime {
         Ok(Runtime::new(crate::rootless::default_root()?))
     }
 
+    /// Restore does not place a container in a systemd unit yet.
     fn need_cgroupfs(&self) -> Result<()> {
         if self.systemd_cgroup {
             return Err(Error::Unsupported(
-                "--systemd-cgroup (the systemd cgroup driver)".into(),
+                "restore with --systemd-cgroup (the systemd cgroup driver)".into(),
             ));
         }
         Ok(())
     }
 
+    /// The options with the runtime's settings. Commands after create take
+    /// the driver recorded in the container's state.
     fn create_opts(&self, o: &CreateOptions) -> CreateOptions {
         CreateOptions {
             rootless: self.rootless,
+            cgroup_driver: if self.systemd_cgroup {
+                crate::cgroups::Driver::Systemd
+            } else {
+                crate::cgroups::Driver::Cgroupfs
+            },
             ..o.clone()
         }
     }
@@ -191,7 +200,6 @@ impl Runtime {
 
     /// Create a container from `o.bundle`; its init waits for `start`.
     pub fn create(&self, id: &str, o: &CreateOptions) -> Result<Created> {
-        self.need_cgroupfs()?;
         let (_, st) = crate::container::create(&self.root, id, &self.create_opts(o))?;
         Ok(Created { pid: st.pid })
     }
@@ -206,7 +214,6 @@ impl Runtime {
     /// Create and start; unless `detach`, wait for the container (forwarding
     /// signals to it), delete it and return its exit status.
     pub fn run(&self, id: &str, o: &CreateOptions, detach: bool) -> Result<i32> {
-        self.need_cgroupfs()?;
         crate::container::run(&self.root, id, &self.create_opts(o), detach)
     }
 

@@ -206,7 +206,12 @@ pub(super) fn resolve(
             reason: "does not match the cgroup mounts in /proc/self/mountinfo".into(),
         });
     }
-    Ok(Cgroup { layout, dirs })
+    Ok(Cgroup {
+        layout,
+        dirs,
+        systemd: None,
+        pending: Default::default(),
+    })
 }
 
 #[cfg(test)]

@@ -1,5 +1,10 @@
 //! cgroup management for cgroup v1, hybrid (v1 controllers plus a cgroup2
-//! mount, e.g. /sys/fs/cgroup/unified) and pure v2 hosts, without systemd.
+//! mount, e.g. /sys/fs/cgroup/unified) and pure v2 hosts.
+//!
+//! Two drivers ([`Driver`]), chosen at create and recorded in the state:
+//! cgroupfs (below: berth makes the directories), and systemd (`systemd`:
+//! a transient unit holds the container, and the same file writes follow).
+//! Callers use the same [`Cgroup`] methods for both.
 //!
 //! Life cycle, possibly spread over several berth processes:
 //!
@@ -8,8 +13,9 @@
 //! 2. [`Cgroup::create`] checks every requested resource first (an
 //!    unsupported field fails before any mkdir), makes the directories,
 //!    applies the limits, and on any error removes what it made.
-//! 3. The container init joins the cgroup: [`Cgroup::clone_into_fd`] for
-//!    clone3's `CLONE_INTO_CGROUP` on pure v2, else [`Cgroup::add_pid`].
+//! 3. The container init joins the cgroup by itself through a [`Joiner`]:
+//!    clone3's `CLONE_INTO_CGROUP` for cgroup2, and a write of `0` to each v1
+//!    `tasks` file (see `join`); [`Cgroup::add_pid`] where that fails.
 //! 4. The `Cgroup` is serialised into the container state (after `create`,
 //!    since it records which directories `create` made) and later
 //!    deserialised by `kill`/`delete` for [`Cgroup::pids`] and
@@ -71,15 +77,19 @@ mod bpf;
 mod devices;
 mod freezer;
 mod fsutil;
+mod join;
 mod layout;
 mod plan;
 mod resources;
 mod resources_io;
 pub mod stats;
+pub mod systemd;
 
-use std::cell::Cell;
+pub use join::Joiner;
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::io;
-use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxDevice, LinuxResources};
@@ -124,11 +134,30 @@ impl Dir {
     }
 }
 
+/// Who makes and owns the container's cgroup. Chosen at create and
+/// recorded in the state (see [`Cgroup::driver`]), so that every later
+/// command uses the same one without being told.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Driver {
+    /// berth makes the directories and writes the files itself.
+    #[default]
+    Cgroupfs,
+    /// A transient systemd unit (`--systemd-cgroup`), see `systemd`.
+    Systemd,
+}
+
 /// The container's cgroup: its directory in every hierarchy of the host.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Cgroup {
     layout: Layout,
     dirs: Vec<Dir>,
+    /// Set for the systemd driver: the container's unit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    systemd: Option<systemd::Unit>,
+    /// systemd driver, between `create` and the init's `add_pid`: what to
+    /// apply once the unit exists.
+    #[serde(skip)]
+    pending: RefCell<Option<systemd::Pending>>,
 }
 
 /// A cgroup failure; every message is one line naming the path or field.
@@ -171,6 +200,8 @@ pub enum CgroupError {
     },
     #[error("rmdir {path}: {source}")]
     Rmdir { path: PathBuf, source: io::Error },
+    #[error(transparent)]
+    Systemd(#[from] systemd::BusError),
 }
 
 impl Cgroup {
@@ -191,11 +222,56 @@ impl Cgroup {
         Cgroup {
             layout: self.layout,
             dirs: Vec::new(),
+            systemd: None,
+            pending: RefCell::new(None),
         }
     }
 
     pub fn is_none(&self) -> bool {
         self.dirs.is_empty()
+    }
+
+    /// Resolve the cgroup of a container with `driver`. For cgroupfs this is
+    /// [`Cgroup::resolve`]; for systemd `cgroups_path` is runc's
+    /// `slice:prefix:name` (unset: `system.slice`, prefix `berth`, the id),
+    /// and `annotations` may add unit properties (`org.systemd.property.*`).
+    pub fn resolve_with(
+        driver: Driver,
+        cgroups_path: Option<&Path>,
+        annotations: Option<&HashMap<String, String>>,
+        id: &str,
+    ) -> Result<Cgroup, CgroupError> {
+        if driver == Driver::Cgroupfs {
+            return Cgroup::resolve(cgroups_path, id);
+        }
+        let path = match cgroups_path.map(|p| p.to_str()) {
+            Some(None) => {
+                return Err(CgroupError::BadPath {
+                    path: cgroups_path.unwrap_or(Path::new("")).display().to_string(),
+                    reason: "not UTF-8",
+                })
+            }
+            Some(Some(p)) => Some(p),
+            None => None,
+        };
+        let own = fsutil::read_proc("/proc/self/cgroup")?;
+        let mounts = fsutil::read_proc("/proc/self/mountinfo")?;
+        let empty = HashMap::new();
+        systemd::resolve(&own, &mounts, path, annotations.unwrap_or(&empty), id)
+    }
+
+    /// The driver this cgroup was created with.
+    pub fn driver(&self) -> Driver {
+        if self.systemd.is_some() {
+            Driver::Systemd
+        } else {
+            Driver::Cgroupfs
+        }
+    }
+
+    /// The systemd unit holding the container (systemd driver only).
+    pub fn unit(&self) -> Option<&str> {
+        self.systemd.as_ref().map(|u| u.name.as_str())
     }
 
     /// The host layout this cgroup was resolved on.
@@ -232,6 +308,12 @@ impl Cgroup {
         resources: Option<&LinuxResources>,
         devices: Option<&[LinuxDevice]>,
     ) -> Result<(), CgroupError> {
+        if self.systemd.is_some() {
+            // The unit needs the init's pid: started by add_pid.
+            let pending = systemd::create(self, resources, devices)?;
+            self.pending.replace(Some(pending));
+            return Ok(());
+        }
         let plan = plan::build(self, resources, devices)?;
         for dir in &self.dirs {
             if let Err(e) = fsutil::mkdir_p(dir) {
@@ -253,6 +335,9 @@ impl Cgroup {
             if let (Some(true), Some(limit)) = (m.check_before_update(), m.limit()) {
                 self.check_usage(limit)?;
             }
+        }
+        if self.systemd.is_some() {
+            return systemd::update(self, resources);
         }
         plan::update(self, resources)
     }
@@ -283,19 +368,13 @@ impl Cgroup {
         Ok(())
     }
 
-    /// On pure v2, an `O_DIRECTORY|O_CLOEXEC` fd of the container cgroup for
-    /// clone3's `CLONE_INTO_CGROUP`. `None` on v1 and hybrid hosts, and if
-    /// the directory cannot be opened (then [`Cgroup::add_pid`] reports why).
-    pub fn clone_into_fd(&self) -> Option<OwnedFd> {
-        if self.layout != Layout::V2 {
-            return None;
-        }
-        fsutil::open_dir(&self.dirs.first()?.path).ok()
-    }
-
     /// Write `pid` into cgroup.procs of every hierarchy: the v1 ones, and the
-    /// cgroup2 one on hybrid and pure v2 hosts.
+    /// cgroup2 one on hybrid and pure v2 hosts. For the systemd driver, the
+    /// first call after `create` starts the unit with `pid` in it instead.
     pub fn add_pid(&self, pid: i32) -> Result<(), CgroupError> {
+        if let Some(p) = self.pending.take() {
+            return systemd::start(self, pid, &p);
+        }
         let value = pid.to_string();
         for dir in &self.dirs {
             let path = dir.path.join("cgroup.procs");
@@ -356,6 +435,10 @@ impl Cgroup {
     /// parent still in use by another cgroup is left alone. Never removes a
     /// directory that existed before `create`. Missing directories are fine.
     pub fn remove(&self) -> Result<(), CgroupError> {
+        // A unit that was never started (create failed first) needs no bus.
+        if self.systemd.is_some() && self.pending.take().is_none() {
+            return systemd::remove(self);
+        }
         let mut first_err = None;
         for dir in &self.dirs {
             if let Err(e) = fsutil::remove_created(dir) {

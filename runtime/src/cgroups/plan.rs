@@ -14,7 +14,7 @@ use super::{devices, fsutil, resources_io, Cgroup, CgroupError, Dir, Layout};
 
 #[derive(Debug)]
 pub(super) struct Plan {
-    writes: Vec<Write>,
+    pub(super) writes: Vec<Write>,
     /// v2: the compiled device filter.
     device_filter: Option<Vec<Insn>>,
     /// "+cpu +memory ..." for every ancestor's cgroup.subtree_control on v2,
@@ -257,10 +257,18 @@ fn fill_cpuset(dir: &Dir, plan: &Plan) -> Result<(), CgroupError> {
 /// `update`: the writes of `resources` (devices are not updatable, as in
 /// runc) on the existing directories, with no cpuset copying.
 pub(super) fn update(cg: &Cgroup, resources: &LinuxResources) -> Result<(), CgroupError> {
+    apply_update(cg, &build_update(cg, resources)?)
+}
+
+/// The plan of an `update`: devices are left alone.
+pub(super) fn build_update(cg: &Cgroup, resources: &LinuxResources) -> Result<Plan, CgroupError> {
     let mut r = resources.clone();
     r.set_devices(None);
-    let plan = build(cg, Some(&r), None)?;
-    apply_inner(cg, &plan, false)
+    build(cg, Some(&r), None)
+}
+
+pub(super) fn apply_update(cg: &Cgroup, plan: &Plan) -> Result<(), CgroupError> {
+    apply_inner(cg, plan, false)
 }
 
 pub(super) fn apply(cg: &Cgroup, plan: &Plan) -> Result<(), CgroupError> {

@@ -1,6 +1,6 @@
 //! `berth exec`: a new process in a running container. berth joins the
-//! container's pid namespace for its children, clones a child into the
-//! container's cgroup, and the child joins the other namespaces through the
+//! container's pid namespace for its children, clones a child that joins
+//! the container's cgroup by itself (cgroups::Joiner), and the child joins the other namespaces through the
 //! init's pidfd in one setns call before applying the process config.
 
 use std::fs;
@@ -88,29 +88,24 @@ pub fn spawn(x: &ExecLaunch) -> Result<i32> {
         (true, None) => return Err(Error::Invalid("a terminal needs --console-socket".into())),
         (false, _) => None,
     };
-    let cg_fd = match x.sub_cgroup {
-        None => x.cgroup.clone_into_fd(),
-        // The sub-cgroup is joined by path below.
-        Some(_) => None,
-    };
+    if let Some(sub) = x.sub_cgroup {
+        check_sub_cgroup(sub)?;
+    }
+    let mut joiner = x.cgroup.joiner(x.sub_cgroup);
     if let Some(a) = x.process.exec_cpu_affinity() {
         crate::placement::apply_initial(a)?;
     }
     let (parent, child) = sync::pair()?;
     crate::interrupt::step("exec:clone")?;
-    let pid = super::clone3(CloneFlags::empty(), cg_fd.as_ref().map(|f| f.as_raw_fd()))?;
+    let pid = super::clone_joining(CloneFlags::empty(), x.cgroup, &mut joiner)?;
     if pid == 0 {
         drop(parent);
-        child_main(x, flags - CloneFlags::CLONE_NEWPID, child, console);
+        child_main(x, flags - CloneFlags::CLONE_NEWPID, child, console, &joiner);
     }
+    drop(joiner);
     drop(child);
     drop(console);
-    let joined = if cg_fd.is_some() {
-        Ok(())
-    } else {
-        join_cgroup(x, pid)
-    };
-    let result = joined.and_then(|()| {
+    let result = (|| -> Result<i32> {
         crate::interrupt::step("exec:go")?;
         parent
             .send(&Msg::Go(pid))
@@ -119,6 +114,11 @@ pub fn spawn(x: &ExecLaunch) -> Result<i32> {
             match parent.recv_fd()? {
                 // EOF without a complaint: the sync socket closed on execve.
                 (None, _) => return Ok(pid),
+                // The child could not join its cgroup by itself.
+                (Some(Msg::JoinCgroup), _) => {
+                    join_cgroup(x, pid)?;
+                    parent.send(&Msg::InCgroup)?;
+                }
                 (Some(Msg::SeccompFd), Some(fd)) => {
                     let s = x.linux.and_then(|l| l.seccomp().as_ref());
                     let s =
@@ -129,7 +129,7 @@ pub fn spawn(x: &ExecLaunch) -> Result<i32> {
                 (Some(m), _) => return Err(Error::Exec(format!("sync: unexpected {m:?}"))),
             }
         }
-    });
+    })();
     if result.is_err() {
         let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         let _ = waitpid(Pid::from_raw(pid), None);
@@ -137,16 +137,20 @@ pub fn spawn(x: &ExecLaunch) -> Result<i32> {
     result
 }
 
+fn check_sub_cgroup(sub: &Path) -> Result<()> {
+    if sub.is_absolute() || sub.components().any(|c| c.as_os_str() == "..") {
+        return Err(Error::Invalid(format!(
+            "--cgroup {}: must be a path below the container's cgroup",
+            sub.display()
+        )));
+    }
+    Ok(())
+}
+
 fn join_cgroup(x: &ExecLaunch, pid: i32) -> Result<()> {
     match x.sub_cgroup {
         None => Ok(x.cgroup.add_pid(pid)?),
         Some(sub) => {
-            if sub.is_absolute() || sub.components().any(|c| c.as_os_str() == "..") {
-                return Err(Error::Invalid(format!(
-                    "--cgroup {}: must be a path below the container's cgroup",
-                    sub.display()
-                )));
-            }
             for dir in x.cgroup.paths() {
                 let procs = dir.join(sub).join("cgroup.procs");
                 fs::write(&procs, pid.to_string())
@@ -162,14 +166,17 @@ fn child_main(
     flags: CloneFlags,
     chan: sync::Channel,
     console: Option<OwnedFd>,
+    joiner: &crate::cgroups::Joiner,
 ) -> ! {
     // SAFETY: prctl with constant arguments; see init::run for why.
     unsafe {
         libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
     }
+    // While single-threaded, as init does (see cgroups::Joiner).
+    let in_cgroup = joiner.self_join();
     crate::interrupt::reset_in_child();
-    let err = match child_setup(x, flags, &chan, console.as_ref()) {
+    let err = match child_setup(x, flags, &chan, console.as_ref(), in_cgroup) {
         Ok(prepared) => {
             // SAFETY: as above; the caller may exit once we exec (-d).
             unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0) };
@@ -187,9 +194,13 @@ fn child_setup(
     flags: CloneFlags,
     chan: &sync::Channel,
     console: Option<&OwnedFd>,
+    in_cgroup: bool,
 ) -> Result<super::apply::Prepared> {
     let _ = chan.expect_go()?;
-    // Go means we are in the container's cgroup.
+    if !in_cgroup {
+        chan.send(&Msg::JoinCgroup)?;
+        chan.expect(Msg::InCgroup)?;
+    }
     if let Some(a) = x.process.exec_cpu_affinity() {
         crate::placement::apply_final(a)?;
     }

@@ -27,6 +27,8 @@ pub struct Ctx<'a> {
     /// Stay dumpable until Go: an ordinary user's berth can open our
     /// /proc/PID/{uid,gid}_map only while they belong to us, not to root.
     pub dumpable_until_go: bool,
+    /// Opened by berth before the clone, to join the cgroup by ourselves.
+    pub joiner: &'a crate::cgroups::Joiner,
 }
 
 pub fn run(c: Ctx) -> ! {
@@ -46,9 +48,12 @@ pub fn run(c: Ctx) -> ! {
         }
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
     }
+    // First, while we are surely single-threaded and before we allocate
+    // much: what we charge from here on is the container's.
+    let in_cgroup = c.joiner.self_join();
     crate::interrupt::reset_in_child();
     report_panics(c.chan.0.as_raw_fd());
-    match setup(&c, offsets) {
+    match setup(&c, offsets, in_cgroup) {
         Ok(exec) => wait_for_start_and_exec(&c, exec),
         Err(e) => {
             let _ = c.chan.send(&Msg::Failed(e.to_string()));
@@ -87,11 +92,18 @@ struct Exec {
     prepared: super::apply::Prepared,
 }
 
-fn setup(c: &Ctx, offsets: Option<std::io::Result<std::fs::File>>) -> Result<Exec> {
+fn setup(
+    c: &Ctx,
+    offsets: Option<std::io::Result<std::fs::File>>,
+    in_cgroup: bool,
+) -> Result<Exec> {
     let l = c.l;
     let spec = l.spec;
     let p = process(spec);
     let pid = c.chan.expect_go()?;
+    if !in_cgroup {
+        c.chan.send(&Msg::JoinCgroup)?;
+    }
     if c.dumpable_until_go {
         // SAFETY: prctl with constant arguments.
         unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
@@ -156,14 +168,16 @@ fn setup(c: &Ctx, offsets: Option<std::io::Result<std::fs::File>>) -> Result<Exe
         in_userns: c.plan.has(CloneFlags::CLONE_NEWUSER),
     };
     let idmapped = c.idmapped.take();
-    // Until the parent says init is in its cgroup, nothing may depend on it:
-    // the cgroup namespace (rooted at init's cgroup when created), the cgroup
-    // mounts, hooks and the user process. The mounts before the cgroup one
-    // overlap the parent's cgroup move.
+    // Until init is in its cgroup, nothing may depend on it: the cgroup
+    // namespace (rooted at init's cgroup when created), the cgroup mounts,
+    // hooks and the user process. If the parent has to move us, the mounts
+    // before the cgroup one overlap its move.
     let mut joined = false;
     let mut join_cgroup = || -> Result<()> {
         if !joined {
-            c.chan.expect(Msg::InCgroup)?;
+            if !in_cgroup {
+                c.chan.expect(Msg::InCgroup)?;
+            }
             if c.plan.unshare_flags().contains(CloneFlags::CLONE_NEWCGROUP) {
                 nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP)
                     .ctx(|| "unshare cgroup namespace")?;

@@ -3,8 +3,9 @@
 //! berth never re-executes itself: `spawn` clones the init straight from the
 //! CLI process with clone3 (a fork, as the CLI is single-threaded), so the
 //! child already holds the parsed config and only the kernel work remains.
-//! On pure cgroup v2 the child is born in its cgroup (CLONE_INTO_CGROUP);
-//! elsewhere the parent moves it there before letting it run any setup.
+//! The child is born in its cgroup2 cgroup (CLONE_INTO_CGROUP) and moves
+//! itself into its v1 ones first thing (cgroups::Joiner); where that fails
+//! the parent moves it, before the child needs its cgroup.
 //!
 //! CVE-2019-5736 (overwriting the host runtime through /proc/PID/exe): the
 //! only berth process a container can see is its own init before execve,
@@ -22,7 +23,7 @@ mod init;
 pub mod sync;
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use nix::sched::CloneFlags;
@@ -31,7 +32,7 @@ use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::Spec;
 
-use crate::cgroups::Cgroup;
+use crate::cgroups::{Cgroup, Layout};
 use crate::error::{Context, Error, Result};
 use crate::namespaces::{self, Plan};
 use sync::Msg;
@@ -118,6 +119,24 @@ pub(crate) fn clone3(flags: CloneFlags, cgroup_fd: Option<RawFd>) -> Result<i32>
     Ok(r as i32)
 }
 
+/// clone3 into the joiner's cgroup2 directory, if it has one. A hybrid
+/// host's cgroup2 mount may refuse `CLONE_INTO_CGROUP` (not the default
+/// hierarchy in berth's view): then the parent writes the pid instead. On
+/// pure v2 the error stands, as the cgroup itself is the problem.
+pub(crate) fn clone_joining(
+    flags: CloneFlags,
+    cgroup: &Cgroup,
+    joiner: &mut crate::cgroups::Joiner,
+) -> Result<i32> {
+    match clone3(flags, joiner.clone_into_fd()) {
+        Err(_) if joiner.clone_into_fd().is_some() && cgroup.layout() != Layout::V2 => {
+            joiner.drop_clone_into();
+            clone3(flags, None)
+        }
+        r => r,
+    }
+}
+
 /// An init that is set up and holds on to its parent-death signal (and
 /// waits on its channel) until [`Pending::commit`]: until the state record
 /// naming it is saved, berth's death is the init's death.
@@ -166,11 +185,11 @@ pub fn spawn(l: &Launch, hook_state: &dyn Fn(i32) -> Vec<u8>) -> Result<Pending>
     // Made here, in the host user namespace; the init inherits the fds.
     let idmapped = crate::rootfs::idmapped_trees(l.spec, l.bundle)?;
     let (parent, child) = sync::pair()?;
-    let cg_fd = l.cgroup.clone_into_fd();
+    let mut joiner = l.cgroup.joiner(None);
     let dumpable_until_go =
         plan.new.contains(CloneFlags::CLONE_NEWUSER) && !crate::rootless::is_euid_root();
     crate::interrupt::step("create:clone")?;
-    let pid = clone3(plan.clone_flags(), cg_fd.as_ref().map(|f| f.as_raw_fd()))
+    let pid = clone_joining(plan.clone_flags(), l.cgroup, &mut joiner)
         .map_err(|e| explain_clone_error(e, &plan))?;
     if pid == 0 {
         drop(parent);
@@ -182,8 +201,10 @@ pub fn spawn(l: &Launch, hook_state: &dyn Fn(i32) -> Vec<u8>) -> Result<Pending>
             console,
             idmapped: std::cell::RefCell::new(idmapped),
             dumpable_until_go,
+            joiner: &joiner,
         });
     }
+    drop(joiner);
     drop(idmapped);
     drop(child);
     drop(console);
@@ -193,7 +214,7 @@ pub fn spawn(l: &Launch, hook_state: &dyn Fn(i32) -> Vec<u8>) -> Result<Pending>
         let _ = waitpid(Pid::from_raw(pid), None);
         e
     };
-    drive(l, &plan, &parent, pid, cg_fd.is_some(), hook_state)
+    drive(l, &plan, &parent, pid, hook_state)
         .map_err(|e| match e {
             // The init's own message beats the broken pipe it left behind.
             Error::Init(_) | Error::Hook(_) | Error::Interrupted(_) => e,
@@ -247,7 +268,6 @@ fn drive(
     plan: &Plan,
     chan: &sync::Channel,
     pid: i32,
-    in_cgroup: bool,
     hook_state: &dyn Fn(i32) -> Vec<u8>,
 ) -> Result<()> {
     if plan.new.contains(CloneFlags::CLONE_NEWUSER) {
@@ -256,19 +276,20 @@ fn drive(
     move_net_devices(l, plan, pid)?;
     crate::interrupt::step("create:go")?;
     chan.send(&Msg::Go(pid))?;
-    // Moving a task between cgroup v1 hierarchies waits for an RCU grace
-    // period (several ms here); init sets up its rootfs meanwhile and waits
-    // for InCgroup only before it needs its cgroup (see init.rs).
-    if !in_cgroup {
-        // Init may already have failed and exited, taking its pid out of
-        // reach: its own error is the one `spawn` reports then.
-        l.cgroup.add_pid(pid)?;
-    }
-    crate::interrupt::step("create:in-cgroup")?;
-    chan.send(&Msg::InCgroup)?;
     loop {
         let (msg, fd) = chan.recv_fd()?;
         match msg {
+            // Init could not join its cgroup by itself (see cgroups::Joiner).
+            // Moving another task between v1 cgroups waits for an RCU grace
+            // period (several ms here); init sets up its rootfs meanwhile and
+            // waits for InCgroup only before it needs its cgroup (init.rs).
+            Some(Msg::JoinCgroup) => {
+                // Init may already have failed and exited, taking its pid out
+                // of reach: its own error is the one `spawn` reports then.
+                l.cgroup.add_pid(pid)?;
+                crate::interrupt::step("create:in-cgroup")?;
+                chan.send(&Msg::InCgroup)?;
+            }
             Some(Msg::SeccompFd) => {
                 let fd = fd.ok_or_else(|| Error::Init("sync: seccomp fd missing".into()))?;
                 let s = l.spec.linux().as_ref().and_then(|x| x.seccomp().as_ref());

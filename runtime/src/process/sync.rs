@@ -23,8 +23,11 @@ pub enum Msg {
     HooksDone,
     /// init → parent: set up; about to block on exec.fifo.
     Ready,
-    /// parent → init: init is in its cgroup (sent after Go, so init's setup
-    /// overlaps the cgroup v1 migration, which waits for an RCU grace period).
+    /// child → parent: joining the cgroup by itself failed somewhere; write
+    /// its pid to every hierarchy (see cgroups::Joiner).
+    JoinCgroup,
+    /// parent → child: done, the child is in its cgroup (init's setup
+    /// overlaps the v1 migration, which waits for an RCU grace period).
     InCgroup,
     /// init → parent: setup failed with this message.
     Failed(String),
@@ -44,6 +47,7 @@ impl Msg {
             Msg::RunHooks => b"H".to_vec(),
             Msg::HooksDone => b"D".to_vec(),
             Msg::Ready => b"R".to_vec(),
+            Msg::JoinCgroup => b"J".to_vec(),
             Msg::InCgroup => b"C".to_vec(),
             Msg::Failed(m) => [b"F", m.as_bytes()].concat(),
             Msg::SeccompFd => b"S".to_vec(),
@@ -58,6 +62,7 @@ impl Msg {
             b'H' => Msg::RunHooks,
             b'D' => Msg::HooksDone,
             b'R' => Msg::Ready,
+            b'J' => Msg::JoinCgroup,
             b'C' => Msg::InCgroup,
             b'F' => Msg::Failed(String::from_utf8_lossy(&b[1..]).into_owned()),
             b'S' => Msg::SeccompFd,

@@ -33,6 +33,30 @@ fn busybox() -> PathBuf {
     p
 }
 
+/// One copy of busybox per test process, hard-linked into every rootfs.
+/// Copying it per bundle raced with the other test threads: a fork while
+/// the copy was open for writing kept a writer alive in the child until its
+/// exec, and a container exec'ing busybox then failed with ETXTBSY. A link
+/// has no writer, and containers write to this copy, never the host's.
+fn shared_busybox() -> &'static PathBuf {
+    static COPY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    COPY.get_or_init(|| {
+        let dir = PathBuf::from("/tmp/berth-test");
+        std::fs::create_dir_all(&dir).unwrap();
+        // Named after the host binary's size and mtime, so every test
+        // process shares one copy and a new busybox gets a new one.
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(busybox()).unwrap();
+        let p = dir.join(format!(".busybox-{}-{}", m.size(), m.mtime()));
+        if !p.exists() {
+            let tmp = dir.join(format!(".busybox.{}.tmp", std::process::id()));
+            std::fs::copy(busybox(), &tmp).unwrap();
+            std::fs::rename(&tmp, &p).unwrap();
+        }
+        p
+    })
+}
+
 impl Bundle {
     pub fn new(tag: &str) -> Bundle {
         let n = SEQ.fetch_add(1, Ordering::SeqCst);
@@ -43,7 +67,7 @@ impl Bundle {
         for d in ["bin", "proc", "sys", "dev", "tmp", "etc", "root"] {
             std::fs::create_dir_all(rootfs.join(d)).unwrap();
         }
-        std::fs::copy(busybox(), rootfs.join("bin/busybox")).unwrap();
+        std::fs::hard_link(shared_busybox(), rootfs.join("bin/busybox")).unwrap();
         for a in APPLETS {
             std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).unwrap();
         }

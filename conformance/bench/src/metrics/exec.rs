@@ -89,6 +89,7 @@ pub fn measure(ctx: &Ctx) -> Result<Vec<Metric>> {
                 continue;
             }
             check_interrupt()?;
+            ctx.space();
             let outcome = rt.invoke(rt.exec(&t.id, &["true"]));
             reap_strays();
             let outcome = outcome.map(|f| {

@@ -75,6 +75,7 @@ pub fn measure_cst(ctx: &Ctx) -> Result<Vec<Metric>> {
             }
             check_interrupt()?;
             let id = format!("{}-cst-{round}", rt.name);
+            ctx.space();
             let outcome = cst_once(ctx, rt, &id);
             reap_strays();
             let outcome = match outcome {
@@ -118,10 +119,9 @@ pub fn measure_run(ctx: &Ctx) -> Result<Vec<Metric>> {
             }
             check_interrupt()?;
             let id = format!("{}-run-{round}", rt.name);
-            let outcome = ctx
-                .bundles
-                .prepare(&rt.name, "0", &id, &["true"])
-                .and_then(|b| rt.invoke(rt.run(&b, &id)));
+            let outcome = ctx.bundles.prepare(&rt.name, "0", &id, &["true"]);
+            ctx.space();
+            let outcome = outcome.and_then(|b| rt.invoke(rt.run(&b, &id)));
             reap_strays();
             let outcome = match outcome {
                 Ok(f) => {

@@ -9,10 +9,12 @@
 mod batch;
 mod exec;
 mod lifecycle;
+mod scale;
 mod shim;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use crate::bundle::Bundles;
 use crate::error::{Error, Result};
@@ -44,6 +46,8 @@ pub enum Group {
     /// containerd shims: berth's against runc's (not in the default set:
     /// it starts a private containerd).
     Shim,
+    /// The cost curve: N long-running containers (not in the default set).
+    Scale,
 }
 
 impl Group {
@@ -56,13 +60,14 @@ impl Group {
     ];
 
     /// Every group `--metrics` accepts.
-    pub const KNOWN: [Group; 6] = [
+    pub const KNOWN: [Group; 7] = [
         Group::Lifecycle,
         Group::Run,
         Group::Exec,
         Group::Seq,
         Group::Par,
         Group::Shim,
+        Group::Scale,
     ];
 
     pub fn key(self) -> &'static str {
@@ -73,6 +78,7 @@ impl Group {
             Group::Seq => "seq",
             Group::Par => "par",
             Group::Shim => "shim",
+            Group::Scale => "scale",
         }
     }
 
@@ -89,6 +95,12 @@ impl Group {
             })
     }
 
+    /// Groups of single-call latencies, which the bench measures twice:
+    /// back to back, and spaced (see `Ctx::pause`).
+    pub fn is_latency(self) -> bool {
+        matches!(self, Group::Lifecycle | Group::Run | Group::Exec)
+    }
+
     pub fn measure(self, ctx: &Ctx) -> Result<Vec<Metric>> {
         let mut metrics = match self {
             Group::Lifecycle => lifecycle::measure_cst(ctx)?,
@@ -97,6 +109,7 @@ impl Group {
             Group::Seq => batch::measure_seq(ctx)?,
             Group::Par => batch::measure_par(ctx)?,
             Group::Shim => shim::measure(ctx)?,
+            Group::Scale => scale::measure(ctx)?,
         };
         for m in &mut metrics {
             m.finish(ctx.baseline);
@@ -119,6 +132,13 @@ pub struct Ctx<'a> {
     pub verbose: bool,
     /// Where containerd-shim-berth-v2 and its berth are (the shim group).
     pub shim_dir: &'a Path,
+    /// Idle time before each latency sample: zero back to back, else the
+    /// spaced mode. A node that starts a container now and then pays costs
+    /// that back-to-back calls hide, e.g. the RCU grace period a cgroup v1
+    /// migration waits for unless another one happened just before.
+    pub pause: Duration,
+    /// Container counts of the scale group.
+    pub scale: &'a [usize],
 }
 
 /// In which order the runtimes take their turn within a round.
@@ -162,6 +182,14 @@ impl<'a> Ctx<'a> {
         permutation(rts.len(), self.order, round)
             .into_iter()
             .map(move |i| (i, &rts[i]))
+    }
+
+    /// Before a latency sample: idle for `pause` (nothing in spaced mode's
+    /// window but the bench sleeping).
+    pub fn space(&self) {
+        if !self.pause.is_zero() {
+            std::thread::sleep(self.pause);
+        }
     }
 
     pub fn pid_file(&self, rt: &Runtime) -> PathBuf {

@@ -1,0 +1,230 @@
+//! The few calls berth makes to systemd's manager over the system bus
+//! (org.freedesktop.systemd1(5)), with zbus's blocking API.
+//!
+//! zbus runs its socket reader on threads of its own. berth connects only
+//! after the container init has been cloned (systemd needs the init's pid
+//! anyway), and with every signal blocked while the connection lives, so
+//! that those threads inherit a full mask: a SIGTERM that `run` forwards to
+//! the container can never be taken by a zbus thread instead.
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use nix::sys::signal::{SigSet, SigmaskHow};
+use zbus::blocking::{Connection, MessageIterator};
+use zbus::zvariant::{self, OwnedObjectPath};
+
+use super::props::{Prop, Value};
+
+const DEST: &str = "org.freedesktop.systemd1";
+const PATH: &str = "/org/freedesktop/systemd1";
+const MANAGER: &str = "org.freedesktop.systemd1.Manager";
+/// How long a start or stop job may take, as runc allows.
+const JOB_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A failed systemd call, one line. zbus's error is boxed: it is large.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("connecting to the system bus: {0}")]
+    Connect(Box<zbus::Error>),
+    #[error("systemd {method} {unit}: {source}")]
+    Call {
+        method: &'static str,
+        unit: String,
+        source: Box<zbus::Error>,
+    },
+    #[error("systemd job for {unit} finished with {result:?}")]
+    Job { unit: String, result: String },
+    #[error("no reply from systemd for the {unit} job within {JOB_TIMEOUT:?}")]
+    Timeout { unit: String },
+}
+
+impl BusError {
+    /// The D-Bus error name systemd answered with, if any.
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            BusError::Call { source, .. } => match &**source {
+                zbus::Error::MethodError(name, ..) => Some(name.as_str()),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
+pub const UNIT_EXISTS: &str = "org.freedesktop.systemd1.UnitExists";
+pub const NO_SUCH_UNIT: &str = "org.freedesktop.systemd1.NoSuchUnit";
+pub const LOAD_FAILED: &str = "org.freedesktop.systemd1.LoadFailed";
+
+/// Restores the signal mask when dropped.
+struct MaskGuard(SigSet);
+
+impl MaskGuard {
+    fn block_all() -> MaskGuard {
+        let mut old = SigSet::empty();
+        let _ = nix::sys::signal::pthread_sigmask(
+            SigmaskHow::SIG_BLOCK,
+            Some(&SigSet::all()),
+            Some(&mut old),
+        );
+        MaskGuard(old)
+    }
+}
+
+impl Drop for MaskGuard {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&self.0), None);
+    }
+}
+
+/// A connection to systemd's manager.
+pub struct Bus {
+    conn: Connection,
+    // Dropped after `conn`: its threads are gone or blocked by then.
+    _mask: MaskGuard,
+}
+
+/// The D-Bus form of a property value.
+fn variant(v: &Value) -> zvariant::Value<'_> {
+    match v {
+        Value::Bool(b) => zvariant::Value::from(*b),
+        Value::Byte(n) => zvariant::Value::from(*n),
+        Value::I16(n) => zvariant::Value::from(*n),
+        Value::U16(n) => zvariant::Value::from(*n),
+        Value::I32(n) => zvariant::Value::from(*n),
+        Value::U32(n) => zvariant::Value::from(*n),
+        Value::I64(n) => zvariant::Value::from(*n),
+        Value::U64(n) => zvariant::Value::from(*n),
+        Value::Double(d) => zvariant::Value::from(*d),
+        Value::Str(s) => zvariant::Value::from(s.as_str()),
+        Value::Bytes(b) => zvariant::Value::from(b.clone()),
+        Value::U32s(v) => zvariant::Value::from(v.clone()),
+        Value::Strs(v) => zvariant::Value::from(v.clone()),
+        Value::Pairs(v) => zvariant::Value::from(v.clone()),
+    }
+}
+
+/// The `a(sv)` argument of StartTransientUnit and SetUnitProperties.
+pub fn encode(props: &[Prop]) -> Vec<(&str, zvariant::Value<'_>)> {
+    props
+        .iter()
+        .map(|(n, v)| (n.as_str(), variant(v)))
+        .collect()
+}
+
+impl Bus {
+    pub fn system() -> Result<Bus, BusError> {
+        let mask = MaskGuard::block_all();
+        let conn = Connection::system().map_err(|e| BusError::Connect(Box::new(e)))?;
+        Ok(Bus { conn, _mask: mask })
+    }
+
+    /// A bus at `address` (tests: a private dbus-daemon).
+    #[cfg(test)]
+    pub fn at(address: &str) -> Result<Bus, BusError> {
+        let mask = MaskGuard::block_all();
+        let conn = zbus::blocking::connection::Builder::address(address)
+            .and_then(|b| b.build())
+            .map_err(|e| BusError::Connect(Box::new(e)))?;
+        Ok(Bus { conn, _mask: mask })
+    }
+
+    fn call<B>(&self, method: &'static str, unit: &str, body: &B) -> Result<zbus::Message, BusError>
+    where
+        B: serde::Serialize + zvariant::DynamicType,
+    {
+        self.conn
+            .call_method(Some(DEST), PATH, Some(MANAGER), method, body)
+            .map_err(|source| BusError::Call {
+                method,
+                unit: unit.to_owned(),
+                source: Box::new(source),
+            })
+    }
+
+    /// Run `start` (which returns a job path) and wait for systemd's
+    /// JobRemoved for that job; its result must be "done".
+    fn job(
+        &self,
+        unit: &str,
+        start: impl FnOnce() -> Result<zbus::Message, BusError>,
+    ) -> Result<(), BusError> {
+        let call_err = |method, source| BusError::Call {
+            method,
+            unit: unit.to_owned(),
+            source: Box::new(source),
+        };
+        // Signals go only to subscribed clients; the match is added before
+        // the job starts so that its end cannot be missed.
+        self.call("Subscribe", unit, &())?;
+        let rule = zbus::MatchRule::builder()
+            .msg_type(zbus::message::Type::Signal)
+            .sender(DEST)
+            .and_then(|b| b.interface(MANAGER))
+            .and_then(|b| b.member("JobRemoved"))
+            .map_err(|e| call_err("AddMatch", e))?
+            .build();
+        let signals = MessageIterator::for_match_rule(rule, &self.conn, Some(64))
+            .map_err(|e| call_err("AddMatch", e))?;
+        let reply = start()?;
+        let job: OwnedObjectPath = reply
+            .body()
+            .deserialize()
+            .map_err(|e| call_err("(job reply)", e))?;
+        // The iterator blocks without a timeout: read it on a thread (it
+        // inherits the full signal mask) and wait here with one.
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for msg in signals.flatten() {
+                let body = msg.body();
+                let Ok((_, path, _, result)) =
+                    body.deserialize::<(u32, OwnedObjectPath, String, String)>()
+                else {
+                    continue;
+                };
+                if path == job {
+                    let _ = tx.send(result);
+                    return;
+                }
+            }
+        });
+        match rx.recv_timeout(JOB_TIMEOUT) {
+            Ok(r) if r == "done" => Ok(()),
+            Ok(result) => Err(BusError::Job {
+                unit: unit.to_owned(),
+                result,
+            }),
+            Err(_) => Err(BusError::Timeout {
+                unit: unit.to_owned(),
+            }),
+        }
+    }
+
+    pub fn start_transient_unit(&self, unit: &str, props: &[Prop]) -> Result<(), BusError> {
+        let aux: Vec<(&str, Vec<(&str, zvariant::Value)>)> = Vec::new();
+        self.job(unit, || {
+            self.call(
+                "StartTransientUnit",
+                unit,
+                &(unit, "replace", encode(props), aux),
+            )
+        })
+    }
+
+    pub fn stop_unit(&self, unit: &str) -> Result<(), BusError> {
+        self.job(unit, || self.call("StopUnit", unit, &(unit, "replace")))
+    }
+
+    pub fn reset_failed_unit(&self, unit: &str) -> Result<(), BusError> {
+        self.call("ResetFailedUnit", unit, &(unit,)).map(drop)
+    }
+
+    pub fn set_unit_properties(&self, unit: &str, props: &[Prop]) -> Result<(), BusError> {
+        self.call("SetUnitProperties", unit, &(unit, true, encode(props)))
+            .map(drop)
+    }
+}
+
+#[cfg(test)]
+#[path = "bus_tests.rs"]
+mod tests;
