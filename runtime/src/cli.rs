@@ -1,14 +1,15 @@
-//! The runc-compatible command line. It only parses and dispatches; the
-//! work is in `container`.
+//! The runc-compatible command line: clap's definition of runc's flags and
+//! one small function per command over `berth::api`.
 
-use std::io::Write;
+mod commands;
+mod update;
+
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::container::{self, CreateOpts};
-use crate::error::{Error, Result};
-use crate::logging;
+use berth::api::{CreateOptions, CriuOptions};
+use berth::logging;
 
 const ABOUT: &str = "berth: an OCI container runtime with runc's command line";
 
@@ -47,7 +48,7 @@ struct Cli {
     log: Option<PathBuf>,
     /// Format of the --log lines.
     #[arg(long = "log-format", global = true, value_enum, default_value = "text", value_name = "FORMAT", help_heading = GLOBAL)]
-    log_format: logging::Format,
+    log_format: LogFormat,
     /// Log debug lines too (to stderr without --log).
     #[arg(long, global = true, help_heading = GLOBAL)]
     debug: bool,
@@ -189,16 +190,17 @@ struct CriuArgs {
     manage_cgroups_mode: Option<String>,
 }
 
-impl From<CriuArgs> for crate::checkpoint::CriuOpts {
-    fn from(a: CriuArgs) -> Self {
-        crate::checkpoint::CriuOpts {
-            image_path: a.image_path,
-            work_path: a.work_path,
+impl From<&CriuArgs> for CriuOptions {
+    fn from(a: &CriuArgs) -> Self {
+        CriuOptions {
+            image_path: a.image_path.clone(),
+            work_path: a.work_path.clone(),
             tcp_established: a.tcp_established,
             ext_unix_sk: a.ext_unix_sk,
             shell_job: a.shell_job,
             file_locks: a.file_locks,
-            manage_cgroups_mode: a.manage_cgroups_mode,
+            manage_cgroups_mode: a.manage_cgroups_mode.clone(),
+            // The global --criu, through the Runtime.
             program: None,
         }
     }
@@ -287,9 +289,15 @@ enum Cmd {
     },
     /// List containers.
     List {
-        /// Output format: table or json.
-        #[arg(short, long, default_value = "table", value_name = "FORMAT")]
-        format: String,
+        /// Output format.
+        #[arg(
+            short,
+            long,
+            value_enum,
+            default_value = "table",
+            value_name = "FORMAT"
+        )]
+        format: Format,
         /// Print only ids.
         #[arg(short, long)]
         quiet: bool,
@@ -300,9 +308,15 @@ enum Cmd {
     Resume(IdArg),
     /// List the container's processes: host pids (json) or `ps` rows (table).
     Ps {
-        /// Output format: table or json.
-        #[arg(short, long, default_value = "table", value_name = "FORMAT")]
-        format: String,
+        /// Output format.
+        #[arg(
+            short,
+            long,
+            value_enum,
+            default_value = "table",
+            value_name = "FORMAT"
+        )]
+        format: Format,
         /// The container's id.
         #[arg(value_name = "CONTAINER-ID")]
         id: String,
@@ -315,7 +329,7 @@ enum Cmd {
         ps_args: Vec<String>,
     },
     /// Change a live container's cgroup limits.
-    Update(Box<UpdateArgs>),
+    Update(Box<update::UpdateArgs>),
     /// Print resource statistics and OOM events of a container as JSON lines.
     Events {
         /// Print the statistics once and exit.
@@ -345,101 +359,49 @@ enum Cmd {
     Features,
 }
 
-/// runc's `update` flags; sizes take k/m/g suffixes. runc's Intel RDT flags
-/// (--l3-cache-schema, --mem-bw-schema) are not offered: berth has no Intel RDT.
-#[derive(Args, Debug)]
-struct UpdateArgs {
-    /// A LinuxResources JSON file, or "-" for stdin; other flags are ignored.
-    #[arg(short, long, value_name = "FILE")]
-    resources: Option<String>,
-    /// Memory limit (bytes, k/m/g suffixes; -1 for unlimited).
-    #[arg(long, allow_hyphen_values = true, value_name = "SIZE")]
-    memory: Option<String>,
-    /// Memory soft limit.
-    #[arg(
-        long = "memory-reservation",
-        allow_hyphen_values = true,
-        value_name = "SIZE"
-    )]
-    memory_reservation: Option<String>,
-    /// Memory plus swap; -1 for unlimited.
-    #[arg(long = "memory-swap", allow_hyphen_values = true, value_name = "SIZE")]
-    memory_swap: Option<String>,
-    /// Kernel memory limit (cgroup v1 only; deprecated by the kernel).
-    #[arg(
-        long = "kernel-memory",
-        allow_hyphen_values = true,
-        value_name = "SIZE"
-    )]
-    kernel_memory: Option<String>,
-    /// Kernel TCP buffer memory limit (cgroup v1 only).
-    #[arg(
-        long = "kernel-memory-tcp",
-        allow_hyphen_values = true,
-        value_name = "SIZE"
-    )]
-    kernel_memory_tcp: Option<String>,
-    /// CPU shares (relative weight).
-    #[arg(long = "cpu-share", alias = "cpu-shares", value_name = "N")]
-    cpu_share: Option<u64>,
-    /// CPU CFS quota in microseconds per period; -1 for none.
-    #[arg(long = "cpu-quota", allow_hyphen_values = true, value_name = "USEC")]
-    cpu_quota: Option<i64>,
-    /// CPU CFS period in microseconds.
-    #[arg(long = "cpu-period", value_name = "USEC")]
-    cpu_period: Option<u64>,
-    /// Realtime runtime in microseconds per period (cgroup v1 only).
-    #[arg(
-        long = "cpu-rt-runtime",
-        allow_hyphen_values = true,
-        value_name = "USEC"
-    )]
-    cpu_rt_runtime: Option<i64>,
-    /// Realtime period in microseconds (cgroup v1 only).
-    #[arg(long = "cpu-rt-period", value_name = "USEC")]
-    cpu_rt_period: Option<u64>,
-    /// CPUs allowed, e.g. 0-3,6.
-    #[arg(long = "cpuset-cpus", value_name = "LIST")]
-    cpuset_cpus: Option<String>,
-    /// Memory nodes allowed, e.g. 0-1.
-    #[arg(long = "cpuset-mems", value_name = "LIST")]
-    cpuset_mems: Option<String>,
-    /// Maximum number of tasks; -1 or 0 for unlimited.
-    #[arg(long = "pids-limit", allow_hyphen_values = true, value_name = "N")]
-    pids_limit: Option<i64>,
-    /// Block IO weight, 10 to 1000 (needs a disk scheduler with weights).
-    #[arg(long = "blkio-weight", value_name = "N")]
-    blkio_weight: Option<u16>,
-    /// The container's id.
-    #[arg(value_name = "CONTAINER-ID")]
-    id: String,
+impl From<&CreateArgs> for CreateOptions {
+    fn from(a: &CreateArgs) -> Self {
+        CreateOptions {
+            bundle: a.bundle.clone(),
+            console_socket: a.console_socket.clone(),
+            pid_file: a.pid_file.clone(),
+            preserve_fds: a.preserve_fds,
+            no_pivot: a.no_pivot,
+            no_new_keyring: a.no_new_keyring,
+            ..CreateOptions::default()
+        }
+    }
 }
 
-impl From<CreateArgs> for (String, CreateOpts) {
-    fn from(a: CreateArgs) -> Self {
-        (
-            a.id,
-            CreateOpts {
-                bundle: a.bundle,
-                console_socket: a.console_socket,
-                pid_file: a.pid_file,
-                preserve_fds: a.preserve_fds,
-                no_pivot: a.no_pivot,
-                no_new_keyring: a.no_new_keyring,
-                ..CreateOpts::default()
-            },
-        )
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+impl From<LogFormat> for logging::Format {
+    fn from(f: LogFormat) -> Self {
+        match f {
+            LogFormat::Text => logging::Format::Text,
+            LogFormat::Json => logging::Format::Json,
+        }
     }
+}
+
+/// `list -f` and `ps -f`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Table,
+    Json,
 }
 
 pub fn main() -> i32 {
     main_with(std::env::args_os())
 }
 
-/// The CLI on an explicit argument list (the first one is the program
-/// name): the shim runs berth commands this way in a forked worker, without
-/// an exec.
-pub fn main_with<I, T>(args: I) -> i32
+/// The CLI on an explicit argument list (the first one is the program name).
+fn main_with<I, T>(args: I) -> i32
 where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
@@ -449,11 +411,11 @@ where
         Ok(c) => c,
         Err(e) => return usage_error(&e, &args),
     };
-    if let Err(e) = logging::init(cli.log.clone(), cli.log_format, cli.debug) {
+    if let Err(e) = logging::init(cli.log.clone(), cli.log_format.into(), cli.debug) {
         eprintln!("berth: {e}");
         return 1;
     }
-    match dispatch(cli) {
+    match commands::dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
             let msg = e.to_string();
@@ -536,216 +498,6 @@ fn log_args(args: &[std::ffi::OsString]) -> (Option<PathBuf>, logging::Format) {
         }
     }
     (log, format)
-}
-
-/// Restore does not place a container in a systemd unit yet.
-fn need_cgroupfs(systemd: bool) -> Result<()> {
-    if systemd {
-        return Err(Error::Unsupported(
-            "restore with --systemd-cgroup (the systemd cgroup driver)".into(),
-        ));
-    }
-    Ok(())
-}
-
-/// Commands after create take the driver recorded in the container state.
-fn driver(systemd: bool) -> crate::cgroups::Driver {
-    if systemd {
-        crate::cgroups::Driver::Systemd
-    } else {
-        crate::cgroups::Driver::Cgroupfs
-    }
-}
-
-fn dispatch(cli: Cli) -> Result<i32> {
-    let root = match cli.root {
-        Some(r) => r,
-        None => crate::rootless::default_root()?,
-    };
-    let rootless = crate::rootless::Mode::parse(&cli.rootless)?;
-    logging::debug(|| format!("{:?}", cli.cmd));
-    match cli.cmd {
-        Cmd::Create(a) => {
-            let (id, mut o): (String, CreateOpts) = a.into();
-            o.rootless = rootless;
-            o.cgroup_driver = driver(cli.systemd_cgroup);
-            container::create(&root, &id, &o)?;
-        }
-        Cmd::Start(IdArg { id }) => {
-            let dir = crate::state::Dir::open(&root, &id)?;
-            let st = dir.load()?;
-            container::start(&dir, &st)?;
-        }
-        Cmd::Run { c, detach, .. } => {
-            let (id, mut o): (String, CreateOpts) = c.into();
-            o.rootless = rootless;
-            o.cgroup_driver = driver(cli.systemd_cgroup);
-            return container::run(&root, &id, &o, detach);
-        }
-        Cmd::Exec(a) => {
-            let a = *a;
-            let o = container::ExecOpts {
-                process_file: a.process,
-                args: a.args,
-                tty: a.tty,
-                console_socket: a.console_socket,
-                pid_file: a.pid_file,
-                preserve_fds: a.preserve_fds,
-                detach: a.detach,
-                env: a.env,
-                cwd: a.cwd,
-                user: a.user,
-                additional_gids: a.additional_gids,
-                caps: a.cap,
-                no_new_privs: a.no_new_privs,
-                apparmor: a.apparmor,
-                process_label: a.process_label,
-                cgroup: a.cgroup,
-                ignore_paused: a.ignore_paused,
-            };
-            return container::exec(&root, &a.id, &o);
-        }
-        Cmd::State(IdArg { id }) => println!("{}", container::state_json(&root, &id)?),
-        Cmd::Kill { all, id, signal } => {
-            let sig = crate::signal::parse(&signal)?;
-            container::kill(&root, &id, sig, all)?;
-        }
-        Cmd::Delete { force, id } => container::delete(&root, &id, force)?,
-        Cmd::List { format, quiet } => list(&root, &format, quiet)?,
-        Cmd::Pause(IdArg { id }) => crate::ops::pause(&root, &id)?,
-        Cmd::Resume(IdArg { id }) => crate::ops::resume(&root, &id)?,
-        Cmd::Ps {
-            format,
-            id,
-            ps_args,
-        } => print!("{}", crate::ops::ps(&root, &id, &format, &ps_args)?),
-        Cmd::Update(a) => {
-            let a = *a;
-            let o = crate::ops::UpdateOpts {
-                resources: a.resources,
-                memory: a.memory,
-                memory_reservation: a.memory_reservation,
-                memory_swap: a.memory_swap,
-                kernel_memory: a.kernel_memory,
-                kernel_memory_tcp: a.kernel_memory_tcp,
-                cpu_shares: a.cpu_share,
-                cpu_quota: a.cpu_quota,
-                cpu_period: a.cpu_period,
-                cpu_rt_runtime: a.cpu_rt_runtime,
-                cpu_rt_period: a.cpu_rt_period,
-                cpuset_cpus: a.cpuset_cpus,
-                cpuset_mems: a.cpuset_mems,
-                pids_limit: a.pids_limit,
-                blkio_weight: a.blkio_weight,
-                l3_cache_schema: None,
-                mem_bw_schema: None,
-            };
-            crate::ops::update(&root, &a.id, &o)?;
-        }
-        Cmd::Events {
-            stats,
-            interval,
-            id,
-        } => {
-            let o = crate::events::EventsOpts {
-                stats_only: stats,
-                interval: crate::events::duration::parse("--interval", &interval)?,
-            };
-            crate::events::run(&root, &id, &o)?;
-        }
-        Cmd::Checkpoint(a) => {
-            let mut criu: crate::checkpoint::CriuOpts = a.criu.into();
-            criu.program = cli.criu;
-            let o = crate::checkpoint::CheckpointOpts {
-                criu,
-                leave_running: a.leave_running,
-                pre_dump: a.pre_dump,
-                parent_path: a.parent_path,
-            };
-            crate::checkpoint::checkpoint(&root, &a.id, &o)?;
-        }
-        Cmd::Restore(a) => {
-            need_cgroupfs(cli.systemd_cgroup)?;
-            let mut criu: crate::checkpoint::CriuOpts = a.criu.into();
-            criu.program = cli.criu;
-            let o = crate::checkpoint::RestoreOpts {
-                criu,
-                bundle: a.bundle,
-                detach: a.detach,
-                pid_file: a.pid_file,
-                console_socket: a.console_socket,
-            };
-            return crate::checkpoint::restore(&root, &a.id, &o);
-        }
-        Cmd::Spec { bundle, rootless } => crate::spec::write(&bundle, rootless)?,
-        Cmd::Features => {
-            let _ = writeln!(std::io::stdout(), "{}", crate::features::json()?);
-        }
-    }
-    Ok(0)
-}
-
-fn list(root: &std::path::Path, format: &str, quiet: bool) -> Result<()> {
-    let rows = container::list(root)?;
-    let mut out = std::io::stdout().lock();
-    if quiet {
-        for r in &rows {
-            let _ = writeln!(out, "{}", r.id);
-        }
-        return Ok(());
-    }
-    match format {
-        "json" => {
-            // The same owner as the table's column (state JSON leaves it empty).
-            let v: Vec<serde_json::Value> = rows
-                .iter()
-                .map(|r| {
-                    let mut v = r.json();
-                    v["owner"] = owner(&root.join(&r.id)).into();
-                    v
-                })
-                .collect();
-            let _ = writeln!(out, "{}", serde_json::to_string(&v).unwrap_or_default());
-        }
-        "table" => {
-            let _ = writeln!(
-                out,
-                "{:<12} {:<8} {:<10} {:<40} {:<30} OWNER",
-                "ID", "PID", "STATUS", "BUNDLE", "CREATED"
-            );
-            for r in &rows {
-                let j = r.json();
-                let _ = writeln!(
-                    out,
-                    "{:<12} {:<8} {:<10} {:<40} {:<30} {}",
-                    r.id,
-                    j["pid"].as_i64().unwrap_or_default(),
-                    j["status"].as_str().unwrap_or_default(),
-                    j["bundle"].as_str().unwrap_or_default(),
-                    j["created"].as_str().unwrap_or_default(),
-                    owner(&root.join(&r.id))
-                );
-                if let Err(e) = &r.row {
-                    eprintln!("berth: container {}: {e}", r.id);
-                }
-            }
-        }
-        f => return Err(Error::Invalid(format!("invalid format option {f:?}"))),
-    }
-    Ok(())
-}
-
-/// runc's OWNER column: the user owning the container's state directory.
-fn owner(dir: &std::path::Path) -> String {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(m) = std::fs::metadata(dir) else {
-        return String::new();
-    };
-    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(m.uid()))
-        .ok()
-        .flatten()
-        .map(|u| u.name)
-        .unwrap_or_else(|| format!("#{}", m.uid()))
 }
 
 #[cfg(test)]

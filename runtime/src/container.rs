@@ -19,7 +19,8 @@ mod exec;
 pub use exec::{exec, ExecOpts};
 
 /// Options of `create` and `run`.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct CreateOpts {
     pub bundle: PathBuf,
     pub console_socket: Option<PathBuf>,
@@ -30,7 +31,9 @@ pub struct CreateOpts {
     /// The global --rootless flag: whether a cgroup the caller may not
     /// write is tolerated (see `rootless`).
     pub rootless: crate::rootless::Mode,
-    /// Who manages the container's cgroup (`--systemd-cgroup`).
+    /// Who manages the container's cgroup (`--systemd-cgroup`); through the
+    /// API it is the `Runtime`'s choice, so it is not part of a request.
+    #[serde(skip)]
     pub cgroup_driver: crate::cgroups::Driver,
 }
 
@@ -464,13 +467,6 @@ fn stored_hook_state(st: &Stored, status: Status) -> Vec<u8> {
     serde_json::to_vec(&st.json(status)).unwrap_or_default()
 }
 
-pub fn state_json(root: &Path, id: &str) -> Result<String> {
-    let dir = Dir::open(root, id)?;
-    let st = dir.load()?;
-    let status = st.status(&dir.path);
-    serde_json::to_string_pretty(&st.json(status)).map_err(|e| Error::Invalid(e.to_string()))
-}
-
 fn pidfd_open(pid: i32) -> Option<OwnedFd> {
     // SAFETY: pidfd_open returns a new fd or -1.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
@@ -751,25 +747,6 @@ fn force_destroy(dir: Dir, st: &Stored) -> Result<()> {
 pub struct Listed {
     pub id: String,
     pub row: std::result::Result<(Stored, Status), String>,
-}
-
-impl Listed {
-    /// runc's `list -f json` object; a broken entry has pid 0 and status "unknown".
-    pub fn json(&self) -> serde_json::Value {
-        match &self.row {
-            Ok((st, status)) => serde_json::to_value(st.json(*status)).unwrap_or_default(),
-            Err(_) => serde_json::json!({
-                "ociVersion": state::OCI_VERSION,
-                "id": self.id,
-                "pid": 0,
-                "status": "unknown",
-                "bundle": "",
-                "rootfs": "",
-                "created": "",
-                "owner": "",
-            }),
-        }
-    }
 }
 
 pub fn list(root: &Path) -> Result<Vec<Listed>> {

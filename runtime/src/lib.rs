@@ -1,38 +1,54 @@
-//! berth: an OCI runtime library with a thin runc-compatible CLI.
+//! berth: an OCI runtime library; the runc-compatible `berth` command and
+//! the containerd shim are thin adapters over its typed API, [`api`].
 //!
 //! Process model (see `process`): one binary, never re-executed. `create`
 //! clones the container init directly with clone3 (joining the cgroup with
 //! CLONE_INTO_CGROUP on cgroup v2), drives it over a socketpair, and leaves it
 //! blocked on the `exec.fifo` until `start` opens the other end.
 
+pub mod api;
+
+// The modules below are the implementation. The hidden public ones are
+// reachable for the crate's integration tests (cgroups, rootfs, seccomp),
+// its fuzz targets (events, hooks, seccomp, signal, state, validate) and the
+// command line (logging); none is a stable interface.
+#[doc(hidden)]
 pub mod cgroups;
-pub mod checkpoint;
-pub mod cli;
-pub mod console;
-pub mod container;
-pub mod error;
+mod checkpoint;
+mod console;
+mod container;
+mod error;
+#[doc(hidden)]
 pub mod events;
-pub mod features;
+mod features;
 mod forward;
+#[doc(hidden)]
 pub mod hooks;
-pub mod interrupt;
+mod interrupt;
+#[doc(hidden)]
 pub mod logging;
-pub mod lsm;
-pub mod namespaces;
-pub mod netdev;
-pub mod notify;
-pub mod ops;
-pub mod placement;
-pub mod process;
+mod lsm;
+mod namespaces;
+mod netdev;
+mod notify;
+mod ops;
+mod placement;
+mod process;
+#[doc(hidden)]
 pub mod rootfs;
-pub mod rootless;
+mod rootless;
+#[doc(hidden)]
 pub mod seccomp;
-pub mod security;
+mod security;
+#[doc(hidden)]
 pub mod signal;
-pub mod spec;
+mod spec;
+#[doc(hidden)]
 pub mod state;
-pub mod sysctl;
-pub mod userns;
+mod sysctl;
+mod userns;
+#[doc(hidden)]
 pub mod validate;
 
+pub use api::{Runtime, Stats, Status};
 pub use error::{Error, Result};

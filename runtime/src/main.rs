@@ -1,3 +1,7 @@
+//! The `berth` command: runc's command line over berth's library API.
+
+mod cli;
+
 fn main() {
-    std::process::exit(berth::cli::main());
+    std::process::exit(cli::main());
 }

@@ -13,7 +13,7 @@ use oci_spec::runtime::LinuxResources;
 use crate::error::{Context, Error, Result};
 
 /// The value of the global `--rootless` flag.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Mode {
     True,
     False,

@@ -214,10 +214,14 @@ fn ps_json_and_table() {
     let custom = b.ok(&["ps", &id, "-o", "pid,args"]);
     assert_eq!(custom.lines().count(), 3, "{custom}");
     assert!(custom.contains(&format!("{init} sleep 101")), "{custom}");
-    let e = b.fails(&["ps", "-f", "yaml", &id]);
+    // Refused by the command line, which names the formats there are.
+    let out = b.berth(&["ps", "-f", "yaml", &id]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
-        e,
-        "berth: invalid configuration: invalid format option \"yaml\""
+        err.lines().next(),
+        Some("berth: invalid value 'yaml' for '--format <FORMAT>' [possible values: table, json]"),
+        "{err}"
     );
     b.ok(&["delete", "-f", &id]);
     b.assert_clean();

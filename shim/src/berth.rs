@@ -1,15 +1,12 @@
-//! Driving the `berth` binary: every container operation is one berth
-//! command with the shim's state root and a JSON log, whose last error line
-//! becomes the message containerd shows.
+//! berth for one container: its state root and log, and the one way the
+//! shim runs an operation, a typed `berth::api::Request` answered by a
+//! `Reply`: in a forked worker of the helper (see `helper`), or by the berth
+//! binary (see `runcli`).
 
-use std::ffi::OsStr;
-use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
-use nix::fcntl::OFlag;
+use berth::api::{Reply, Request, Response, Runtime};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -119,146 +116,49 @@ impl Berth {
             .map_err(|e| Error::invalid(p.display().to_string(), e.to_string()))
     }
 
-    fn argv<'a>(&'a self, args: &[&'a OsStr]) -> Vec<&'a OsStr> {
-        let mut v: Vec<&OsStr> = vec![
-            OsStr::new("berth"),
-            OsStr::new("--root"),
-            self.root.as_os_str(),
-            OsStr::new("--log"),
-            self.log.as_os_str(),
-            OsStr::new("--log-format"),
-            OsStr::new("json"),
-        ];
-        if self.systemd_cgroup {
-            v.push(OsStr::new("--systemd-cgroup"));
+    /// The runtime API object for this container's state root.
+    pub fn runtime(&self) -> Runtime {
+        Runtime {
+            systemd_cgroup: self.systemd_cgroup,
+            ..Runtime::new(&self.root)
         }
-        v.extend_from_slice(args);
-        v
     }
 
-    /// Start one berth command. `args` starts with the berth subcommand.
-    fn start(&self, args: &[&OsStr], io: Io) -> Result<Running> {
-        let argv = self.argv(args);
-        let Some(binary) = &self.binary else {
-            #[cfg(feature = "in-process")]
-            return Ok(Running::Worker(crate::helper::start(
-                &argv,
-                [io.stdin, io.stdout, io.stderr],
-            )?));
-            #[cfg(not(feature = "in-process"))]
-            return Err(Error::invalid(
-                "runtime binary",
-                "none saved, and this shim was built without in-process berth",
-            ));
+    /// Run one request with `io` as the stdio of the operation (and
+    /// through it of the process it starts): in a worker of the helper, or
+    /// through the berth binary when one is chosen.
+    pub fn request(&self, reaper: Option<&Reaper>, req: Request, io: Io) -> Result<Response> {
+        let (op, id) = (req.name(), req.id().to_owned());
+        let reply = match &self.binary {
+            Some(binary) => crate::runcli::run(self, binary, reaper, &req, io)?,
+            None => self.in_process(req, io)?,
         };
-        let stdio = |f: Option<OwnedFd>| f.map_or_else(Stdio::null, Stdio::from);
-        let mut cmd = Command::new(binary);
-        cmd.args(&argv[1..]);
-        cmd.stdin(stdio(io.stdin))
-            .stdout(stdio(io.stdout))
-            .stderr(stdio(io.stderr));
-        let child = cmd.spawn().map_err(Error::io("exec", binary))?;
-        // Drop our copies of the stdio now: the container must hold the only
-        // writers, or readers never see EOF.
-        drop(cmd);
-        Ok(Running::Exec(child))
-    }
-
-    /// Run one berth command. `args` starts with the berth subcommand.
-    pub fn run(&self, reaper: Option<&Reaper>, args: &[&OsStr], io: Io, id: &str) -> Result<()> {
-        let code = self.start(args, io)?.wait(reaper)?;
-        self.finish(code, args, id)
-    }
-
-    /// Run one berth command that reads `input` on stdin (if any) and
-    /// return what it printed on stdout.
-    pub fn output(
-        &self,
-        reaper: Option<&Reaper>,
-        args: &[&OsStr],
-        input: Option<&[u8]>,
-        id: &str,
-    ) -> Result<Vec<u8>> {
-        let pipe = || nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(Error::sys("pipe"));
-        let (out_r, out_w) = pipe()?;
-        let (in_r, in_w) = match input {
-            Some(_) => pipe().map(|(r, w)| (Some(r), Some(w)))?,
-            None => (None, None),
-        };
-        let io = Io {
-            stdin: in_r,
-            stdout: Some(out_w),
-            stderr: None,
-        };
-        let running = self.start(args, io)?;
-        if let (Some(data), Some(w)) = (input, in_w) {
-            // A write error (berth exited early) shows in its exit status.
-            let _ = File::from(w).write_all(data);
+        match reply {
+            Reply::Ok(r) => Ok(r),
+            Reply::Err { kind, message } => Err(Error::Runtime {
+                cmd: op.to_owned(),
+                id,
+                kind,
+                msg: message,
+            }),
         }
-        let mut out = Vec::new();
-        let read = File::from(out_r).read_to_end(&mut out);
-        let code = running.wait(reaper)?;
-        read.map_err(Error::io("read output of berth", args[0]))?;
-        self.finish(code, args, id)?;
-        Ok(out)
     }
 
-    fn finish(&self, code: i32, args: &[&OsStr], id: &str) -> Result<()> {
-        if code == 0 {
-            return Ok(());
-        }
-        Err(Error::Runtime {
-            cmd: args
-                .first()
-                .unwrap_or(&OsStr::new(""))
-                .to_string_lossy()
-                .into_owned(),
-            id: id.to_string(),
-            msg: self
-                .last_error()
-                .unwrap_or_else(|| format!("exit status {code}")),
-        })
-    }
-
-    /// The message of the last `error` line in the JSON log.
-    fn last_error(&self) -> Option<String> {
-        #[derive(Deserialize)]
-        struct Line {
-            level: String,
-            msg: String,
-        }
-        let f = File::open(&self.log).ok()?;
-        BufReader::new(f)
-            .lines()
-            .map_while(|l| l.ok())
-            .filter_map(|l| serde_json::from_str::<Line>(&l).ok())
-            .filter(|l| l.level == "error")
-            .last()
-            .map(|l| l.msg)
-    }
-}
-
-/// A berth command under way.
-enum Running {
-    Exec(std::process::Child),
     #[cfg(feature = "in-process")]
-    Worker(crate::helper::Pending),
-}
+    fn in_process(&self, request: Request, io: Io) -> Result<Reply> {
+        let job = crate::helper::Job {
+            runtime: self.runtime(),
+            log: self.log.clone(),
+            request,
+        };
+        crate::helper::start(&job, [io.stdin, io.stdout, io.stderr])?.wait()
+    }
 
-impl Running {
-    /// Its exit code. An exec'd binary is collected through the reaper when
-    /// there is one (the shim reaps all its children); without one (the
-    /// `delete` action) std waits as usual.
-    fn wait(self, reaper: Option<&Reaper>) -> Result<i32> {
-        match (self, reaper) {
-            #[cfg(feature = "in-process")]
-            (Running::Worker(p), _) => p.wait(),
-            (Running::Exec(c), Some(r)) => Ok(r.wait(c.id() as i32)),
-            (Running::Exec(mut c), None) => Ok(c
-                .wait()
-                .map_err(Error::io("wait for", "berth"))?
-                .code()
-                .unwrap_or(128)),
-        }
+    #[cfg(not(feature = "in-process"))]
+    fn in_process(&self, _: Request, _: Io) -> Result<Reply> {
+        Err(Error::invalid(
+            "runtime binary",
+            "none saved, and this shim was built without in-process berth",
+        ))
     }
 }

@@ -13,6 +13,8 @@ use containerd_shim_protos::bootstrap_api::{BootstrapParams, BootstrapResult};
 use containerd_shim_protos::protobuf::Message;
 use containerd_shim_protos::shim::shim::DeleteResponse;
 
+use ::berth::api::Request;
+
 use crate::berth::{self, Berth};
 use crate::error::{Error, Result};
 use crate::flags::Flags;
@@ -221,14 +223,12 @@ pub fn delete(f: &Flags) -> Result<()> {
             log: bundle.join("log.json"),
         },
     };
-    let r = b.run(
-        None,
-        &["delete".as_ref(), "--force".as_ref(), f.id.as_ref()],
-        berth::Io::null(),
-        &f.id,
-    );
-    if let Err(e) = r {
-        if !e.to_string().contains("does not exist") {
+    let req = Request::Delete {
+        id: f.id.clone(),
+        force: true,
+    };
+    if let Err(e) = b.request(None, req, berth::Io::null()) {
+        if !e.is_not_found() {
             eprintln!("berth shim: {e}");
         }
     }

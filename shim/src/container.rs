@@ -3,9 +3,10 @@
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
+use ::berth::api::{CreateOptions, Exec, ExecOptions, Request, Response};
 use containerd_shim_protos::shim::shim::CreateTaskRequest;
 use containerd_shim_protos::types::task::Status;
 
@@ -29,28 +30,17 @@ pub struct Container {
     rootfs_mounted: bool,
 }
 
-fn read_pid(path: &Path) -> Result<i32> {
-    let s = std::fs::read_to_string(path).map_err(Error::io("read pid file", path))?;
-    s.trim()
-        .parse()
-        .map_err(|_| Error::invalid(path.display().to_string(), format!("not a pid: {s:?}")))
-}
-
-/// Run a berth command that starts a process (create, exec) with its stdio,
-/// through a console socket when it has a terminal; returns the pid.
+/// Run a request that starts a process (create, exec) with its stdio,
+/// through a console socket when it has a terminal, and record the pid.
+/// `set_console` puts the socket's path into the request's options.
 fn spawn_process(
     b: &Berth,
     reaper: &Reaper,
     id: &str,
     proc_: &Process,
-    pid_file: &Path,
-    args: &[&OsStr],
+    req: impl FnOnce(Option<PathBuf>) -> Request,
 ) -> Result<()> {
     let st = &proc_.stdio;
-    let _ = std::fs::remove_file(pid_file);
-    let mut argv: Vec<&OsStr> = args.to_vec();
-    argv.push(OsStr::new("--pid-file"));
-    argv.push(pid_file.as_os_str());
     let (io, closer, sock) = if st.terminal {
         if !matches!(crate::logio::parse(&st.stdout)?, crate::logio::Uri::Fifo) {
             return Err(Error::invalid(
@@ -66,24 +56,27 @@ fn spawn_process(
         let (io, closer) = stdio::open(&st.stdin, &st.stdout, &st.stderr, reaper, id, ns)?;
         (io, closer, None)
     };
-    if let Some(s) = &sock {
-        argv.push(OsStr::new("--console-socket"));
-        argv.push(s.path.as_os_str());
-    }
-    argv.push(OsStr::new(id));
-    let run = b.run(Some(reaper), &argv, io, id);
-    if let Err(e) = run {
-        if let Some(c) = closer {
-            c.lock().unwrap().take();
+    let req = req(sock.as_ref().map(|s| s.path.clone()));
+    let pid = match b.request(Some(reaper), req, io) {
+        Ok(Response::Created(c)) => c.pid,
+        Ok(Response::Exec(Exec::Detached { pid })) => pid,
+        Ok(r) => {
+            return Err(Error::invalid(
+                "berth reply",
+                format!("{r:?} names no process"),
+            ))
         }
-        return Err(e);
-    }
+        Err(e) => {
+            if let Some(c) = closer {
+                c.lock().unwrap().take();
+            }
+            return Err(e);
+        }
+    };
     let console = match &sock {
         Some(s) => Some(Console::start(s.receive()?, &st.stdin, &st.stdout)?),
         None => None,
     };
-    let pid = read_pid(pid_file)?;
-    let _ = std::fs::remove_file(pid_file);
     let mut s = proc_.state.lock().unwrap();
     s.pid = pid;
     s.stdin = closer;
@@ -128,19 +121,17 @@ impl Container {
             oom: None,
             rootfs_mounted: !req.rootfs.is_empty(),
         };
-        let mut args: Vec<&OsStr> = vec![
-            OsStr::new("create"),
-            OsStr::new("--bundle"),
-            c.bundle.as_os_str(),
-        ];
-        if opts.no_pivot_root {
-            args.push(OsStr::new("--no-pivot"));
-        }
-        if opts.no_new_keyring {
-            args.push(OsStr::new("--no-new-keyring"));
-        }
-        let pid_file = c.bundle.join("init.pid");
-        if let Err(e) = spawn_process(&c.berth, reaper, &c.id, &c.init, &pid_file, &args) {
+        let create = |console_socket| Request::Create {
+            id: c.id.clone(),
+            options: CreateOptions {
+                bundle: c.bundle.clone(),
+                console_socket,
+                no_pivot: opts.no_pivot_root,
+                no_new_keyring: opts.no_new_keyring,
+                ..CreateOptions::default()
+            },
+        };
+        if let Err(e) = spawn_process(&c.berth, reaper, &c.id, &c.init, create) {
             if let Err(ce) = c.cleanup(Some(reaper)) {
                 eprintln!("berth shim: cleanup after failed create of {}: {ce}", c.id);
             }
@@ -170,23 +161,13 @@ impl Container {
     /// Remove the container with berth and undo the rootfs mounts. With a
     /// reaper (the serving shim) berth's exit comes through it.
     pub fn cleanup(&mut self, reaper: Option<&Reaper>) -> Result<()> {
-        let r = self.berth.run(
-            reaper,
-            &[
-                OsStr::new("delete"),
-                OsStr::new("--force"),
-                OsStr::new(&self.id),
-            ],
-            Io::null(),
-            &self.id,
-        );
-        let r = match r {
-            Err(Error::Runtime { msg, .. })
-                if msg.contains("does not exist") || msg.contains("not found") =>
-            {
-                Ok(())
-            }
-            r => r,
+        let req = Request::Delete {
+            id: self.id.clone(),
+            force: true,
+        };
+        let r = match self.berth.request(reaper, req, Io::null()) {
+            Err(e) if e.is_not_found() => Ok(()),
+            r => r.map(drop),
         };
         if self.rootfs_mounted {
             mounts::unmount_all(&self.bundle.join("rootfs"))?;
@@ -217,22 +198,22 @@ impl Handle {
             )));
         }
         if exec_id.is_empty() {
-            self.berth.run(
-                Some(reaper),
-                &[OsStr::new("start"), OsStr::new(&self.id)],
-                Io::null(),
-                &self.id,
-            )?;
+            let req = Request::Start {
+                id: self.id.clone(),
+            };
+            self.berth.request(Some(reaper), req, Io::null())?;
         } else {
             let spec = self.bundle.join(format!("exec-{exec_id}.json"));
-            let pid_file = self.bundle.join(format!("exec-{exec_id}.pid"));
-            let args = [
-                OsStr::new("exec"),
-                OsStr::new("--detach"),
-                OsStr::new("--process"),
-                spec.as_os_str(),
-            ];
-            let r = spawn_process(&self.berth, reaper, &self.id, p, &pid_file, &args);
+            let exec = |console_socket| Request::Exec {
+                id: self.id.clone(),
+                options: Box::new(ExecOptions {
+                    process_file: Some(spec.clone()),
+                    detach: true,
+                    console_socket,
+                    ..ExecOptions::default()
+                }),
+            };
+            let r = spawn_process(&self.berth, reaper, &self.id, p, exec);
             let _ = std::fs::remove_file(&spec);
             r?;
         }
@@ -267,13 +248,12 @@ impl Handle {
             )));
         }
         if exec_id.is_empty() {
-            let sig = signal.to_string();
-            let mut args = vec![OsStr::new("kill")];
-            if all {
-                args.push(OsStr::new("--all"));
-            }
-            args.extend([OsStr::new(&self.id), OsStr::new(&sig)]);
-            return self.berth.run(Some(reaper), &args, Io::null(), &self.id);
+            let req = Request::Kill {
+                id: self.id.clone(),
+                signal: signal as i32,
+                all,
+            };
+            return self.berth.request(Some(reaper), req, Io::null()).map(drop);
         }
         let sig = nix::sys::signal::Signal::try_from(signal as i32)
             .map_err(|_| Error::invalid("signal", format!("{signal} is not a signal")))?;

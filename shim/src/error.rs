@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use berth::api::ErrorKind;
 use containerd_shim_protos::ttrpc::{self, Code};
 
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +20,7 @@ pub enum Error {
     Runtime {
         cmd: String,
         id: String,
+        kind: berth::api::ErrorKind,
         msg: String,
     },
     #[error("container {0} not found")]
@@ -58,6 +60,28 @@ impl Error {
         move |source| Error::Sys { what, source }
     }
 
+    /// A berth library error of operation `cmd` on container `id`.
+    pub fn berth(cmd: &str, id: &str) -> impl FnOnce(berth::Error) -> Self {
+        let (cmd, id) = (cmd.to_owned(), id.to_owned());
+        move |e| Error::Runtime {
+            cmd,
+            id,
+            kind: e.kind(),
+            msg: e.to_string(),
+        }
+    }
+
+    /// Whether berth said the container does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self,
+            Error::Runtime {
+                kind: ErrorKind::NotFound,
+                ..
+            }
+        )
+    }
+
     pub fn invalid(field: impl Into<String>, msg: impl Into<String>) -> Self {
         Error::Invalid {
             field: field.into(),
@@ -73,6 +97,12 @@ impl Error {
             Error::Exists(_) => Code::ALREADY_EXISTS,
             Error::State(_) => Code::FAILED_PRECONDITION,
             Error::Invalid { .. } => Code::INVALID_ARGUMENT,
+            Error::Runtime { kind, .. } => match kind {
+                ErrorKind::NotFound => Code::NOT_FOUND,
+                ErrorKind::AlreadyExists => Code::ALREADY_EXISTS,
+                ErrorKind::WrongStatus => Code::FAILED_PRECONDITION,
+                _ => Code::UNKNOWN,
+            },
             _ => Code::UNKNOWN,
         }
     }

@@ -5,24 +5,24 @@
 //! in the serving shim, whose ttrpc server runs threads: a child forked from
 //! a threaded process may inherit a lock another thread held. So `serve`
 //! forks this helper first, while the shim is still single-threaded. The
-//! helper stays single-threaded: it reads requests from a socket and forks
-//! one worker per request, which sets up stdio and runs berth's CLI code on
-//! the request's arguments, exactly what a `berth` process would do after
-//! exec. A worker per request keeps every command's state apart, as
-//! separate berth processes are, and lets slow commands (checkpoint) run
-//! beside quick ones. The helper reaps its workers and sends each exit
-//! status back on the pipe that came with the request.
+//! helper stays single-threaded: it reads typed requests (`berth::api`'s
+//! `Request`, as JSON, with the runtime it is for) from a socket and forks
+//! one worker per request, which sets up stdio as a `berth` process would
+//! have it and calls `Runtime::handle`. A worker per request keeps every
+//! operation's process-wide state apart, as separate berth processes are,
+//! and lets slow ones (checkpoint) run beside quick ones. The worker writes
+//! its `Reply` into a pipe to the helper; the helper reaps it and sends its
+//! exit status and that reply back on the pipe that came with the request.
 //!
 //! A container init cloned by a worker is re-parented to the shim (the
 //! subreaper; the helper is not one) when the worker exits, as it is when an
 //! exec'd `berth create` exits.
 
 use std::collections::HashMap;
-use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{IoSlice, IoSliceMut, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
@@ -34,13 +34,25 @@ use nix::sys::socket::{
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, ForkResult, Pid};
 
+use berth::api::{ErrorKind, Reply, Request, Runtime};
+use serde::{Deserialize, Serialize};
+
 use crate::error::{Error, Result};
 
 /// The shim's end of the helper's request socket, once the helper runs.
 static HELPER: OnceLock<OwnedFd> = OnceLock::new();
 
-/// Arguments plus a few bytes of framing; berth command lines are short.
+/// A request as JSON plus a byte of framing; requests are small (an update's
+/// resources are the largest).
 const MAX_REQUEST: usize = 64 * 1024;
+
+/// What a worker runs: one request of one runtime, logging to `log`.
+#[derive(Serialize, Deserialize)]
+pub struct Job {
+    pub runtime: Runtime,
+    pub log: PathBuf,
+    pub request: Request,
+}
 
 /// The three stdio fds of a command; None is /dev/null.
 pub type Stdio = [Option<OwnedFd>; 3];
@@ -69,48 +81,89 @@ pub fn spawn() -> Result<()> {
     }
 }
 
-/// A command a worker runs.
+/// A request a worker runs.
 pub enum Pending {
-    /// Forked here (no helper): wait for the pid.
-    Child(Pid),
-    /// Sent to the helper: its exit status comes on this pipe.
+    /// Forked here (no helper): wait for the pid, then read its reply.
+    Child(Pid, File),
+    /// Sent to the helper: the worker's exit status and reply come on this
+    /// pipe.
     Reply(File),
 }
 
 impl Pending {
-    /// The exit code, 128 + signal if the worker was killed.
-    pub fn wait(self) -> Result<i32> {
-        match self {
-            Pending::Child(pid) => loop {
-                match waitpid(pid, None) {
-                    Err(nix::errno::Errno::EINTR) => continue,
-                    Err(e) => break Err(Error::sys("wait for a berth worker")(e)),
-                    Ok(ws) => {
-                        if let Some((_, c)) = exit_code(ws) {
-                            break Ok(c);
+    /// The worker's reply; a worker that died without one is an error
+    /// naming its exit status.
+    pub fn wait(self) -> Result<Reply> {
+        let (code, data) = match self {
+            Pending::Child(pid, out) => {
+                let code = loop {
+                    match waitpid(pid, None) {
+                        Err(nix::errno::Errno::EINTR) => continue,
+                        Err(e) => return Err(Error::sys("wait for a berth worker")(e)),
+                        Ok(ws) => {
+                            if let Some((_, c)) = exit_code(ws) {
+                                break c;
+                            }
                         }
                     }
-                }
-            },
-            Pending::Reply(mut r) => {
-                let mut code = [0u8; 4];
-                r.read_exact(&mut code)
-                    .map_err(Error::io("read the exit status from", "the berth helper"))?;
-                Ok(i32::from_ne_bytes(code))
+                };
+                (code, drain(&out))
             }
+            Pending::Reply(mut r) => {
+                let mut data = Vec::new();
+                r.read_to_end(&mut data)
+                    .map_err(Error::io("read the reply from", "the berth helper"))?;
+                if data.len() < 4 {
+                    return Err(Error::invalid("berth helper reply", "truncated"));
+                }
+                let code = i32::from_ne_bytes([data[0], data[1], data[2], data[3]]);
+                (code, data.split_off(4))
+            }
+        };
+        if data.is_empty() {
+            return Ok(Reply::Err {
+                kind: ErrorKind::Failed,
+                message: format!("berth worker exited with status {code} and no reply"),
+            });
         }
+        serde_json::from_slice(&data)
+            .map_err(|e| Error::invalid("berth worker reply", e.to_string()))
     }
 }
 
-/// Start one berth command (`argv[0]` is the program name) with `stdio`.
-/// Without a helper (the short-lived `delete` action, single-threaded) the
-/// worker is forked right here.
-pub fn start(argv: &[&OsStr], stdio: Stdio) -> Result<Pending> {
+/// A pipe whose read end the helper drains once the worker has exited,
+/// both ends non-blocking: a reply is far smaller than a pipe's buffer, and
+/// the worker must never block on it.
+fn reply_pipe() -> Result<(File, OwnedFd)> {
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
+        .map_err(Error::sys("pipe"))?;
+    Ok((File::from(r), w))
+}
+
+/// What a worker wrote before it exited.
+fn drain(mut r: &File) -> Vec<u8> {
+    let mut data = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n @ 1..) = r.read(&mut buf) {
+        data.extend_from_slice(&buf[..n]);
+    }
+    data
+}
+
+/// Start one request with `stdio`. Without a helper (the short-lived
+/// `delete` action, single-threaded) the worker is forked right here.
+pub fn start(job: &Job, stdio: Stdio) -> Result<Pending> {
+    let json =
+        serde_json::to_vec(job).map_err(|e| Error::invalid("berth request", e.to_string()))?;
     let Some(sock) = HELPER.get() else {
+        let (out_r, out_w) = reply_pipe()?;
         // SAFETY: only the single-threaded actions run without a helper.
         return match unsafe { fork() }.map_err(Error::sys("fork a berth worker"))? {
-            ForkResult::Child => worker(argv.iter().map(|a| a.to_os_string()).collect(), stdio),
-            ForkResult::Parent { child } => Ok(Pending::Child(child)),
+            ForkResult::Child => {
+                drop(out_r);
+                worker(&json, stdio, out_w)
+            }
+            ForkResult::Parent { child } => Ok(Pending::Child(child, out_r)),
         };
     };
     let (reply_r, reply_w) =
@@ -119,12 +172,9 @@ pub fn start(argv: &[&OsStr], stdio: Stdio) -> Result<Pending> {
         .iter()
         .enumerate()
         .fold(0u8, |m, (i, f)| m | (u8::from(f.is_some()) << i))];
-    for a in argv {
-        payload.extend_from_slice(a.as_bytes());
-        payload.push(0);
-    }
+    payload.extend_from_slice(&json);
     if payload.len() > MAX_REQUEST {
-        return Err(Error::invalid("berth command", "argument list too long"));
+        return Err(Error::invalid("berth request", "too long"));
     }
     let mut fds: Vec<RawFd> = stdio.iter().flatten().map(|f| f.as_raw_fd()).collect();
     fds.push(reply_w.as_raw_fd());
@@ -183,8 +233,8 @@ fn helper_loop(sock: &OwnedFd) -> Result<()> {
     mask.thread_block().map_err(Error::sys("block SIGCHLD"))?;
     let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .map_err(Error::sys("signalfd"))?;
-    // Worker pid → the request's reply pipe.
-    let mut replies: HashMap<Pid, File> = HashMap::new();
+    // Worker pid → the request's reply pipe and the worker's output.
+    let mut replies: HashMap<Pid, (File, File)> = HashMap::new();
     let mut buf = vec![0u8; MAX_REQUEST];
     let mut open = true;
     while open || !replies.is_empty() {
@@ -207,15 +257,16 @@ fn helper_loop(sock: &OwnedFd) -> Result<()> {
         if pfds.get(1).is_some_and(|p| p.revents != 0) {
             match receive(sock, &mut buf)? {
                 None => open = false,
-                Some((argv, stdio, reply)) => {
+                Some((job, stdio, reply)) => {
+                    let (out_r, out_w) = reply_pipe()?;
                     // SAFETY: the helper is single-threaded.
                     match unsafe { fork() } {
                         Ok(ForkResult::Child) => {
-                            drop(reply);
-                            worker(argv, stdio)
+                            drop((reply, out_r));
+                            worker(&job, stdio, out_w)
                         }
                         Ok(ForkResult::Parent { child }) => {
-                            replies.insert(child, reply);
+                            replies.insert(child, (reply, out_r));
                         }
                         Err(e) => {
                             eprintln!("berth shim helper: fork: {e}");
@@ -231,9 +282,11 @@ fn helper_loop(sock: &OwnedFd) -> Result<()> {
                 let Some((pid, code)) = exit_code(ws) else {
                     break;
                 };
-                if let Some(mut r) = replies.remove(&pid) {
+                if let Some((mut r, out)) = replies.remove(&pid) {
+                    let mut msg = code.to_ne_bytes().to_vec();
+                    msg.extend(drain(&out));
                     // The shim thread may have gone; nothing to do then.
-                    let _ = r.write_all(&code.to_ne_bytes());
+                    let _ = r.write_all(&msg);
                 }
             }
         }
@@ -241,7 +294,7 @@ fn helper_loop(sock: &OwnedFd) -> Result<()> {
     Ok(())
 }
 
-type Received = (Vec<OsString>, Stdio, File);
+type Received = (Vec<u8>, Stdio, File);
 
 /// One request, or None at EOF (the shim closed its end or died).
 fn receive(sock: &OwnedFd, buf: &mut [u8]) -> Result<Option<Received>> {
@@ -274,12 +327,7 @@ fn receive(sock: &OwnedFd, buf: &mut [u8]) -> Result<Option<Received>> {
     let reply = File::from(reply);
     let mut it = fds.into_iter();
     let stdio: Stdio = std::array::from_fn(|i| (mask & (1 << i) != 0).then(|| it.next()).flatten());
-    let argv = buf[1..len]
-        .split(|b| *b == 0)
-        .filter(|a| !a.is_empty())
-        .map(|a| OsString::from_vec(a.to_vec()))
-        .collect();
-    Ok(Some((argv, stdio, reply)))
+    Ok(Some((buf[1..len].to_vec(), stdio, reply)))
 }
 
 fn close_range(first: u32, last: u32) {
@@ -290,8 +338,9 @@ fn close_range(first: u32, last: u32) {
     }
 }
 
-/// The forked worker: become what an exec'd `berth` would be, then run it.
-fn worker(argv: Vec<OsString>, stdio: Stdio) -> ! {
+/// The forked worker: become what an exec'd `berth` would be, run the
+/// request, and write its reply to `out`.
+fn worker(job: &[u8], stdio: Stdio, out: OwnedFd) -> ! {
     for (i, f) in stdio.iter().enumerate() {
         let null;
         let fd = match f {
@@ -310,7 +359,9 @@ fn worker(argv: Vec<OsString>, stdio: Stdio) -> ! {
         unsafe { libc::dup2(fd.as_raw_fd(), i as RawFd) };
     }
     drop(stdio);
-    close_range(3, u32::MAX);
+    let keep = out.as_raw_fd() as u32;
+    close_range(3, keep - 1);
+    close_range(keep + 1, u32::MAX);
     // exec would reset handled signals; std's spawn also resets the mask and
     // SIGPIPE (which the shim ignores). Children of berth inherit this.
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
@@ -323,7 +374,23 @@ fn worker(argv: Vec<OsString>, stdio: Stdio) -> ! {
         libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0);
         libc::prctl(libc::PR_SET_NAME, c"berth".as_ptr(), 0, 0, 0);
     }
-    let code = berth::cli::main_with(argv);
+    let reply = match serde_json::from_slice::<Job>(job) {
+        Ok(j) => {
+            // An unusable log loses the lines only: the reply still says it all.
+            let _ = berth::logging::init(Some(j.log), berth::logging::Format::Json, false);
+            j.runtime.reply(j.request)
+        }
+        Err(e) => Reply::Err {
+            kind: ErrorKind::InvalidConfig { field: None },
+            message: format!("berth request: {e}"),
+        },
+    };
+    if let Reply::Err { message, .. } = &reply {
+        // The log keeps what a `berth` process would have logged.
+        berth::logging::error(message);
+    }
+    let data = serde_json::to_vec(&reply).unwrap_or_default();
+    let code = i32::from(File::from(out).write_all(&data).is_err());
     let _ = std::io::stdout().flush();
     // SAFETY: exit without running the shim's exit-time code (there is none
     // of berth's that matters once stdout is flushed).

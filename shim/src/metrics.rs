@@ -1,111 +1,19 @@
-//! Stats: `berth events --stats` prints runc's stats JSON; containerd wants
-//! the cgroups metrics protobuf of the host's layout (`ctr task metrics` and
-//! the CRI decode it by type URL). v1 and hybrid hosts get
+//! Stats: berth's typed cgroup statistics (runc's schema) as the cgroups
+//! metrics protobuf of the host's layout, which containerd wants (`ctr task
+//! metrics` and the CRI decode it by type URL). v1 and hybrid hosts get
 //! `io.containerd.cgroups.v1.Metrics`, pure v2 hosts the v2 message, as with
 //! runc's shim.
 
 use std::collections::BTreeMap;
 
+use berth::api::stats::{BlkioEntry, MemoryEntry};
+use berth::api::Stats;
 use containerd_shim_protos::cgroups::metrics as v1;
 use containerd_shim_protos::cgroups_v2::metrics as v2;
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
 use containerd_shim_protos::protobuf::Message;
-use serde::Deserialize;
 
 use crate::error::{Error, Result};
-
-#[derive(Deserialize)]
-struct Event {
-    #[serde(rename = "type")]
-    kind: String,
-    data: Option<Stats>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Stats {
-    cpu: Cpu,
-    memory: Memory,
-    pids: Pids,
-    blkio: Blkio,
-    hugetlb: BTreeMap<String, Hugetlb>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Cpu {
-    usage: CpuUsage,
-    throttling: Throttling,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct CpuUsage {
-    total: u64,
-    percpu: Vec<u64>,
-    kernel: u64,
-    user: u64,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default, rename_all = "camelCase")]
-struct Throttling {
-    periods: u64,
-    throttled_periods: u64,
-    throttled_time: u64,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Memory {
-    cache: u64,
-    usage: Entry,
-    swap: Entry,
-    kernel: Entry,
-    #[serde(rename = "kernelTCP")]
-    kernel_tcp: Entry,
-    raw: BTreeMap<String, u64>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Entry {
-    limit: u64,
-    usage: u64,
-    max: u64,
-    failcnt: u64,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Pids {
-    current: u64,
-    limit: u64,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default, rename_all = "camelCase")]
-struct Blkio {
-    io_service_bytes_recursive: Vec<BlkioEntry>,
-    io_serviced_recursive: Vec<BlkioEntry>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct BlkioEntry {
-    major: u64,
-    minor: u64,
-    op: String,
-    value: u64,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Hugetlb {
-    usage: u64,
-    max: u64,
-    failcnt: u64,
-}
 
 /// True when /sys/fs/cgroup is the cgroup2 root (no v1 hierarchies).
 pub fn host_is_v2() -> bool {
@@ -114,34 +22,17 @@ pub fn host_is_v2() -> bool {
         .unwrap_or(false)
 }
 
-fn parse(json: &[u8]) -> Result<Stats> {
-    let line = json
-        .split(|&b| b == b'\n')
-        .find(|l| !l.is_empty())
-        .ok_or_else(|| Error::invalid("berth events --stats", "no output"))?;
-    let ev: Event = serde_json::from_slice(line)
-        .map_err(|e| Error::invalid("berth events --stats output", e.to_string()))?;
-    match (ev.kind.as_str(), ev.data) {
-        ("stats", Some(s)) => Ok(s),
-        (k, _) => Err(Error::invalid(
-            "berth events --stats output",
-            format!("event type {k:?} without stats"),
-        )),
-    }
-}
-
-/// The berth stats line as the metrics message of the host's layout.
-pub fn to_any(json: &[u8], v2_host: bool) -> Result<Any> {
-    let s = parse(json)?;
+/// berth's statistics as the metrics message of the host's layout.
+pub fn to_any(s: &Stats, v2_host: bool) -> Result<Any> {
     let (type_url, value) = if v2_host {
         (
             "io.containerd.cgroups.v2.Metrics",
-            to_v2(&s).write_to_bytes(),
+            to_v2(s).write_to_bytes(),
         )
     } else {
         (
             "io.containerd.cgroups.v1.Metrics",
-            to_v1(&s).write_to_bytes(),
+            to_v1(s).write_to_bytes(),
         )
     };
     Ok(Any {
@@ -154,7 +45,7 @@ pub fn to_any(json: &[u8], v2_host: bool) -> Result<Any> {
     })
 }
 
-fn entry(e: &Entry) -> v1::MemoryEntry {
+fn entry(e: &MemoryEntry) -> v1::MemoryEntry {
     v1::MemoryEntry {
         limit: e.limit,
         usage: e.usage,
@@ -268,7 +159,7 @@ fn to_v1(s: &Stats) -> v1::Metrics {
 }
 
 /// v2 io.stat rows, rebuilt from runc's per-op blkio entries.
-fn io_v2(b: &Blkio) -> Vec<v2::IOEntry> {
+fn io_v2(b: &berth::api::stats::Blkio) -> Vec<v2::IOEntry> {
     let mut rows: BTreeMap<(u64, u64), v2::IOEntry> = BTreeMap::new();
     let mut add = |list: &[BlkioEntry], bytes: bool| {
         for e in list {
@@ -384,11 +275,40 @@ fn to_v2(s: &Stats) -> v2::Metrics {
 mod tests {
     use super::*;
 
-    const LINE: &[u8] = br#"{"type":"stats","id":"c","data":{"cpu":{"usage":{"total":5000,"percpu":[3000,2000],"kernel":1000,"user":4000},"throttling":{"periods":7}},"memory":{"cache":11,"usage":{"limit":16777216,"usage":4096,"max":8192,"failcnt":2},"swap":{"limit":33554432,"usage":6144,"failcnt":0},"kernel":{"limit":0,"failcnt":0},"kernelTCP":{"limit":0,"failcnt":0},"raw":{"rss":123,"total_rss":456,"anon":99}},"pids":{"current":3,"limit":10},"blkio":{"ioServiceBytesRecursive":[{"major":8,"op":"Read","value":512},{"major":8,"op":"Write","value":1024}]},"hugetlb":{"2MB":{"usage":4,"failcnt":0}}}}"#;
+    /// The statistics of a cgroup, as berth reads them.
+    fn sample() -> Stats {
+        let mut s = Stats::default();
+        let c = &mut s.cpu;
+        (c.usage.total, c.usage.kernel, c.usage.user) = (5000, 1000, 4000);
+        c.usage.percpu = vec![3000, 2000];
+        c.throttling.periods = 7;
+        let m = &mut s.memory;
+        m.cache = 11;
+        (m.usage.limit, m.usage.usage, m.usage.max, m.usage.failcnt) = (16777216, 4096, 8192, 2);
+        (m.swap.limit, m.swap.usage) = (33554432, 6144);
+        m.raw = [("rss", 123), ("total_rss", 456), ("anon", 99)]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        (s.pids.current, s.pids.limit) = (3, 10);
+        let entry = |op: &str, value| BlkioEntry {
+            major: 8,
+            minor: 0,
+            op: op.into(),
+            value,
+        };
+        s.blkio.io_service_bytes_recursive = vec![entry("Read", 512), entry("Write", 1024)];
+        let h = berth::api::stats::Hugetlb {
+            usage: 4,
+            ..Default::default()
+        };
+        s.hugetlb.insert("2MB".into(), h);
+        s
+    }
 
     #[test]
     fn v1_fields_carried() {
-        let any = to_any(LINE, false).unwrap();
+        let any = to_any(&sample(), false).unwrap();
         assert_eq!(any.type_url, "io.containerd.cgroups.v1.Metrics");
         let m = v1::Metrics::parse_from_bytes(&any.value).unwrap();
         assert_eq!(m.cpu.usage.total, 5000);
@@ -407,7 +327,7 @@ mod tests {
 
     #[test]
     fn v2_fields_carried() {
-        let any = to_any(LINE, true).unwrap();
+        let any = to_any(&sample(), true).unwrap();
         assert_eq!(any.type_url, "io.containerd.cgroups.v2.Metrics");
         let m = v2::Metrics::parse_from_bytes(&any.value).unwrap();
         assert_eq!(
@@ -422,16 +342,5 @@ mod tests {
         assert_eq!(m.io.usage.len(), 1);
         assert_eq!((m.io.usage[0].rbytes, m.io.usage[0].wbytes), (512, 1024));
         assert_eq!(m.hugetlb[0].current, 4);
-    }
-
-    #[test]
-    fn garbage_is_a_clear_error() {
-        let e = to_any(b"not json\n", false).unwrap_err().to_string();
-        assert!(e.starts_with("invalid berth events --stats output:"), "{e}");
-        let e = to_any(br#"{"type":"oom","id":"c"}"#, false)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("event type \"oom\" without stats"), "{e}");
-        assert!(to_any(b"", true).is_err());
     }
 }

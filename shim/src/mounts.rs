@@ -1,7 +1,7 @@
 //! The rootfs mounts containerd hands over in CreateTask (an overlay or a
 //! bind of a snapshot), mounted on `<bundle>/rootfs` and removed at delete.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use containerd_shim_protos::types::mount::Mount;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
@@ -47,16 +47,96 @@ fn parse_options(opts: &[String]) -> (MsFlags, String) {
     (flags, data.join(","))
 }
 
+/// The kernel copies at most a page of mount data.
+const PAGE: usize = 4096;
+
+/// containerd's answer to an overlay whose options exceed a page (many
+/// layers): the lowerdirs relative to their common parent directory, for a
+/// mount made with that directory as the working directory. None when the
+/// options fit, or the layers share no directory but `/`.
+fn compact_lowerdir(data: &str) -> Option<(PathBuf, String)> {
+    if data.len() < PAGE {
+        return None;
+    }
+    let opts: Vec<&str> = data.split(',').collect();
+    let lower = opts.iter().find_map(|o| o.strip_prefix("lowerdir="))?;
+    let dirs: Vec<&str> = lower.split(':').collect();
+    if dirs.len() < 2 {
+        return None;
+    }
+    let mut prefix = dirs[0];
+    for d in &dirs[1..] {
+        let n = prefix
+            .bytes()
+            .zip(d.bytes())
+            .take_while(|(a, b)| a == b)
+            .count();
+        prefix = &prefix[..n];
+    }
+    // Back to a whole directory: "/s/snapshots/1" of ".../12/fs" and
+    // ".../13/fs" is "/s/snapshots".
+    let common = match prefix.rfind('/') {
+        Some(0) | None => return None,
+        Some(i) => &prefix[..i],
+    };
+    let rel: Vec<&str> = dirs
+        .iter()
+        .map(|d| d.strip_prefix(common).map(|r| r.trim_start_matches('/')))
+        .collect::<Option<_>>()?;
+    let data = opts
+        .iter()
+        .map(|o| match o.strip_prefix("lowerdir=") {
+            Some(_) => format!("lowerdir={}", rel.join(":")),
+            None => (*o).to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(",");
+    Some((PathBuf::from(common), data))
+}
+
+/// mount(2) from a thread of its own whose working directory is `cwd`
+/// (CLONE_FS unshared, so the rest of the shim keeps its own).
+fn mount_in(
+    cwd: &Path,
+    source: &str,
+    target: &Path,
+    fstype: Option<&str>,
+    flags: MsFlags,
+    data: &str,
+) -> Result<()> {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_FS)
+                .map_err(Error::sys("unshare the working directory"))?;
+            nix::unistd::chdir(cwd).map_err(Error::sys(format!("chdir {}", cwd.display())))?;
+            mount(Some(source), target, fstype, flags, Some(data))
+                .map_err(Error::sys("mount with compacted lowerdir"))
+        })
+        .join()
+        .unwrap_or_else(|_| Err(Error::invalid("overlay mount", "its thread panicked")))
+    })
+}
+
 fn mount_one(m: &Mount, target: &Path) -> Result<()> {
     let (flags, data) = parse_options(&m.options);
     let fstype = (!m.type_.is_empty() && m.type_ != "bind").then_some(m.type_.as_str());
-    let data = (!data.is_empty()).then_some(data.as_str());
-    mount(Some(m.source.as_str()), target, fstype, flags, data).map_err(Error::sys(format!(
-        "mount {} ({}) on {}",
-        m.source,
-        m.type_,
-        target.display()
-    )))?;
+    let what = || format!("mount {} ({}) on {}", m.source, m.type_, target.display());
+    match compact_lowerdir(&data).filter(|_| m.type_ == "overlay") {
+        Some((cwd, short)) => {
+            let target = std::path::absolute(target).map_err(Error::io("resolve", target))?;
+            mount_in(&cwd, &m.source, &target, fstype, flags, &short).map_err(|e| {
+                Error::invalid(
+                    what(),
+                    format!("{e} (lowerdirs relative to {})", cwd.display()),
+                )
+            })?;
+        }
+        None => {
+            let data = (!data.is_empty()).then_some(data.as_str());
+            mount(Some(m.source.as_str()), target, fstype, flags, data)
+                .map_err(Error::sys(what()))?;
+        }
+    }
     // A read-only bind needs a remount: the first call ignores MS_RDONLY.
     if flags.contains(MsFlags::MS_BIND) && flags.contains(MsFlags::MS_RDONLY) {
         let re = flags | MsFlags::MS_REMOUNT;
@@ -116,5 +196,32 @@ mod tests {
         let (f, d) = parse_options(&["rbind".to_string(), "ro".to_string()]);
         assert_eq!(f, MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY);
         assert!(d.is_empty());
+    }
+
+    #[test]
+    fn long_lowerdir_compacted_like_containerd() {
+        let base = "/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots";
+        let lower: Vec<String> = (1..=60).rev().map(|i| format!("{base}/{i}/fs")).collect();
+        let data = format!(
+            "index=off,lowerdir={},upperdir={base}/61/fs,workdir={base}/61/work",
+            lower.join(":")
+        );
+        assert!(data.len() > PAGE);
+        let (cwd, short) = compact_lowerdir(&data).unwrap();
+        assert_eq!(cwd, Path::new(base));
+        assert!(short.len() < PAGE, "{}", short.len());
+        assert!(
+            short.starts_with("index=off,lowerdir=60/fs:59/fs:"),
+            "{short}"
+        );
+        assert!(short.ends_with(&format!(
+            ":1/fs,upperdir={base}/61/fs,workdir={base}/61/work"
+        )));
+        // Short options, one layer, or no common directory: as they are.
+        assert!(compact_lowerdir("lowerdir=/a/1:/a/2").is_none());
+        let long = format!("lowerdir=/{}", "x".repeat(PAGE));
+        assert!(compact_lowerdir(&long).is_none());
+        let spread = format!("lowerdir=/a{}:/b{}", "x".repeat(PAGE), "y".repeat(10));
+        assert!(compact_lowerdir(&spread).is_none());
     }
 }

@@ -1,7 +1,8 @@
 //! The task operations beyond the lifecycle: pause, resume, update, stats
-//! and checkpoint. Each is one berth command, run outside the service lock.
+//! and checkpoint. Each is one berth request, run outside the service lock;
+//! stats only read the cgroup, so the library answers them in this thread.
 
-use std::ffi::{OsStr, OsString};
+use berth::api::{CheckpointOptions as BerthCheckpoint, CriuOptions, LinuxResources, Request};
 
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
 use containerd_shim_protos::protobuf::Message;
@@ -22,25 +23,22 @@ fn type_name(url: &str) -> &str {
 }
 
 impl Handle {
-    fn simple(&self, reaper: &Reaper, cmd: &str) -> Result<()> {
-        self.berth.run(
-            Some(reaper),
-            &[OsStr::new(cmd), OsStr::new(&self.id)],
-            Io::null(),
-            &self.id,
-        )
+    fn simple(&self, reaper: &Reaper, req: Request) -> Result<()> {
+        self.berth.request(Some(reaper), req, Io::null()).map(drop)
     }
 
     pub fn pause(&self, reaper: &Reaper) -> Result<()> {
-        self.simple(reaper, "pause")
+        let id = self.id.clone();
+        self.simple(reaper, Request::Pause { id })
     }
 
     pub fn resume(&self, reaper: &Reaper) -> Result<()> {
-        self.simple(reaper, "resume")
+        let id = self.id.clone();
+        self.simple(reaper, Request::Resume { id })
     }
 
     /// containerd marshals the OCI `LinuxResources` as JSON inside the Any
-    /// (it is not a protobuf type), which is what `berth update -r -` reads.
+    /// (it is not a protobuf type).
     pub fn update(&self, reaper: &Reaper, resources: Option<&Any>) -> Result<()> {
         let any = resources.ok_or_else(|| Error::invalid("update resources", "missing"))?;
         if type_name(&any.type_url) != RESOURCES_TYPE {
@@ -49,39 +47,29 @@ impl Handle {
                 format!("unsupported type {:?}", any.type_url),
             ));
         }
-        let args = [
-            OsStr::new("update"),
-            OsStr::new("-r"),
-            OsStr::new("-"),
-            OsStr::new(&self.id),
-        ];
-        self.berth
-            .output(Some(reaper), &args, Some(&any.value), &self.id)
-            .map(drop)
+        let resources: Box<LinuxResources> = serde_json::from_slice(&any.value)
+            .map_err(|e| Error::invalid("update resources", e.to_string()))?;
+        let id = self.id.clone();
+        self.simple(reaper, Request::Update { id, resources })
     }
 
-    /// One `berth events --stats` line, as the host layout's metrics.
-    pub fn stats(&self, reaper: &Reaper) -> Result<Any> {
-        let args = [
-            OsStr::new("events"),
-            OsStr::new("--stats"),
-            OsStr::new(&self.id),
-        ];
-        let out = self.berth.output(Some(reaper), &args, None, &self.id)?;
-        crate::metrics::to_any(&out, crate::metrics::host_is_v2())
+    /// The container's cgroup statistics, as the host layout's metrics.
+    pub fn stats(&self) -> Result<Any> {
+        let stats =
+            (self.berth.runtime().stats(&self.id)).map_err(Error::berth("stats", &self.id))?;
+        crate::metrics::to_any(&stats, crate::metrics::host_is_v2())
     }
 
-    /// `berth checkpoint` into `path` with runc's checkpoint options. Options
-    /// berth has no flag for are refused by name.
+    /// Checkpoint into `path` with runc's checkpoint options. Options berth
+    /// has no counterpart for are refused by name.
     pub fn checkpoint(&self, reaper: &Reaper, path: &str, options: Option<&Any>) -> Result<()> {
-        let args = checkpoint_args(path, options)?;
-        let mut argv: Vec<&OsStr> = args.iter().map(OsString::as_os_str).collect();
-        argv.push(OsStr::new(&self.id));
-        self.berth.run(Some(reaper), &argv, Io::null(), &self.id)
+        let id = self.id.clone();
+        let options = checkpoint_options(path, options)?;
+        self.simple(reaper, Request::Checkpoint { id, options })
     }
 }
 
-fn checkpoint_args(path: &str, options: Option<&Any>) -> Result<Vec<OsString>> {
+fn checkpoint_options(path: &str, options: Option<&Any>) -> Result<BerthCheckpoint> {
     let o = match options.filter(|a| !a.type_url.is_empty()) {
         None => CheckpointOptions::default(),
         Some(a) if type_name(&a.type_url) == CHECKPOINT_TYPE => {
@@ -107,26 +95,22 @@ fn checkpoint_args(path: &str, options: Option<&Any>) -> Result<Vec<OsString>> {
     if image.is_empty() {
         return Err(Error::invalid("checkpoint path", "missing"));
     }
-    let mut a: Vec<OsString> = vec!["checkpoint".into(), "--image-path".into(), image.into()];
-    if !o.work_path.is_empty() {
-        a.extend(["--work-path".into(), o.work_path.clone().into()]);
-    }
-    // As runc's shim: the task keeps running unless asked to exit.
-    let flags = [
-        (!o.exit, "--leave-running"),
-        (o.open_tcp, "--tcp-established"),
-        (o.external_unix_sockets, "--ext-unix-sk"),
-        (o.terminal, "--shell-job"),
-        (o.file_locks, "--file-locks"),
-    ];
-    a.extend(flags.iter().filter(|(on, _)| *on).map(|(_, f)| f.into()));
-    if !o.cgroups_mode.is_empty() {
-        a.extend([
-            "--manage-cgroups-mode".into(),
-            o.cgroups_mode.clone().into(),
-        ]);
-    }
-    Ok(a)
+    let some = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+    Ok(BerthCheckpoint {
+        criu: CriuOptions {
+            image_path: image.into(),
+            work_path: some(&o.work_path).map(Into::into),
+            tcp_established: o.open_tcp,
+            ext_unix_sk: o.external_unix_sockets,
+            shell_job: o.terminal,
+            file_locks: o.file_locks,
+            manage_cgroups_mode: some(&o.cgroups_mode),
+            program: None,
+        },
+        // As runc's shim: the task keeps running unless asked to exit.
+        leave_running: !o.exit,
+        ..BerthCheckpoint::default()
+    })
 }
 
 #[cfg(test)]
@@ -143,8 +127,9 @@ mod tests {
 
     #[test]
     fn checkpoint_defaults_leave_running() {
-        let a = checkpoint_args("/img", None).unwrap();
-        assert_eq!(a, ["checkpoint", "--image-path", "/img", "--leave-running"]);
+        let o = checkpoint_options("/img", None).unwrap();
+        assert_eq!(o.criu.image_path, std::path::Path::new("/img"));
+        assert!(o.leave_running && !o.criu.tcp_established);
     }
 
     #[test]
@@ -157,21 +142,12 @@ mod tests {
             cgroups_mode: "soft".into(),
             ..Default::default()
         };
-        let a = checkpoint_args("/img", Some(&any(CHECKPOINT_TYPE, &o))).unwrap();
-        assert_eq!(
-            a,
-            [
-                "checkpoint",
-                "--image-path",
-                "/img",
-                "--work-path",
-                "/w",
-                "--tcp-established",
-                "--file-locks",
-                "--manage-cgroups-mode",
-                "soft"
-            ]
-        );
+        let c = checkpoint_options("/img", Some(&any(CHECKPOINT_TYPE, &o))).unwrap();
+        assert!(!c.leave_running);
+        let k = &c.criu;
+        assert_eq!(k.work_path.as_deref(), Some(std::path::Path::new("/w")));
+        assert!(k.tcp_established && k.file_locks && !k.shell_job && !k.ext_unix_sk);
+        assert_eq!(k.manage_cgroups_mode.as_deref(), Some("soft"));
     }
 
     #[test]
@@ -180,14 +156,14 @@ mod tests {
             empty_namespaces: vec!["network".into()],
             ..Default::default()
         };
-        let e = checkpoint_args("/i", Some(&any(CHECKPOINT_TYPE, &o))).unwrap_err();
+        let e = checkpoint_options("/i", Some(&any(CHECKPOINT_TYPE, &o))).unwrap_err();
         assert_eq!(
             e.to_string(),
             "invalid checkpoint option EmptyNamespaces: not supported by berth"
         );
-        let e = checkpoint_args("", None).unwrap_err();
+        let e = checkpoint_options("", None).unwrap_err();
         assert_eq!(e.to_string(), "invalid checkpoint path: missing");
-        let e = checkpoint_args("/i", Some(&any("x.Other", &o))).unwrap_err();
+        let e = checkpoint_options("/i", Some(&any("x.Other", &o))).unwrap_err();
         assert!(e.to_string().contains("unsupported type"), "{e}");
     }
 }

@@ -82,7 +82,7 @@ impl Service {
         };
         // Best effort, as with runc's shim: a container without a memory
         // cgroup we can watch still runs.
-        match crate::oom::watch(&self.reaper, pid, on_oom) {
+        match crate::oom::watch(&self.reaper, &c.berth.runtime(), &req.id, on_oom) {
             Ok(token) => c.oom = token,
             Err(e) => eprintln!("berth shim: OOM events of {}: {e}", req.id),
         }
@@ -255,14 +255,13 @@ impl Service {
     }
 
     fn do_pids(&self, id: &str) -> Result<PidsResponse> {
-        let init = self.process(id, "")?;
-        let pid = init.state.lock().unwrap().pid;
-        let pids = crate::pids::of_container(pid)?;
+        let h = self.with(id, |c| Ok(c.handle()))?;
+        let pids = h.berth.runtime().pids(id).map_err(Error::berth("ps", id))?;
         Ok(PidsResponse {
             processes: pids
                 .into_iter()
                 .map(|pid| ProcessInfo {
-                    pid,
+                    pid: pid as u32,
                     ..Default::default()
                 })
                 .collect(),
@@ -385,7 +384,7 @@ impl Task for Service {
     fn stats(&self, _: &TtrpcContext, req: StatsRequest) -> R<StatsResponse> {
         let h = self.with(&req.id, |c| Ok(c.handle()))?;
         Ok(StatsResponse {
-            stats: Some(h.stats(&self.reaper)?).into(),
+            stats: Some(h.stats()?).into(),
             ..Default::default()
         })
     }

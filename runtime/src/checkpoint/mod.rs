@@ -24,7 +24,8 @@ use crate::state::{self, Dir, Status, Stored};
 pub use criu::CriuError;
 
 /// Options shared by checkpoint and restore.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct CriuOpts {
     pub image_path: PathBuf,
     pub work_path: Option<PathBuf>,
@@ -38,7 +39,8 @@ pub struct CriuOpts {
     pub program: Option<PathBuf>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct CheckpointOpts {
     pub criu: CriuOpts,
     pub leave_running: bool,
@@ -48,7 +50,8 @@ pub struct CheckpointOpts {
     pub parent_path: Option<PathBuf>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct RestoreOpts {
     pub criu: CriuOpts,
     pub bundle: PathBuf,

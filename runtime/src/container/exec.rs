@@ -11,7 +11,8 @@ use crate::process;
 use crate::state::{Dir, Status};
 
 /// Options of `exec`.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct ExecOpts {
     /// A process.json replacing the container's process (`--process`).
     pub process_file: Option<PathBuf>,
@@ -119,7 +120,7 @@ fn exec_process(spec: &Spec, o: &ExecOpts) -> Result<oci_spec::runtime::Process>
 }
 
 /// Run a process in a container. In the foreground, returns its exit
-/// status; detached, returns 0 once it has been executed.
+/// status; detached, returns its pid once it has been executed.
 pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<i32> {
     if o.preserve_fds < 0 {
         return Err(Error::Invalid(format!(
@@ -223,7 +224,7 @@ pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<i32> {
         None => None,
     };
     match (sigs, master) {
-        (None, _) => Ok(0),
+        (None, _) => Ok(pid),
         (Some(sigs), Some(m)) => Ok(crate::forward::wait_relaying(&sigs, pid, m)),
         (Some(sigs), None) => Ok(crate::forward::wait_forwarding(&sigs, pid)),
     }

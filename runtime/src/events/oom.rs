@@ -9,7 +9,7 @@
 //! so an inotify watch on it and a re-read tell when the counter grows.
 
 use std::fs::File;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -94,12 +94,20 @@ impl Watcher {
     }
 
     pub fn fd(&self) -> RawFd {
+        self.as_fd().as_raw_fd()
+    }
+}
+
+impl AsFd for Watcher {
+    fn as_fd(&self) -> BorrowedFd<'_> {
         match self {
-            Watcher::V1 { efd, .. } => efd.as_raw_fd(),
-            Watcher::V2 { ifd, .. } => ifd.as_raw_fd(),
+            Watcher::V1 { efd, .. } => efd.as_fd(),
+            Watcher::V2 { ifd, .. } => ifd.as_fd(),
         }
     }
+}
 
+impl Watcher {
     /// Called when fd() is readable: Some(number of new OOMs, maybe 0), or
     /// None once the cgroup is gone and nothing more can come.
     pub fn take(&mut self) -> Result<Option<u64>> {

@@ -1,7 +1,7 @@
 //! `linux.seccomp`: the profile is compiled with libseccomp into a BPF
 //! program while the init still runs setup (so profile errors reach
 //! `create`), and loaded later with one seccomp(2) call, at the point the
-//! caller picks (see process/init.rs). berth loads the program itself
+//! caller picks (see process/apply.rs). berth loads the program itself
 //! because it prepends the ENOSYS stub (see enosys.rs) and passes filter
 //! flags libseccomp 2.5 does not know.
 
