@@ -118,21 +118,29 @@ SHIM=${BERTH_SHIM:-$(dirname "$RT")/containerd-shim-berth-v2}
 echo "${RT_TIMEOUT:-60}" >"$SHARE/rt-timeout"
 echo "${GUEST_PARTS:-all}" >"$SHARE/parts"
 
-t0=$(ts)
-rc=0
-# -snapshot: the cached image is never written; each boot starts clean.
-timeout "${VM_TIMEOUT:-900}" qemu-system-x86_64 -accel tcg -m 2048 -smp 2 -snapshot \
-	-kernel "$(ls "$IMG"/kernel/vmlinuz-* | head -1)" \
-	-initrd "$(ls "$IMG"/kernel/initrd.img-* | head -1)" \
-	-append "root=/dev/vda rw console=ttyS0 quiet systemd.unified_cgroup_hierarchy=1" \
-	-drive file="$IMG/img.raw",format=raw,if=virtio \
-	-virtfs "local,path=$SHARE,mount_tag=share,security_model=passthrough,id=share" \
-	-device virtio-rng-pci -nic none -display none -serial "file:$SHARE/console.log" \
-	-monitor none -no-reboot </dev/null || rc=$?
-say "guest ran $(since "$t0") s (qemu exit $rc)"
+# A TCG guest has been seen to wedge now and then with no output: a boot
+# that did not finish (no DONE) is tried once more; a finished one is final.
+for attempt in 1 2; do
+	rm -f "$SHARE/results" "$SHARE/console.log"
+	t0=$(ts)
+	rc=0
+	# -snapshot: the cached image is never written; each boot starts clean.
+	timeout "${VM_TIMEOUT:-900}" qemu-system-x86_64 -accel tcg -m 2048 -smp 2 -snapshot \
+		-kernel "$(ls "$IMG"/kernel/vmlinuz-* | head -1)" \
+		-initrd "$(ls "$IMG"/kernel/initrd.img-* | head -1)" \
+		-append "root=/dev/vda rw console=ttyS0 quiet systemd.unified_cgroup_hierarchy=1" \
+		-drive file="$IMG/img.raw",format=raw,if=virtio \
+		-virtfs "local,path=$SHARE,mount_tag=share,security_model=passthrough,id=share" \
+		-device virtio-rng-pci -nic none -display none -serial "file:$SHARE/console.log" \
+		-monitor none -no-reboot </dev/null || rc=$?
+	say "guest run $attempt took $(since "$t0") s (qemu exit $rc)"
+	if grep -aqs '^DONE' "$SHARE/results"; then break; fi
+	say "the guest did not finish; console tail:"
+	tail -20 "$SHARE/console.log" >&2 || true
+done
 if [ ! -s "$SHARE/results" ]; then
-	say "no results from the guest; console tail:"
-	tail -40 "$SHARE/console.log" >&2 || true
+	say "no results from the guest"
+	echo "0 passed, 1 failed"
 	exit 1
 fi
 grep -a '^TIME \|^INFO ' "$SHARE/results" | sed 's/^[A-Z]* /systemd-vm: /' >&2 || true
