@@ -131,31 +131,15 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// A counted skip, as runtime/tests/skip/mod.rs records them: on the real
-/// stderr (past libtest's capture) and in $BERTH_SKIP_LOG for run-tests.sh.
-fn skip(why: &str) {
-    use std::io::Write;
-    let name = std::thread::current()
-        .name()
-        .unwrap_or("unnamed test")
-        .to_owned();
-    let line = format!("SKIP {name}: {why}\n");
-    let _ = std::io::stderr().write_all(line.as_bytes());
-    if let Some(path) = std::env::var_os("BERTH_SKIP_LOG") {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path);
-        if let Ok(mut f) = log {
-            let _ = f.write_all(line.as_bytes());
-        }
-    }
-}
+// The integration tests' counted skips (a line on the real stderr and in
+// $BERTH_SKIP_LOG for run-tests.sh), shared rather than copied.
+#[path = "../../tests/skip/mod.rs"]
+mod skip;
 
 #[test]
 fn kernel_accepts_programs() {
     if !is_root() {
-        return skip("BPF_PROG_LOAD needs root");
+        return skip::record("BPF_PROG_LOAD needs root");
     }
     for json in [TYPICAL, "[]", r#"[{"allow":true,"access":"m"}]"#] {
         let rs = rules(Some(&cfg(json)), None).unwrap();
@@ -199,7 +183,7 @@ fn sh_in(dir: &Path, script: &str) -> bool {
 #[test]
 fn kernel_enforces_attached_filter() {
     if !is_root() {
-        return skip("attaching needs root");
+        return skip::record("attaching needs root");
     }
     let cg = crate::cgroups::Cgroup::resolve(
         Some(Path::new(&format!(
