@@ -235,6 +235,20 @@ fn spec_level_requirements() {
     assert!(err.contains("ioPriority"), "{err}");
 }
 
+/// A bundle with no mount namespace and nothing that needs one.
+fn without_mount_namespace(tag: &str) -> Bundle {
+    let mut b = Bundle::new(tag);
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "mount");
+    b.config["mounts"] = json!([]);
+    b.config["root"]["readonly"] = json!(false);
+    b.config["linux"]["maskedPaths"] = json!([]);
+    b.config["linux"]["readonlyPaths"] = json!([]);
+    b
+}
+
 /// Without a mount namespace, a read-only root, maskedPaths and
 /// readonlyPaths would need mounts in the host's namespace: refused up
 /// front, naming the field (it failed inside the init, and the reason was
@@ -259,15 +273,7 @@ fn mount_namespace_fields_without_one() {
         ),
     ];
     for (tag, field, set) in cases {
-        let mut b = Bundle::new(tag);
-        b.config["linux"]["namespaces"]
-            .as_array_mut()
-            .unwrap()
-            .retain(|n| n["type"] != "mount");
-        b.config["mounts"] = json!([]);
-        b.config["root"]["readonly"] = json!(false);
-        b.config["linux"]["maskedPaths"] = json!([]);
-        b.config["linux"]["readonlyPaths"] = json!([]);
+        let mut b = without_mount_namespace(tag);
         for (section, fields) in set.as_object().unwrap() {
             for (k, v) in fields.as_object().unwrap() {
                 b.config[section][k] = v.clone();
@@ -279,15 +285,7 @@ fn mount_namespace_fields_without_one() {
             "{tag}: {err}"
         );
     }
-    let mut b = Bundle::new("nomntok");
-    b.config["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .retain(|n| n["type"] != "mount");
-    b.config["mounts"] = json!([]);
-    b.config["root"]["readonly"] = json!(false);
-    b.config["linux"]["maskedPaths"] = json!([]);
-    b.config["linux"]["readonlyPaths"] = json!([]);
+    let mut b = without_mount_namespace("nomntok");
     b.args(&["true"]);
     let (code, _, err) = b.run();
     assert_eq!(code, 0, "{err}");
