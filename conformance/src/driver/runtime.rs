@@ -32,15 +32,7 @@ impl Out {
 
     /// A one-line reason for reports.
     pub fn why(&self) -> String {
-        let err: String = self
-            .stderr
-            .trim()
-            .lines()
-            .last()
-            .unwrap_or("")
-            .chars()
-            .take(160)
-            .collect();
+        let err = last_line(&self.stderr);
         match self.code {
             None => "timed out".into(),
             Some(c) => format!("exit {c}: {err}"),
@@ -167,4 +159,17 @@ impl Runtime {
             self.call(&["delete", "-f", id]);
         }
     }
+}
+
+/// The last line of a command's stderr, cut to 160 characters: the error
+/// a runtime reports, for reports.
+pub fn last_line(stderr: &str) -> String {
+    stderr
+        .trim()
+        .lines()
+        .last()
+        .unwrap_or("")
+        .chars()
+        .take(160)
+        .collect()
 }

@@ -215,6 +215,10 @@ pub(super) fn mark_switched_on(path: &Path, ctrls: &[&str]) {
 /// keeps it, and so do its ancestors. Best effort: the container is gone
 /// either way.
 fn switch_off(dir: &Dir) {
+    // Only the cgroup2 hierarchy's ancestors are ever noted.
+    if !dir.is_unified() {
+        return;
+    }
     for at in dir.path.ancestors().skip(1).take(usize::from(dir.levels)) {
         let noted = switched_on(at);
         if noted.is_empty() {

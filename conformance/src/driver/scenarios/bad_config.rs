@@ -43,14 +43,7 @@ fn refused(c: &mut Case, desc: &str, names: &[&str]) {
 
 /// The error (stderr) names one of `names`.
 fn names_field(c: &mut Case, desc: &str, stderr: &str, names: &[&str]) {
-    let last: String = stderr
-        .trim()
-        .lines()
-        .last()
-        .unwrap_or("")
-        .chars()
-        .take(160)
-        .collect();
+    let last = crate::runtime::last_line(stderr);
     c.t.ok(
         names.iter().any(|n| stderr.contains(n)),
         format!("{desc}: the error names {}", names.join(" or ")),
