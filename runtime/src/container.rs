@@ -8,7 +8,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use oci_spec::runtime::Spec;
+use oci_spec::runtime::{ContainerState, Spec};
 
 use crate::cgroups::Cgroup;
 use crate::error::{Context, Error, Result};
@@ -49,25 +49,6 @@ pub fn load_spec(bundle: &Path) -> Result<(Spec, Vec<u8>)> {
         msg: e.to_string(),
     })?;
     Ok((spec, data))
-}
-
-fn hook_json(id: &str, pid: i32, status: &str, bundle: &Path, spec: &Spec) -> Vec<u8> {
-    let mut v = serde_json::json!({
-        "ociVersion": state::OCI_VERSION,
-        "id": id,
-        "pid": pid,
-        "status": status,
-        "bundle": bundle,
-    });
-    if let Some(a) = spec.annotations().as_ref().filter(|a| !a.is_empty()) {
-        v["annotations"] = serde_json::json!(a);
-    }
-    v.to_string().into_bytes()
-}
-
-/// The state JSON given to hooks on stdin.
-pub fn hook_state(l: &Launch, pid: i32, status: &str) -> Vec<u8> {
-    hook_json(l.id, pid, status, l.bundle, l.spec)
 }
 
 /// Create the container; it is left blocked on exec.fifo. Everything made
@@ -203,12 +184,11 @@ pub fn create(root: &Path, id: &str, o: &CreateOpts) -> Result<(Dir, Stored)> {
         no_pivot: o.no_pivot,
         new_keyring: !o.no_new_keyring,
     };
-    let hook_state = |pid| hook_state(&launch, pid, "created");
     let mut spawned = None;
     let result = dir
         .save(&record(&cgroup))
         .and_then(|()| crate::interrupt::step("create:cgroup"))
-        .and_then(|()| process::spawn(&launch, &hook_state))
+        .and_then(|()| process::spawn(&launch))
         .and_then(|init| {
             let pid = init.pid;
             spawned = Some(pid);
@@ -219,7 +199,7 @@ pub fn create(root: &Path, id: &str, o: &CreateOpts) -> Result<(Dir, Stored)> {
             let st = Stored {
                 pid,
                 start_time,
-                created: state::now_rfc3339(),
+                created: crate::clock::now_rfc3339(),
                 annotations: spec.annotations().clone().unwrap_or_default(),
                 poststart: hooks
                     .and_then(|h| h.poststart().clone())
@@ -425,7 +405,7 @@ pub fn start(dir: &Dir, st: &Stored) -> Result<()> {
         _ => return Err(Error::Init("container init exited before start".into())),
     }
     if !st.poststart.is_empty() {
-        let state = stored_hook_state(st, Status::Running);
+        let state = stored_hook_state(st, ContainerState::Running);
         if poststart_failure_stops(dir) {
             if let Err(e) = crate::hooks::run_all("poststart", &st.poststart, &state) {
                 // Stopped, not destroyed: `delete` (or `run`) continues the
@@ -463,8 +443,8 @@ fn poststart_failure_stops(dir: &Dir) -> bool {
     (major, minor) >= (1, 3)
 }
 
-fn stored_hook_state(st: &Stored, status: Status) -> Vec<u8> {
-    serde_json::to_vec(&st.json(status)).unwrap_or_default()
+fn stored_hook_state(st: &Stored, status: ContainerState) -> Vec<u8> {
+    crate::hooks::state(&st.id, status, st.pid, &st.bundle, Some(&st.annotations))
 }
 
 fn pidfd_open(pid: i32) -> Option<OwnedFd> {
@@ -650,7 +630,7 @@ fn delete_broken(dir: Dir, id: &str) -> Result<()> {
 fn destroy(dir: Dir, st: &Stored) -> Result<()> {
     st.cgroup.remove()?;
     crate::interrupt::point("delete:cgroup");
-    let state = stored_hook_state(st, Status::Stopped);
+    let state = stored_hook_state(st, ContainerState::Stopped);
     dir.destroy()?;
     if !st.poststop.is_empty() {
         crate::hooks::run_all_warn("poststop", &st.poststop, &state);

@@ -7,7 +7,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use oci_spec::runtime::Hook;
+use oci_spec::runtime::{ContainerState, Hook, State, StateBuilder};
 
 use crate::error::{Error, Result};
 
@@ -20,6 +20,31 @@ pub const KINDS: [&str; 6] = [
     "poststart",
     "poststop",
 ];
+
+/// The runtime-spec's state of the container, as JSON: what a hook reads on
+/// its stdin (and a seccomp agent receives). A stopped container has no pid.
+pub fn state(
+    id: &str,
+    status: ContainerState,
+    pid: i32,
+    bundle: &std::path::Path,
+    annotations: Option<&std::collections::HashMap<String, String>>,
+) -> Vec<u8> {
+    let mut b = StateBuilder::default()
+        .version(crate::state::OCI_VERSION)
+        .id(id)
+        .status(status)
+        .bundle(bundle);
+    if pid > 0 && status != ContainerState::Stopped {
+        b = b.pid(pid);
+    }
+    if let Some(a) = annotations.filter(|a| !a.is_empty()) {
+        b = b.annotations(a.clone());
+    }
+    // Every field is given, so neither building nor serializing can fail.
+    let state: State = b.build().unwrap_or_default();
+    serde_json::to_vec(&state).unwrap_or_default()
+}
 
 pub fn run_all(kind: &str, hooks: &[Hook], state_json: &[u8]) -> Result<()> {
     for (i, h) in hooks.iter().enumerate() {

@@ -15,6 +15,7 @@ pub mod api;
 #[doc(hidden)]
 pub mod cgroups;
 mod checkpoint;
+mod clock;
 mod console;
 mod container;
 mod error;

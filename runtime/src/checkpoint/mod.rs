@@ -299,7 +299,7 @@ pub fn restore(root: &Path, id: &str, o: &RestoreOpts) -> Result<i32> {
         start_time,
         bundle,
         rootfs,
-        created: state::now_rfc3339(),
+        created: crate::clock::now_rfc3339(),
         annotations: spec.annotations().clone().unwrap_or_default(),
         cgroup,
         own_pidns: linux

@@ -166,7 +166,7 @@ pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<i32> {
         Some(c) => Some(PathBuf::from(c)),
         None => None,
     };
-    let state = stored_hook_state(&st, Status::Running);
+    let state = stored_hook_state(&st, oci_spec::runtime::ContainerState::Running);
     // `exec -t` in the foreground without a console socket: berth keeps the
     // pty and relays it, as runc does.
     let own_tty = process.terminal().unwrap_or(false) && o.console_socket.is_none() && !o.detach;

@@ -30,7 +30,7 @@ use nix::sched::CloneFlags;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
-use oci_spec::runtime::Spec;
+use oci_spec::runtime::{ContainerState, Spec};
 
 use crate::cgroups::{Cgroup, Layout};
 use crate::error::{Context, Error, Result};
@@ -51,6 +51,14 @@ pub struct Launch<'a> {
     /// Join a fresh session keyring, so the container cannot read the
     /// caller's keys (runc's default; --no-new-keyring turns it off).
     pub new_keyring: bool,
+}
+
+impl Launch<'_> {
+    /// The state JSON given to the create-time hooks and the seccomp agent.
+    pub fn hook_state(&self, pid: i32, status: ContainerState) -> Vec<u8> {
+        let annotations = self.spec.annotations().as_ref();
+        crate::hooks::state(self.id, status, pid, self.bundle, annotations)
+    }
 }
 
 /// Keep berth's own fds out of the range `--preserve-fds` hands to the
@@ -160,9 +168,8 @@ impl Pending {
 }
 
 /// Start the container init and drive it until it waits on exec.fifo.
-/// `hook_state` renders the state JSON for prestart/createRuntime hooks.
 /// On error the init is killed and reaped; the caller removes the cgroup.
-pub fn spawn(l: &Launch, hook_state: &dyn Fn(i32) -> Vec<u8>) -> Result<Pending> {
+pub fn spawn(l: &Launch) -> Result<Pending> {
     let mut plan = Plan::from_spec(l.spec)?;
     if let Some((fd, path)) = plan.take_pid_join() {
         namespaces::setns(&fd, CloneFlags::CLONE_NEWPID, &path)?;
@@ -214,7 +221,7 @@ pub fn spawn(l: &Launch, hook_state: &dyn Fn(i32) -> Vec<u8>) -> Result<Pending>
         let _ = waitpid(Pid::from_raw(pid), None);
         e
     };
-    drive(l, &plan, &parent, pid, hook_state)
+    drive(l, &plan, &parent, pid)
         .map_err(|e| match e {
             // The init's own message beats the broken pipe it left behind.
             Error::Init(_) | Error::Hook(_) | Error::Interrupted(_) => e,
@@ -263,13 +270,7 @@ fn move_net_devices(l: &Launch, plan: &Plan, pid: i32) -> Result<()> {
     }
 }
 
-fn drive(
-    l: &Launch,
-    plan: &Plan,
-    chan: &sync::Channel,
-    pid: i32,
-    hook_state: &dyn Fn(i32) -> Vec<u8>,
-) -> Result<()> {
+fn drive(l: &Launch, plan: &Plan, chan: &sync::Channel, pid: i32) -> Result<()> {
     if plan.new.contains(CloneFlags::CLONE_NEWUSER) {
         crate::userns::write_maps(l.spec, pid)?;
     }
@@ -294,12 +295,12 @@ fn drive(
                 let fd = fd.ok_or_else(|| Error::Init("sync: seccomp fd missing".into()))?;
                 let s = l.spec.linux().as_ref().and_then(|x| x.seccomp().as_ref());
                 let s = s.ok_or_else(|| Error::Init("sync: seccomp fd without profile".into()))?;
-                let state = crate::container::hook_state(l, pid, "creating");
+                let state = l.hook_state(pid, ContainerState::Creating);
                 crate::seccomp::send_to_agent(s, &state, pid, fd.as_fd())?;
             }
             Some(Msg::RunHooks) => {
                 let hooks = l.spec.hooks().as_ref();
-                let state = hook_state(pid);
+                let state = l.hook_state(pid, ContainerState::Created);
                 if let Some(h) = hooks.and_then(|h| h.prestart().as_ref()) {
                     crate::hooks::run_all("prestart", h, &state)?;
                 }
