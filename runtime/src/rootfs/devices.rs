@@ -10,11 +10,12 @@ use std::rc::Rc;
 
 use oci_spec::runtime::{LinuxDeviceType, Spec};
 
+use super::ctx::Ctx;
 use super::mounts::{self, is_bind};
 use super::options::MountOptions;
 use super::resolve::{self, clean, CWD};
 use super::sys;
-use super::{Ctx, RootfsError};
+use super::RootfsError;
 
 struct Device {
     path: PathBuf,
