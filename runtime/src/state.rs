@@ -19,6 +19,8 @@ pub const OCI_VERSION: &str = "1.0.2-dev";
 const STATE_FILE: &str = "state.json";
 const CONFIG_FILE: &str = "config.json";
 pub const FIFO: &str = "exec.fifo";
+/// Where `restore` binds the rootfs for CRIU while CRIU runs.
+const CRIU_ROOT: &str = "criu-root";
 
 /// What berth remembers about a container between invocations.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -220,8 +222,18 @@ impl Dir {
         self.path.join(FIFO)
     }
 
+    pub fn criu_root(&self) -> PathBuf {
+        self.path.join(CRIU_ROOT)
+    }
+
     /// Remove the directory and everything in it (only files of ours).
     pub fn destroy(self) -> Result<()> {
+        // A restore that died while CRIU ran leaves the rootfs bound here:
+        // the walk below would go through it and empty the rootfs.
+        let criu_root = self.criu_root();
+        if nix::mount::umount2(&criu_root, nix::mount::MntFlags::MNT_DETACH).is_ok() {
+            let _ = fs::remove_dir(&criu_root);
+        }
         if fs::remove_dir_all(&self.path).is_ok() {
             return Ok(());
         }
