@@ -29,6 +29,7 @@ mod interrupt;
 #[doc(hidden)]
 pub mod logging;
 mod lsm;
+mod mountinfo;
 mod namespaces;
 mod netdev;
 mod notify;

@@ -14,11 +14,11 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use super::ctx::Ctx;
-use super::mountinfo::{self, MountInfo};
 use super::mounts;
 use super::options::{MountOptions, SB_FLAGS};
 use super::sys::{self, MountAttr};
 use super::{mount_err, RootfsError};
+use crate::mountinfo::{self, MountInfo};
 
 const HOST_CGROUP: &str = "/sys/fs/cgroup";
 

@@ -35,7 +35,6 @@ mod idmap;
 use ctx::Ctx;
 pub use ctx::RootfsOpts;
 pub use idmap::IdmappedTrees;
-mod mountinfo;
 mod mounts;
 mod options;
 mod paths;
