@@ -59,10 +59,11 @@ pub fn create(root: &Path, id: &str, o: &CreateOpts) -> Result<(Dir, Stored)> {
     let _signals = crate::interrupt::catch();
     let mut p = Prepared::new(id, &o.bundle, o.cgroup_driver)?;
     if o.preserve_fds < 0 {
-        return Err(Error::Invalid(format!(
-            "--preserve-fds {}: must not be negative",
-            o.preserve_fds
-        )));
+        return Err(Error::option(
+            "--preserve-fds",
+            o.preserve_fds.to_string(),
+            "must not be negative",
+        ));
     }
     let mut preserve_fds = o.preserve_fds;
     let notify_dir = crate::notify::prepare(&mut p.spec, &root.join(id), &mut preserve_fds)?;

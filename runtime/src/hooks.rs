@@ -79,9 +79,10 @@ pub fn validate(hooks: Option<&oci_spec::runtime::Hooks>) -> Result<()> {
     for (kind, list) in kinds {
         for (i, hook) in list.iter().flatten().enumerate() {
             if let Some(t) = hook.timeout().filter(|t| *t <= 0) {
-                return Err(Error::Invalid(format!(
-                    "hooks.{kind}[{i}].timeout: must be greater than zero, got {t}"
-                )));
+                return Err(Error::field(
+                    format!("hooks.{kind}[{i}].timeout"),
+                    format!("must be greater than zero, got {t}"),
+                ));
             }
         }
     }

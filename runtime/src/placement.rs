@@ -31,7 +31,7 @@ pub const FLAGS: &[(Fl, i32)] = &[
 
 /// Parse a kernel list ("0-3,7") into a bitmask.
 fn parse_list(s: &str, field: &str) -> Result<[u64; WORDS]> {
-    let bad = |why: &str| Error::Invalid(format!("{field} {s:?}: {why}"));
+    let bad = |why: &str| Error::field(field, format!("{s:?}: {why}"));
     let mut mask = [0u64; WORDS];
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let num = |n: &str| -> Result<usize> {
@@ -74,9 +74,10 @@ fn set_affinity(list: &str, field: &str) -> Result<()> {
     };
     if r != 0 {
         let e = std::io::Error::last_os_error();
-        return Err(Error::Invalid(format!(
-            "{field} {list:?}: sched_setaffinity: {e}"
-        )));
+        return Err(Error::field(
+            field,
+            format!("{list:?}: sched_setaffinity: {e}"),
+        ));
     }
     Ok(())
 }

@@ -194,7 +194,7 @@ impl Dir {
     /// Write state.json atomically: a reader never sees a half-written file.
     pub fn save(&self, st: &Stored) -> Result<()> {
         let tmp = self.path.join(".state.json.tmp");
-        let data = serde_json::to_vec(st).map_err(|e| Error::Invalid(e.to_string()))?;
+        let data = serde_json::to_vec(st).map_err(Error::encode("the state record"))?;
         let mut f = File::create(&tmp).ctx(|| format!("create {}", tmp.display()))?;
         f.write_all(&data)
             .ctx(|| format!("write {}", tmp.display()))?;
@@ -215,7 +215,10 @@ impl Dir {
     pub fn load_config(&self) -> Result<oci_spec::runtime::Spec> {
         let p = self.path.join(CONFIG_FILE);
         let data = fs::read(&p).ctx(|| format!("read {}", p.display()))?;
-        serde_json::from_slice(&data).map_err(|e| Error::Invalid(format!("{}: {e}", p.display())))
+        serde_json::from_slice(&data).map_err(|e| Error::Corrupt {
+            path: p,
+            reason: e.to_string(),
+        })
     }
 
     pub fn fifo(&self) -> PathBuf {
@@ -251,15 +254,16 @@ impl Dir {
 pub fn load(dir: &Path) -> Result<Stored> {
     let p = dir.join(STATE_FILE);
     let data = fs::read(&p).ctx(|| format!("read {}", p.display()))?;
-    let st: Stored = serde_json::from_slice(&data)
-        .map_err(|e| Error::Invalid(format!("{}: {e}", p.display())))?;
+    let st: Stored = serde_json::from_slice(&data).map_err(|e| Error::Corrupt {
+        path: p.clone(),
+        reason: e.to_string(),
+    })?;
     let name = dir.file_name().map(|n| n.to_string_lossy());
     if name.as_deref() != Some(st.id.as_str()) {
-        return Err(Error::Invalid(format!(
-            "{}: names container {:?}",
-            p.display(),
-            st.id
-        )));
+        return Err(Error::Corrupt {
+            path: p,
+            reason: format!("names container {:?}", st.id),
+        });
     }
     Ok(st)
 }

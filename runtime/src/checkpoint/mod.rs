@@ -62,16 +62,18 @@ pub struct RestoreOpts {
 fn cgroup_mode(o: &CriuOpts) -> Result<&str> {
     match o.manage_cgroups_mode.as_deref().unwrap_or("soft") {
         m @ ("soft" | "full" | "strict" | "ignore") => Ok(m),
-        m => Err(Error::Invalid(format!(
-            "--manage-cgroups-mode {m:?}: expected soft, full, strict or ignore"
-        ))),
+        m => Err(Error::option(
+            "--manage-cgroups-mode",
+            format!("{m:?}"),
+            "expected soft, full, strict or ignore",
+        )),
     }
 }
 
 /// Make `p` (0700, as runc does) unless it exists; absolute.
 fn prepare_dir(flag: &str, p: &Path) -> Result<PathBuf> {
     if p.as_os_str().is_empty() {
-        return Err(Error::Invalid(format!("{flag} must be set")));
+        return Err(Error::option(flag, "", "must be set"));
     }
     use std::os::unix::fs::DirBuilderExt;
     match std::fs::DirBuilder::new().mode(0o700).create(p) {
@@ -86,19 +88,20 @@ fn prepare_dir(flag: &str, p: &Path) -> Result<PathBuf> {
 /// it as runc does, so a bad path is our clear error rather than CRIU's.
 fn check_parent_path(images: &Path, parent: &Path) -> Result<()> {
     if parent.is_absolute() {
-        return Err(Error::Invalid(format!(
-            "--parent-path {}: must be relative to --image-path",
-            parent.display()
-        )));
+        return Err(Error::option(
+            "--parent-path",
+            parent.display().to_string(),
+            "must be relative to --image-path",
+        ));
     }
     let real = images.join(parent);
     match std::fs::metadata(&real) {
         Ok(m) if m.is_dir() => Ok(()),
-        Ok(_) => Err(Error::Invalid(format!(
-            "--parent-path {}: {} is not a directory",
-            parent.display(),
-            real.display()
-        ))),
+        Ok(_) => Err(Error::option(
+            "--parent-path",
+            parent.display().to_string(),
+            format!("{} is not a directory", real.display()),
+        )),
         Err(e) => Err(e).ctx(|| format!("--parent-path {}: {}", parent.display(), real.display())),
     }
 }

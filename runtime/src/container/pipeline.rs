@@ -109,14 +109,17 @@ fn rootfs(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
     let root_path = spec
         .root()
         .as_ref()
-        .ok_or_else(|| Error::Invalid("root must be set".into()))?
+        .ok_or_else(|| Error::field("root", "must be set"))?
         .path();
     let rootfs = bundle.join(root_path);
     if !rootfs.is_dir() {
-        return Err(Error::Invalid(format!(
-            "rootfs {} does not exist or is not a directory",
-            rootfs.display()
-        )));
+        return Err(Error::field(
+            "root.path",
+            format!(
+                "rootfs {} does not exist or is not a directory",
+                rootfs.display()
+            ),
+        ));
     }
     let plain = rootfs.components().fold(PathBuf::new(), |mut p, c| {
         match c {
@@ -129,19 +132,25 @@ fn rootfs(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
     let real = fs::canonicalize(&rootfs).ctx(|| format!("resolve rootfs {}", rootfs.display()))?;
     if real == Path::new("/") {
         // As runc: a container on the host's own root would mount over it.
-        return Err(Error::Invalid(format!(
-            "root.path {:?} is the host's root directory \"/\"",
-            root_path.display().to_string()
-        )));
+        return Err(Error::field(
+            "root.path",
+            format!(
+                "{:?} is the host's root directory \"/\"",
+                root_path.display().to_string()
+            ),
+        ));
     }
     // As runc: a rootfs that is a symlink, or lies under one below the
     // (resolved) bundle, is refused rather than followed.
     if real != plain {
-        return Err(Error::Invalid(format!(
-            "root.path: rootfs {} is a symlink or under one (to {})",
-            plain.display(),
-            real.display()
-        )));
+        return Err(Error::field(
+            "root.path",
+            format!(
+                "rootfs {} is a symlink or under one (to {})",
+                plain.display(),
+                real.display()
+            ),
+        ));
     }
     Ok(real)
 }

@@ -178,12 +178,13 @@ pub fn spawn(l: &Launch) -> Result<Pending> {
         .spec
         .process()
         .as_ref()
-        .ok_or_else(|| Error::Invalid("process property must not be empty".into()))?;
+        .ok_or_else(|| Error::field("process", "must be set"))?;
     let console = match (process.terminal().unwrap_or(false), l.console_socket) {
         (true, Some(p)) => Some(crate::console::connect(p)?),
         (true, None) => {
-            return Err(Error::Invalid(
-                "process.terminal is true but no --console-socket was given".into(),
+            return Err(Error::field(
+                "process.terminal",
+                "is true but no --console-socket was given",
             ))
         }
         (false, _) => None,
@@ -264,8 +265,9 @@ fn move_net_devices(l: &Launch, plan: &Plan, pid: i32) -> Result<()> {
         .find(|(f, ..)| *f == CloneFlags::CLONE_NEWNET)
     {
         Some((_, fd, _)) => crate::netdev::move_into(l.spec, fd.as_fd()),
-        None => Err(Error::Invalid(
-            "linux.netDevices needs a network namespace".into(),
+        None => Err(Error::field(
+            "linux.netDevices",
+            "needs a network namespace",
         )),
     }
 }
