@@ -20,6 +20,12 @@ mod pipeline;
 pub use exec::{exec, ExecOpts};
 pub(crate) use pipeline::{write_pid_file, Prepared, Rollback};
 
+/// How long berth waits for killed processes (the init, what is left in
+/// the cgroup) to be gone before it reports that they did not die, and how
+/// often it looks meanwhile.
+const KILL_TIMEOUT: Duration = Duration::from_secs(10);
+const KILL_POLL: Duration = Duration::from_millis(2);
+
 /// Options of `create` and `run`.
 #[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
@@ -203,7 +209,7 @@ fn empty_cgroup(cgroup: &Cgroup, timeout: Duration) -> bool {
         if Instant::now() >= deadline {
             return false;
         }
-        std::thread::sleep(Duration::from_millis(2));
+        std::thread::sleep(KILL_POLL);
     }
 }
 
@@ -278,7 +284,7 @@ pub fn start(dir: &Dir, st: &Stored) -> Result<()> {
                 // Stopped, not destroyed: `delete` (or `run`) continues the
                 // lifecycle, as with runc ≥ 1.2.
                 kill_all(st, libc::SIGKILL);
-                wait_gone(st, Duration::from_secs(10));
+                wait_gone(st, KILL_TIMEOUT);
                 return Err(e);
             }
         } else {
@@ -417,7 +423,7 @@ fn wait_gone(st: &Stored, timeout: Duration) -> bool {
         if Instant::now() >= deadline {
             return false;
         }
-        std::thread::sleep(Duration::from_millis(2));
+        std::thread::sleep(KILL_POLL);
     }
 }
 
@@ -464,7 +470,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         }
     }
     crate::interrupt::step("delete:killed")?;
-    if !wait_gone(&st, Duration::from_secs(10)) {
+    if !wait_gone(&st, KILL_TIMEOUT) {
         return Err(Error::Init(format!(
             "container {id} did not die after SIGKILL"
         )));
@@ -483,7 +489,7 @@ fn delete_broken(dir: Dir, id: &str) -> Result<()> {
         .and_then(|s| s.linux().as_ref()?.cgroups_path().clone());
     let cgroup = Cgroup::resolve(cgroups_path.as_deref(), id)?;
     if cgroup.paths().any(|p| p.exists()) {
-        if !empty_cgroup(&cgroup, Duration::from_secs(10)) {
+        if !empty_cgroup(&cgroup, KILL_TIMEOUT) {
             return Err(Error::Init(format!(
                 "container {id} did not die after SIGKILL"
             )));
@@ -584,7 +590,7 @@ fn run_with_own_tty(root: &Path, id: &str, o: &CreateOpts) -> Result<i32> {
 
 fn force_destroy(dir: Dir, st: &Stored) -> Result<()> {
     kill_all(st, libc::SIGKILL);
-    wait_gone(st, Duration::from_secs(10));
+    wait_gone(st, KILL_TIMEOUT);
     destroy(dir, st)
 }
 

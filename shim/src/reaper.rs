@@ -86,7 +86,7 @@ impl Reaper {
         let me = Arc::clone(&r);
         std::thread::Builder::new()
             .name("reaper".into())
-            .stack_size(64 * 1024)
+            .stack_size(crate::THREAD_STACK)
             .spawn(move || me.run())
             .map_err(Error::io("spawn thread", "reaper"))?;
         Ok(r)

@@ -5,17 +5,12 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use crate::cgroups::{Cgroup, Driver};
 use crate::error::{Context, Error, Result};
 use crate::state::{self, Dir, Stored};
-
-/// How long a failed create or restore waits for the processes left in its
-/// cgroup (hook children, a restored tree) to die before removing it.
-const EMPTY_CGROUP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A bundle read and checked, with its cgroup resolved: nothing is made on
 /// the host yet, so an error from here leaves nothing to undo.
@@ -228,7 +223,7 @@ impl Drop for Rollback {
         if let Some(cgroup) = self.cgroup.take() {
             // Hooks the init ran, or a restored tree, may have left
             // processes in the cgroup.
-            let _ = super::empty_cgroup(&cgroup, EMPTY_CGROUP_TIMEOUT);
+            let _ = super::empty_cgroup(&cgroup, super::KILL_TIMEOUT);
             let _ = cgroup.remove();
         }
         if let Some(dir) = self.dir.take() {
