@@ -187,3 +187,28 @@ fn pidfd(pid: u32) -> Option<std::os::fd::OwnedFd> {
     // SAFETY: a fresh fd we own.
     (fd >= 0).then(|| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_is_the_runtime_specs() {
+        let a = [("k".to_string(), "v".to_string())].into();
+        let bundle = std::path::Path::new("/b");
+        let v: serde_json::Value =
+            serde_json::from_slice(&state("c1", ContainerState::Created, 42, bundle, Some(&a)))
+                .unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"ociVersion": crate::state::OCI_VERSION, "id": "c1",
+                "status": "created", "pid": 42, "bundle": "/b", "annotations": {"k": "v"}})
+        );
+        let v: serde_json::Value =
+            serde_json::from_slice(&state("c1", ContainerState::Stopped, 42, bundle, None))
+                .unwrap();
+        assert_eq!(v.get("pid"), None, "{v}");
+        assert_eq!(v.get("annotations"), None, "{v}");
+        assert_eq!(v["status"], "stopped");
+    }
+}
