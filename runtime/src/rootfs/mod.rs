@@ -37,13 +37,13 @@ mod options;
 mod paths;
 mod pivot;
 mod resolve;
-pub(crate) mod sys;
 
 use std::io;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
+use crate::sys;
 use resolve::{Root, Undo};
 
 /// The mount options berth gives a meaning to (for `berth features`).

@@ -10,7 +10,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 use std::rc::Rc;
 
-use super::sys;
+use crate::sys;
 
 const RESOLVE: u64 = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
 
@@ -43,7 +43,7 @@ pub(crate) struct Root {
 impl Root {
     pub(crate) fn open(path: &Path) -> io::Result<Root> {
         let c = sys::cstring(path.as_os_str())?;
-        let fd = sys::openat(CWD, &c, libc::O_PATH | libc::O_DIRECTORY, 0)?;
+        let fd = sys::openat(sys::CWD, &c, libc::O_PATH | libc::O_DIRECTORY, 0)?;
         Ok(Root { fd })
     }
 
@@ -147,10 +147,6 @@ impl Root {
     }
 }
 
-pub(crate) const CWD: BorrowedFd<'static> =
-    // SAFETY: AT_FDCWD is a valid "fd" for every *at() call.
-    unsafe { BorrowedFd::borrow_raw(libc::AT_FDCWD) };
-
 struct Created {
     parent: Rc<OwnedFd>,
     name: CString,
@@ -191,7 +187,7 @@ impl Undo {
 
     /// Record an inode created by name (mknod, symlink) under `parent`,
     /// given its lstat.
-    pub(crate) fn record(&mut self, parent: &Rc<OwnedFd>, name: &CStr, st: &libc::stat) {
+    pub(crate) fn record(&mut self, parent: &Rc<OwnedFd>, name: &CStr, st: &sys::Stat) {
         self.created.push(Created {
             parent: Rc::clone(parent),
             name: name.to_owned(),
