@@ -5,7 +5,9 @@
 //! child already holds the parsed config and only the kernel work remains.
 //! The child is born in its cgroup2 cgroup (CLONE_INTO_CGROUP) and moves
 //! itself into its v1 ones first thing (cgroups::Joiner); where that fails
-//! the parent moves it, before the child needs its cgroup.
+//! the parent moves it, before the child needs its cgroup. Where clone3 is
+//! refused (an old kernel, an outer seccomp profile) the child comes from
+//! clone(2) and the parent moves it into the cgroup2 cgroup as well.
 //!
 //! CVE-2019-5736 (overwriting the host runtime through /proc/PID/exe): the
 //! only berth process a container can see is its own init before execve,
@@ -85,7 +87,7 @@ pub(crate) fn clone_joining(
         }
         r => r,
     }
-    .ctx(|| format!("clone3 with namespaces {flags:?}"))?;
+    .ctx(|| format!("clone with namespaces {flags:?}"))?;
     // Also in the child: born outside its cgroup2 cgroup, it must ask.
     if !cloned.in_cgroup {
         joiner.drop_clone_into();
