@@ -48,10 +48,7 @@ pub fn setup(sock: &OwnedFd, size: Option<(u64, u64)>) -> Result<()> {
 }
 
 fn pty_name(master: &OwnedFd) -> String {
-    match sys::tty::pty_number(master.as_fd()) {
-        Some(n) => format!("/dev/pts/{n}"),
-        None => "/dev/ptmx".to_string(),
-    }
+    sys::tty::pty_name(master.as_fd()).unwrap_or_else(|| "/dev/ptmx".to_string())
 }
 
 /// Accept one connection on `l` and take the pty master sent over it.
