@@ -1,4 +1,4 @@
-//! Waiting: pidfds, timerfd, eventfd, inotify (rustix), and poll(2) over
+//! Waiting (rustix): pidfds, timerfd, eventfd, inotify, and poll(2) over
 //! fds some of which may be absent.
 
 use std::io;
@@ -6,6 +6,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::time::Duration;
 
+use rustix::event::{PollFd, PollFlags};
 use rustix::process::{Pid, PidfdFlags};
 use rustix::time::{Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec};
 
@@ -70,54 +71,52 @@ pub(crate) fn read(fd: impl AsFd, buf: &mut [u8]) -> io::Result<usize> {
 /// One fd to wait on; `None` is skipped, as poll(2) skips a negative fd.
 pub(crate) struct Watch<'a> {
     fd: Option<BorrowedFd<'a>>,
-    events: i16,
-    revents: i16,
+    events: PollFlags,
+    revents: PollFlags,
 }
 
 impl<'a> Watch<'a> {
     pub(crate) fn input(fd: Option<BorrowedFd<'a>>) -> Self {
         Watch {
             fd,
-            events: libc::POLLIN,
-            revents: 0,
+            events: PollFlags::IN,
+            revents: PollFlags::empty(),
         }
     }
 
     pub(crate) fn output(fd: Option<BorrowedFd<'a>>) -> Self {
         Watch {
             fd,
-            events: libc::POLLOUT,
-            revents: 0,
+            events: PollFlags::OUT,
+            revents: PollFlags::empty(),
         }
     }
 
     /// Anything happened: readable or writable as asked, hangup, error.
     pub(crate) fn fired(&self) -> bool {
-        self.revents != 0
+        !self.revents.is_empty()
     }
 
     pub(crate) fn has_input(&self) -> bool {
-        self.revents & libc::POLLIN != 0
+        self.revents.contains(PollFlags::IN)
     }
 }
 
-/// poll(2) up to `timeout` (None: forever). EINTR is returned as such.
+/// poll(2) up to `timeout` (None: forever); with no fd at all, a sleep.
+/// EINTR is returned as such.
 pub(crate) fn poll(watches: &mut [Watch<'_>], timeout: Option<Duration>) -> io::Result<usize> {
-    let mut fds: Vec<libc::pollfd> = watches
+    let mut fds: Vec<PollFd<'_>> = watches
         .iter()
-        .map(|w| libc::pollfd {
-            fd: w.fd.map_or(-1, |f| f.as_raw_fd()),
-            events: w.events,
-            revents: 0,
-        })
+        .filter_map(|w| w.fd.map(|fd| PollFd::from_borrowed_fd(fd, w.events)))
         .collect();
-    let ms = timeout.map_or(-1, |t| t.as_millis().min(i32::MAX as u128) as i32);
-    // SAFETY: an array of pollfds of the given length; their fds are
-    // borrowed for the call or -1.
-    let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
-    super::cvt(n as libc::c_long)?;
-    for (w, f) in watches.iter_mut().zip(&fds) {
-        w.revents = f.revents;
+    let ts = timeout.map(|t| Timespec {
+        tv_sec: t.as_secs() as _,
+        tv_nsec: t.subsec_nanos() as _,
+    });
+    let n = rustix::event::poll(&mut fds, ts.as_ref())?;
+    let mut fired = fds.iter().map(|f| f.revents());
+    for w in watches.iter_mut().filter(|w| w.fd.is_some()) {
+        w.revents = fired.next().unwrap_or_else(PollFlags::empty);
     }
-    Ok(n as usize)
+    Ok(n)
 }
