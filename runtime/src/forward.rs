@@ -68,7 +68,8 @@ pub fn wait_relaying(set: &SigSet, pid: i32, master: std::os::fd::OwnedFd) -> i3
     let Ok(sfd) = SignalFd::with_flags(set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK) else {
         return wait_forwarding(set, pid);
     };
-    let (stdin, stdout) = (crate::sys::stdio(0), crate::sys::stdio(1));
+    let (stdin, stdout) = (std::io::stdin(), std::io::stdout());
+    let (stdin, stdout) = (stdin.as_fd(), stdout.as_fd());
     let _raw = RawMode::enter(stdin);
     crate::sys::tty::copy_winsize(stdin, master.as_fd());
     let mut stdin_open = true;

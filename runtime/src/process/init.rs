@@ -208,7 +208,7 @@ fn setup(
         crate::console::setup(sock, size)?;
         if opts.new_mntns {
             // The slave is our stdin now.
-            rootfs::mount_console(sys::stdio(0))?;
+            rootfs::mount_console(std::io::stdin().as_fd())?;
         }
     }
     rootfs::finalize(spec, &opts)?;

@@ -49,15 +49,6 @@ pub(crate) fn is_errno(err: &io::Error, errno: libc::c_int) -> bool {
     err.raw_os_error() == Some(errno)
 }
 
-/// The fds a process starts with. They are open for as long as the process
-/// lives (init points them at /dev/null if need be), so borrowing them for
-/// 'static is sound.
-pub(crate) fn stdio(n: RawFd) -> BorrowedFd<'static> {
-    assert!((0..=2).contains(&n), "fd {n} is not a standard stream");
-    // SAFETY: see above.
-    unsafe { BorrowedFd::borrow_raw(n) }
-}
-
 /// Take ownership of an fd number that came from outside (the environment,
 /// an SCM_RIGHTS message, the command line). Fails if nothing holds it.
 pub(crate) fn adopt_fd(n: RawFd) -> io::Result<OwnedFd> {

@@ -106,8 +106,10 @@ pub(crate) fn link_up(name: &CStr) -> io::Result<()> {
         SockFlag::SOCK_CLOEXEC,
         None,
     )?;
-    // SAFETY: ifreq is plain old data; zero is valid for every field.
-    let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
+    let mut ifr = libc::ifreq {
+        ifr_name: [0; libc::IFNAMSIZ],
+        ifr_ifru: libc::__c_anonymous_ifr_ifru { ifru_flags: 0 },
+    };
     let name = name.to_bytes_with_nul();
     if name.len() > ifr.ifr_name.len() {
         return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG));
