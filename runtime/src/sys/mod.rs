@@ -1,9 +1,12 @@
 //! The crate's one syscall layer. Everything else calls these safe
 //! functions; `unsafe` lives here and nowhere else in berth.
 //!
-//! nix and rustix wrap most calls; what neither has (clone3, mount_setattr,
-//! keyctl, ioprio, sched_setattr, set_mempolicy, seccomp and bpf loading,
-//! close_range) is a raw `libc::syscall`, wrapped once, next to its kin:
+//! nix and rustix wrap most calls. What neither has is a raw libc call,
+//! wrapped once: clone3 and clone, mount_setattr, keyctl, ioprio_set,
+//! sched_setattr, set_mempolicy, close_range, pidfd_send_signal (any
+//! signal number), the seccomp and bpf loads, SIOCSIFFLAGS; and the steps a
+//! forked child takes on bare fd numbers or without allocating (execve
+//! with prebuilt arrays, dup2, write, _exit). The modules:
 //! - [`fs`] holds fd-relative file calls, which never follow a path a
 //!   symlink could redirect;
 //! - [`mount`] the old and the new mount API;
@@ -49,8 +52,8 @@ pub(crate) fn is_errno(err: &io::Error, errno: libc::c_int) -> bool {
     err.raw_os_error() == Some(errno)
 }
 
-/// Take ownership of an fd number that came from outside (the environment,
-/// an SCM_RIGHTS message, the command line). Fails if nothing holds it.
+/// Take ownership of an fd number the kernel just installed for us (an
+/// SCM_RIGHTS message). Fails if nothing holds it.
 pub(crate) fn adopt_fd(n: RawFd) -> io::Result<OwnedFd> {
     if n < 0 || !fd_is_open(n) {
         return Err(io::Error::from_raw_os_error(libc::EBADF));
