@@ -336,21 +336,8 @@ fn bind(src: &Path, dst: &Path) -> Result<()> {
     };
     let (s, d) = (c(src)?, c(dst)?);
     // CRIU's root must be a mount point whose parent is not overmounted.
-    // SAFETY: valid NUL-terminated paths; no fstype or data.
-    let rc = unsafe {
-        libc::mount(
-            s.as_ptr(),
-            d.as_ptr(),
-            std::ptr::null(),
-            libc::MS_BIND | libc::MS_REC,
-            std::ptr::null(),
-        )
-    };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error())
-            .ctx(|| format!("bind {} to {}", src.display(), dst.display()));
-    }
-    Ok(())
+    crate::sys::mount(Some(&s), &d, None, libc::MS_BIND | libc::MS_REC, None)
+        .ctx(|| format!("bind {} to {}", src.display(), dst.display()))
 }
 
 /// What restore made so far, undone on drop unless kept; the CRIU root
@@ -365,8 +352,7 @@ impl Made {
     fn unmount(&mut self) {
         if let Some(m) = self.mount.take() {
             if let Ok(c) = CString::new(m.as_os_str().as_encoded_bytes()) {
-                // SAFETY: unmounting our own bind mount.
-                unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+                let _ = crate::sys::umount2(&c, libc::MNT_DETACH);
             }
             let _ = std::fs::remove_dir(&m);
         }
@@ -384,8 +370,10 @@ impl Drop for Made {
         if let Some(cg) = self.cgroup.take() {
             if let Ok(pids) = cg.pids() {
                 for p in pids {
-                    // SAFETY: killing leftovers of a failed restore in our cgroup.
-                    unsafe { libc::kill(p, libc::SIGKILL) };
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(p),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
                 }
             }
             let _ = cg.remove();

@@ -16,8 +16,8 @@ use std::rc::Rc;
 use super::mountinfo::{self, MountInfo};
 use super::mounts::{self, mount_err};
 use super::options::{MountOptions, SB_FLAGS};
-use super::sys::{self, MountAttr};
 use super::{Ctx, RootfsError};
+use crate::sys::{self, MountAttr};
 
 const HOST_CGROUP: &str = "/sys/fs/cgroup";
 
