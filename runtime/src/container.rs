@@ -3,7 +3,7 @@
 
 use std::fs;
 use std::io::Read;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -14,6 +14,7 @@ use crate::cgroups::Cgroup;
 use crate::error::{Context, Error, Result};
 use crate::process::{self, Launch};
 use crate::state::{self, Dir, Status, Stored};
+use crate::sys::{self, event::Watch};
 
 mod exec;
 mod pipeline;
@@ -321,10 +322,7 @@ fn stored_hook_state(st: &Stored, status: ContainerState) -> Vec<u8> {
 }
 
 fn pidfd_open(pid: i32) -> Option<OwnedFd> {
-    // SAFETY: pidfd_open returns a new fd or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    // SAFETY: fresh fd we own.
-    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    sys::event::pidfd_open(pid).ok()
 }
 
 /// Signal init through a pidfd that is checked against the stored start
@@ -344,21 +342,8 @@ fn signal_init(st: &Stored, sig: i32) -> Result<()> {
             status: "stopped".into(),
         });
     }
-    // SAFETY: pidfd_send_signal on a pidfd we own.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            fd.as_raw_fd(),
-            sig,
-            std::ptr::null::<libc::siginfo_t>(),
-            0,
-        )
-    };
-    if r != 0 {
-        return Err(std::io::Error::last_os_error())
-            .ctx(|| format!("send signal {sig} to {}", st.pid));
-    }
-    Ok(())
+    sys::event::pidfd_send_signal(fd.as_fd(), sig)
+        .ctx(|| format!("send signal {sig} to {}", st.pid))
 }
 
 /// Signal every process of the container (best effort).
@@ -405,13 +390,7 @@ fn wait_gone(st: &Stored, timeout: Duration) -> bool {
     // since name another process.
     if let Some(fd) = pidfd_open(st.pid).filter(|_| st.alive()) {
         // A pidfd polls readable once the process has exited.
-        let mut pfd = libc::pollfd {
-            fd: fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: poll on one valid pollfd.
-        unsafe { libc::poll(&mut pfd, 1, timeout.as_millis() as i32) };
+        let _ = sys::event::poll(&mut [Watch::input(Some(fd.as_fd()))], Some(timeout));
     }
     loop {
         if !st.alive() {

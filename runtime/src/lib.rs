@@ -47,6 +47,7 @@ pub mod signal;
 mod spec;
 #[doc(hidden)]
 pub mod state;
+mod sys;
 mod sysctl;
 mod userns;
 #[doc(hidden)]

@@ -6,7 +6,6 @@
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::Write;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
@@ -180,10 +179,9 @@ impl Dir {
 
     fn lock(path: PathBuf) -> Result<Dir> {
         let f = File::open(&path).ctx(|| format!("open {}", path.display()))?;
-        // SAFETY: flock on an fd we own.
-        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(std::io::Error::last_os_error()).ctx(|| format!("lock {}", path.display()));
-        }
+        rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(std::io::Error::from)
+            .ctx(|| format!("lock {}", path.display()))?;
         Ok(Dir { path, _lock: f })
     }
 

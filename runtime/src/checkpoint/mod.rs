@@ -312,21 +312,8 @@ fn bind(src: &Path, dst: &Path) -> Result<()> {
     };
     let (s, d) = (c(src)?, c(dst)?);
     // CRIU's root must be a mount point whose parent is not overmounted.
-    // SAFETY: valid NUL-terminated paths; no fstype or data.
-    let rc = unsafe {
-        libc::mount(
-            s.as_ptr(),
-            d.as_ptr(),
-            std::ptr::null(),
-            libc::MS_BIND | libc::MS_REC,
-            std::ptr::null(),
-        )
-    };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error())
-            .ctx(|| format!("bind {} to {}", src.display(), dst.display()));
-    }
-    Ok(())
+    crate::sys::mount(Some(&s), &d, None, libc::MS_BIND | libc::MS_REC, None)
+        .ctx(|| format!("bind {} to {}", src.display(), dst.display()))
 }
 
 /// CRIU's root: the rootfs bound on a directory in the state dir,
@@ -347,8 +334,7 @@ impl CriuRoot {
 impl Drop for CriuRoot {
     fn drop(&mut self) {
         if let Ok(c) = CString::new(self.0.as_os_str().as_encoded_bytes()) {
-            // SAFETY: unmounting our own bind mount.
-            unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+            let _ = crate::sys::umount2(&c, libc::MNT_DETACH);
         }
         let _ = std::fs::remove_dir(&self.0);
     }

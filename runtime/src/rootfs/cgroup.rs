@@ -16,9 +16,9 @@ use std::rc::Rc;
 use super::ctx::Ctx;
 use super::mounts;
 use super::options::{MountOptions, SB_FLAGS};
-use super::sys::{self, MountAttr};
 use super::{mount_err, RootfsError};
 use crate::mountinfo::{self, MountInfo};
+use crate::sys::{self, MountAttr};
 
 const HOST_CGROUP: &str = "/sys/fs/cgroup";
 

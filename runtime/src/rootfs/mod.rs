@@ -15,8 +15,8 @@
 //! - `finalize`, after the pivot: maskedPaths, readonlyPaths, root.readonly
 //!   and the final rootfsPropagation of "/".
 //!
-//! How mounts are made: destinations are resolved to O_PATH fds with
-//! openat2(RESOLVE_IN_ROOT) (libpathrs' emulation when openat2 is missing).
+//! How mounts are made: destinations are resolved to O_PATH fds by libpathrs
+//! (openat2(RESOLVE_IN_ROOT), or its own checked walk where that is missing).
 //! New filesystems are mounted with mount(2) onto "/proc/self/fd/N" of that
 //! fd (one syscall; the host /proc is still ours before the pivot). Bind
 //! mounts are cloned with open_tree, get their flags with mount_setattr while
@@ -40,13 +40,13 @@ mod options;
 mod paths;
 mod pivot;
 mod resolve;
-pub(crate) mod sys;
 
 use std::io;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
+use crate::sys;
 use resolve::{Root, Undo};
 
 /// The mount options berth gives a meaning to (for `berth features`).

@@ -11,9 +11,9 @@ use oci_spec::runtime::{LinuxIdMapping, Mount};
 use super::ctx::Ctx;
 use super::idmap::Idmap;
 use super::options::{self, MountOptions, SB_FLAGS};
-use super::resolve::{clean, CWD};
-use super::sys::{self, MountAttr, ProcFd};
+use super::resolve::clean;
 use super::{copyup, mount_err, RootfsError};
+use crate::sys::{self, MountAttr, ProcFd};
 
 /// Paths under /proc that may be mounted over (lxcfs, CRIU); anything else
 /// there could hide or fake files the runtime or the kernel rely on.
@@ -218,7 +218,7 @@ pub(crate) fn bind(
     if o.recursive_bind {
         flags |= libc::AT_RECURSIVE as libc::c_uint;
     }
-    let tree = sys::open_tree(CWD, &c_source, flags).map_err(mount_err(
+    let tree = sys::open_tree(sys::CWD, &c_source, flags).map_err(mount_err(
         dest,
         format!("open bind source {}", source.display()),
     ))?;
@@ -271,7 +271,7 @@ pub(crate) fn idmapped_source(
     if o.recursive_bind {
         flags |= libc::AT_RECURSIVE as libc::c_uint;
     }
-    let tree = sys::open_tree(CWD, &c_source, flags).map_err(mount_err(
+    let tree = sys::open_tree(sys::CWD, &c_source, flags).map_err(mount_err(
         &dest,
         format!("open bind source {}", source.display()),
     ))?;

@@ -139,16 +139,6 @@ pub mod known {
         if bits == 0 {
             return true;
         }
-        // SAFETY: a NULL program is never dereferenced by a kernel that
-        // rejects the call; one that accepts the flags faults on it.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_seccomp,
-                libc::SECCOMP_SET_MODE_FILTER,
-                bits,
-                std::ptr::null::<libc::c_void>(),
-            )
-        };
-        r < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EFAULT)
+        crate::sys::bpf::seccomp_flags_supported(bits)
     }
 }
