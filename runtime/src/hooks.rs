@@ -7,7 +7,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use oci_spec::runtime::Hook;
+use oci_spec::runtime::{ContainerState, Hook, State, StateBuilder};
 
 use crate::error::{Error, Result};
 use crate::sys::event::Watch;
@@ -21,6 +21,31 @@ pub const KINDS: [&str; 6] = [
     "poststart",
     "poststop",
 ];
+
+/// The runtime-spec's state of the container, as JSON: what a hook reads on
+/// its stdin (and a seccomp agent receives). A stopped container has no pid.
+pub fn state(
+    id: &str,
+    status: ContainerState,
+    pid: i32,
+    bundle: &std::path::Path,
+    annotations: Option<&std::collections::HashMap<String, String>>,
+) -> Vec<u8> {
+    let mut b = StateBuilder::default()
+        .version(crate::state::OCI_VERSION)
+        .id(id)
+        .status(status)
+        .bundle(bundle);
+    if pid > 0 && status != ContainerState::Stopped {
+        b = b.pid(pid);
+    }
+    if let Some(a) = annotations.filter(|a| !a.is_empty()) {
+        b = b.annotations(a.clone());
+    }
+    // Every field is given, so neither building nor serializing can fail.
+    let state: State = b.build().unwrap_or_default();
+    serde_json::to_vec(&state).unwrap_or_default()
+}
 
 pub fn run_all(kind: &str, hooks: &[Hook], state_json: &[u8]) -> Result<()> {
     for (i, h) in hooks.iter().enumerate() {
@@ -55,9 +80,10 @@ pub fn validate(hooks: Option<&oci_spec::runtime::Hooks>) -> Result<()> {
     for (kind, list) in kinds {
         for (i, hook) in list.iter().flatten().enumerate() {
             if let Some(t) = hook.timeout().filter(|t| *t <= 0) {
-                return Err(Error::Invalid(format!(
-                    "hooks.{kind}[{i}].timeout: must be greater than zero, got {t}"
-                )));
+                return Err(Error::field(
+                    format!("hooks.{kind}[{i}].timeout"),
+                    format!("must be greater than zero, got {t}"),
+                ));
             }
         }
     }
@@ -146,4 +172,29 @@ fn run(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
 /// None on kernels without pidfd_open (the loop then polls by time).
 fn pidfd(pid: u32) -> Option<std::os::fd::OwnedFd> {
     crate::sys::event::pidfd_open(pid as i32).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_is_the_runtime_specs() {
+        let a = [("k".to_string(), "v".to_string())].into();
+        let bundle = std::path::Path::new("/b");
+        let v: serde_json::Value =
+            serde_json::from_slice(&state("c1", ContainerState::Created, 42, bundle, Some(&a)))
+                .unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"ociVersion": crate::state::OCI_VERSION, "id": "c1",
+                "status": "created", "pid": 42, "bundle": "/b", "annotations": {"k": "v"}})
+        );
+        let v: serde_json::Value =
+            serde_json::from_slice(&state("c1", ContainerState::Stopped, 42, bundle, None))
+                .unwrap();
+        assert_eq!(v.get("pid"), None, "{v}");
+        assert_eq!(v.get("annotations"), None, "{v}");
+        assert_eq!(v["status"], "stopped");
+    }
 }

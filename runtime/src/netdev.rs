@@ -39,29 +39,33 @@ fn devices(spec: &Spec) -> Result<Vec<(String, u32, String)>> {
         .and_then(|l| l.namespaces().as_ref())
         .is_some_and(|ns| ns.iter().any(|n| n.typ() == LinuxNamespaceType::Network));
     if !netns {
-        return Err(Error::Invalid(format!(
-            "{FIELD} needs a network namespace: devices cannot move into the host's"
-        )));
+        return Err(Error::field(
+            FIELD,
+            "needs a network namespace: devices cannot move into the host's",
+        ));
     }
     let mut out: Vec<(String, u32, String)> = Vec::with_capacity(map.len());
     for (host, d) in map {
         let inner = d.name().clone().unwrap_or_else(|| host.clone());
         for n in [host, &inner] {
             if !valid_name(n) {
-                return Err(Error::Invalid(format!(
-                    "{FIELD}: {n:?} is not a valid interface name"
-                )));
+                return Err(Error::field(
+                    FIELD,
+                    format!("{n:?} is not a valid interface name"),
+                ));
             }
         }
         if out.iter().any(|(_, _, i)| *i == inner) {
-            return Err(Error::Invalid(format!(
-                "{FIELD}: two devices are named {inner:?}"
-            )));
+            return Err(Error::field(
+                FIELD,
+                format!("two devices are named {inner:?}"),
+            ));
         }
         let Ok(idx) = nix::net::if_::if_nametoindex(host.as_str()) else {
-            return Err(Error::Invalid(format!(
-                "{FIELD}: device {host:?} does not exist on the host"
-            )));
+            return Err(Error::field(
+                FIELD,
+                format!("device {host:?} does not exist on the host"),
+            ));
         };
         out.push((host.clone(), idx, inner));
     }

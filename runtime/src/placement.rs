@@ -31,7 +31,7 @@ pub const FLAGS: &[(Fl, i32)] = &[
 
 /// Parse a kernel list ("0-3,7") into a bitmask.
 fn parse_list(s: &str, field: &str) -> Result<[u64; WORDS]> {
-    let bad = |why: &str| Error::Invalid(format!("{field} {s:?}: {why}"));
+    let bad = |why: &str| Error::field(field, format!("{s:?}: {why}"));
     let mut mask = [0u64; WORDS];
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let num = |n: &str| -> Result<usize> {
@@ -66,10 +66,10 @@ fn set_affinity(list: &str, field: &str) -> Result<()> {
     let mut set = nix::sched::CpuSet::new();
     for i in (0..MAX_BITS).filter(|&i| mask[i / 64] & (1 << (i % 64)) != 0) {
         set.set(i)
-            .map_err(|e| Error::Invalid(format!("{field} {list:?}: cpu {i}: {e}")))?;
+            .map_err(|e| Error::field(field, format!("{list:?}: cpu {i}: {e}")))?;
     }
     nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)
-        .map_err(|e| Error::Invalid(format!("{field} {list:?}: sched_setaffinity: {e}")))
+        .map_err(|e| Error::field(field, format!("{list:?}: sched_setaffinity: {e}")))
 }
 
 fn non_empty(s: &Option<String>) -> Option<&str> {

@@ -38,10 +38,10 @@ pub fn set_rlimits(limits: &[PosixRlimit]) -> Result<()> {
     let mut seen = Vec::new();
     for l in limits {
         if seen.contains(&l.typ()) {
-            return Err(Error::Invalid(format!(
-                "process.rlimits: duplicate type {:?}",
-                l.typ()
-            )));
+            return Err(Error::field(
+                "process.rlimits",
+                format!("duplicate type {:?}", l.typ()),
+            ));
         }
         seen.push(l.typ());
         if let Err(e) = setrlimit(rlimit_resource(l.typ()), l.soft(), l.hard()) {
@@ -175,9 +175,10 @@ pub fn set_io_priority(p: &oci_spec::runtime::LinuxIOPriority) -> Result<()> {
     };
     let prio = p.priority();
     if !(0..=7).contains(&prio) {
-        return Err(Error::Invalid(format!(
-            "process.ioPriority.priority {prio} is not in 0..=7"
-        )));
+        return Err(Error::field(
+            "process.ioPriority.priority",
+            format!("{prio} is not in 0..=7"),
+        ));
     }
     sys::proc::ioprio_set_self(class, prio).ctx(|| "set process.ioPriority")
 }

@@ -35,8 +35,7 @@ struct Event<'a, T: Serialize> {
 }
 
 fn emit<T: Serialize>(kind: &'static str, id: &str, data: Option<T>) -> Result<()> {
-    let mut line = serde_json::to_vec(&Event { kind, id, data })
-        .map_err(|e| Error::Invalid(format!("encoding {kind} event: {e}")))?;
+    let mut line = serde_json::to_vec(&Event { kind, id, data }).map_err(Error::encode(kind))?;
     line.push(b'\n');
     // One write per event, so a reader never sees half a line.
     std::io::stdout()

@@ -86,7 +86,7 @@ pub fn prepare(
     let env: Vec<String> = p.env().clone().unwrap_or_default();
     let args = p.args().clone().unwrap_or_default();
     let Some(arg0) = args.first() else {
-        return Err(Error::Invalid("process.args must not be empty".into()));
+        return Err(Error::field("process.args", "must not be empty"));
     };
     let path = find_executable(arg0, &env)?;
     let cstr = |s: &str| CString::new(s).map_err(|_| Error::Invalid(format!("NUL byte in {s:?}")));

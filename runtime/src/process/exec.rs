@@ -81,7 +81,12 @@ pub fn spawn(x: &ExecLaunch) -> Result<i32> {
     }
     let console = match (x.process.terminal().unwrap_or(false), x.console_socket) {
         (true, Some(p)) => Some(crate::console::connect(p)?),
-        (true, None) => return Err(Error::Invalid("a terminal needs --console-socket".into())),
+        (true, None) => {
+            return Err(Error::field(
+                "process.terminal",
+                "a terminal needs --console-socket",
+            ))
+        }
         (false, _) => None,
     };
     if let Some(sub) = x.sub_cgroup {
@@ -135,10 +140,11 @@ pub fn spawn(x: &ExecLaunch) -> Result<i32> {
 
 fn check_sub_cgroup(sub: &Path) -> Result<()> {
     if sub.is_absolute() || sub.components().any(|c| c.as_os_str() == "..") {
-        return Err(Error::Invalid(format!(
-            "--cgroup {}: must be a path below the container's cgroup",
-            sub.display()
-        )));
+        return Err(Error::option(
+            "--cgroup",
+            sub.display().to_string(),
+            "must be a path below the container's cgroup",
+        ));
     }
     Ok(())
 }

@@ -9,7 +9,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use nix::sched::CloneFlags;
 use nix::sys::prctl;
 use nix::sys::signal::Signal;
-use oci_spec::runtime::{Process, Spec};
+use oci_spec::runtime::{ContainerState, Process, Spec};
 
 use super::sync::{Channel, Msg};
 use super::Launch;
@@ -196,7 +196,7 @@ fn setup(
         hooks::run_all(
             "createContainer",
             h,
-            &crate::container::hook_state(l, pid, "created"),
+            &l.hook_state(pid, ContainerState::Created),
         )?;
     }
     // The host procfs, opened before we leave it, reopens the exec fifo
@@ -267,7 +267,7 @@ fn wait_for_start_and_exec(c: &Ctx, e: Exec) -> ! {
         .as_ref()
         .and_then(|h| h.start_container().as_ref())
     {
-        let state = crate::container::hook_state(c.l, e.pid, "created");
+        let state = c.l.hook_state(e.pid, ContainerState::Created);
         // A startContainer hook without its own env gets the container
         // process's, as with runc (its init holds that environment when it
         // runs the hook); engines rely on it. An explicit `env`, even an

@@ -31,7 +31,7 @@ use nix::sched::CloneFlags;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
-use oci_spec::runtime::Spec;
+use oci_spec::runtime::{ContainerState, Spec};
 
 use crate::cgroups::{Cgroup, Layout};
 use crate::error::{Context, Error, Result};
@@ -53,6 +53,14 @@ pub struct Launch<'a> {
     /// Join a fresh session keyring, so the container cannot read the
     /// caller's keys (runc's default; --no-new-keyring turns it off).
     pub new_keyring: bool,
+}
+
+impl Launch<'_> {
+    /// The state JSON given to the create-time hooks and the seccomp agent.
+    pub fn hook_state(&self, pid: i32, status: ContainerState) -> Vec<u8> {
+        let annotations = self.spec.annotations().as_ref();
+        crate::hooks::state(self.id, status, pid, self.bundle, annotations)
+    }
 }
 
 /// Keep berth's own fds out of the range `--preserve-fds` hands to the
@@ -118,9 +126,8 @@ impl Pending {
 }
 
 /// Start the container init and drive it until it waits on exec.fifo.
-/// `hook_state` renders the state JSON for prestart/createRuntime hooks.
 /// On error the init is killed and reaped; the caller removes the cgroup.
-pub fn spawn(l: &Launch, hook_state: &dyn Fn(i32) -> Vec<u8>) -> Result<Pending> {
+pub fn spawn(l: &Launch) -> Result<Pending> {
     let mut plan = Plan::from_spec(l.spec)?;
     if let Some((fd, path)) = plan.take_pid_join() {
         namespaces::setns(&fd, CloneFlags::CLONE_NEWPID, &path)?;
@@ -129,12 +136,13 @@ pub fn spawn(l: &Launch, hook_state: &dyn Fn(i32) -> Vec<u8>) -> Result<Pending>
         .spec
         .process()
         .as_ref()
-        .ok_or_else(|| Error::Invalid("process property must not be empty".into()))?;
+        .ok_or_else(|| Error::field("process", "must be set"))?;
     let console = match (process.terminal().unwrap_or(false), l.console_socket) {
         (true, Some(p)) => Some(crate::console::connect(p)?),
         (true, None) => {
-            return Err(Error::Invalid(
-                "process.terminal is true but no --console-socket was given".into(),
+            return Err(Error::field(
+                "process.terminal",
+                "is true but no --console-socket was given",
             ))
         }
         (false, _) => None,
@@ -172,7 +180,7 @@ pub fn spawn(l: &Launch, hook_state: &dyn Fn(i32) -> Vec<u8>) -> Result<Pending>
         let _ = waitpid(Pid::from_raw(pid), None);
         e
     };
-    drive(l, &plan, &parent, pid, hook_state)
+    drive(l, &plan, &parent, pid)
         .map_err(|e| match e {
             // The init's own message beats the broken pipe it left behind.
             Error::Init(_) | Error::Hook(_) | Error::Interrupted(_) => e,
@@ -215,19 +223,14 @@ fn move_net_devices(l: &Launch, plan: &Plan, pid: i32) -> Result<()> {
         .find(|(f, ..)| *f == CloneFlags::CLONE_NEWNET)
     {
         Some((_, fd, _)) => crate::netdev::move_into(l.spec, fd.as_fd()),
-        None => Err(Error::Invalid(
-            "linux.netDevices needs a network namespace".into(),
+        None => Err(Error::field(
+            "linux.netDevices",
+            "needs a network namespace",
         )),
     }
 }
 
-fn drive(
-    l: &Launch,
-    plan: &Plan,
-    chan: &sync::Channel,
-    pid: i32,
-    hook_state: &dyn Fn(i32) -> Vec<u8>,
-) -> Result<()> {
+fn drive(l: &Launch, plan: &Plan, chan: &sync::Channel, pid: i32) -> Result<()> {
     if plan.new.contains(CloneFlags::CLONE_NEWUSER) {
         crate::userns::write_maps(l.spec, pid)?;
     }
@@ -252,12 +255,12 @@ fn drive(
                 let fd = fd.ok_or_else(|| Error::Init("sync: seccomp fd missing".into()))?;
                 let s = l.spec.linux().as_ref().and_then(|x| x.seccomp().as_ref());
                 let s = s.ok_or_else(|| Error::Init("sync: seccomp fd without profile".into()))?;
-                let state = crate::container::hook_state(l, pid, "creating");
+                let state = l.hook_state(pid, ContainerState::Creating);
                 crate::seccomp::send_to_agent(s, &state, pid, fd.as_fd())?;
             }
             Some(Msg::RunHooks) => {
                 let hooks = l.spec.hooks().as_ref();
-                let state = hook_state(pid);
+                let state = l.hook_state(pid, ContainerState::Created);
                 if let Some(h) = hooks.and_then(|h| h.prestart().as_ref()) {
                     crate::hooks::run_all("prestart", h, &state)?;
                 }

@@ -11,10 +11,11 @@ use std::rc::Rc;
 use nix::sys::stat::{umask, Mode};
 use oci_spec::runtime::{LinuxDeviceType, Spec};
 
+use super::ctx::Ctx;
 use super::mounts::{self, is_bind};
 use super::options::MountOptions;
 use super::resolve::{self, clean};
-use super::{Ctx, RootfsError};
+use super::RootfsError;
 use crate::sys;
 
 struct Device {

@@ -45,7 +45,7 @@ impl IdmappedTrees {
 }
 
 fn err(dest: &Path, op: impl Into<String>) -> impl FnOnce(io::Error) -> RootfsError {
-    super::mounts::mount_err(dest, op)
+    super::mount_err(dest, op)
 }
 
 /// Idmap the detached tree `tree` (the bind source of `dest`).

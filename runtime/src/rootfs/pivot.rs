@@ -3,7 +3,8 @@
 use std::os::fd::AsFd;
 use std::path::Path;
 
-use super::{mountinfo, path_err, sys, RootfsError, RootfsOpts};
+use super::{path_err, sys, RootfsError, RootfsOpts};
+use crate::mountinfo;
 
 pub(crate) fn enter(rootfs: &Path, opts: &RootfsOpts) -> Result<(), RootfsError> {
     let c = sys::cstring(rootfs.as_os_str()).map_err(path_err("rootfs", rootfs))?;

@@ -6,6 +6,7 @@
 //! flags libseccomp 2.5 does not know.
 
 mod agent;
+mod arch;
 mod bpf;
 mod build;
 mod enosys;
@@ -122,7 +123,7 @@ pub mod known {
         super::build::OPERATORS
     }
     pub fn archs() -> impl Iterator<Item = Arch> {
-        super::build::ARCHES.iter().map(|(a, _)| *a)
+        super::arch::ARCHES.iter().map(|(a, _)| *a)
     }
     pub fn flags() -> impl Iterator<Item = LinuxSeccompFilterFlag> {
         super::build::FLAGS.iter().map(|(f, _)| *f)
