@@ -150,3 +150,21 @@ fn help_says_what_the_options_do() {
         "{help}"
     );
 }
+
+/// build.rs links berth statically. A static link that goes wrong (a
+/// library ld resolved to its .so) gives a binary that crashes at once or
+/// still needs ld.so.
+#[cfg(static_berth)]
+#[test]
+fn berth_is_static_and_starts() {
+    // ld.so lists a dynamic binary's libraries instead of running it; a
+    // static binary ignores the variable and runs.
+    let out = Command::new(BERTH)
+        .arg("--version")
+        .env("LD_TRACE_LOADED_OBJECTS", "1")
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{:?}\n{stdout}", out.status);
+    assert!(stdout.starts_with("berth "), "{stdout}");
+}
