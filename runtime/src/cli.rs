@@ -94,7 +94,8 @@ struct CreateArgs {
     id: String,
 }
 
-/// The id of an existing container.
+// The id of an existing container. (Not a doc comment: a deferred
+// subcommand would show it as its about text instead of the command's.)
 #[derive(Args, Debug)]
 struct IdArg {
     /// The container's id.
@@ -164,7 +165,8 @@ struct ExecArgs {
     args: Vec<String>,
 }
 
-/// CRIU options shared by checkpoint and restore (runc's names).
+// CRIU options shared by checkpoint and restore (runc's names). (Not a doc
+// comment: flattened into a deferred subcommand it would be its about text.)
 #[derive(Args, Debug)]
 struct CriuArgs {
     /// Directory for the CRIU image files.

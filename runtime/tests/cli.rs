@@ -144,6 +144,19 @@ fn help_says_what_the_options_do() {
     let help = text(&out.stdout);
     assert!(help.contains("--systemd-cgroup"), "{help}");
     assert!(help.contains("transient systemd scope"), "{help}");
+    // Each command's help starts with its own summary.
+    for (cmd, about) in [
+        ("start", "Start a created container"),
+        ("pause", "Freeze every process"),
+        ("update", "Change a live container's cgroup limits"),
+        ("run", "Create and start a container"),
+        ("checkpoint", "Checkpoint a running container"),
+        ("restore", "Restore a container"),
+        ("exec", "Run a process in a running container"),
+    ] {
+        let help = text(&berth(&[cmd, "--help"]).stdout);
+        assert!(help.starts_with(about), "{cmd}: {help}");
+    }
     let help = text(&berth(&["update", "--help"]).stdout);
     assert!(
         !help.contains("l3-cache") && !help.contains("mem-bw"),
