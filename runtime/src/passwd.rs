@@ -1,6 +1,6 @@
 //! User names from `/etc/passwd`, read directly as runc does (its `user`
-//! package), not through glibc's NSS: the berth binary is linked statically,
-//! and a static glibc would have to load NSS modules at run time.
+//! package), not through glibc's NSS: a statically linked berth (build.rs)
+//! would have to load NSS modules at run time.
 
 use std::path::Path;
 
