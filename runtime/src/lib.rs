@@ -42,6 +42,7 @@ mod process;
 pub mod rootfs;
 mod rootless;
 #[doc(hidden)]
+pub mod seal;
 pub mod seccomp;
 mod security;
 #[doc(hidden)]

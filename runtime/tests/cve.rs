@@ -50,12 +50,48 @@ fn cve_2024_21626_own_fds_as_exec_cwd() {
     b.assert_clean();
 }
 
-/// CVE-2019-5736 through an entrypoint script starting `#!/proc/self/exe`:
-/// the kernel would run the init's own executable, the host's berth, as the
-/// container process, dumpable after execve. Kernels differ: this one (and
-/// every kernel this has been tried on) refuses the exec; if a kernel lets
-/// it through, this test fails and berth needs a sealed binary (see
-/// process/mod.rs).
+/// CVE-2019-5736 at its root: until its final execve the init runs the
+/// image of the berth that cloned it, and an entrypoint `#!/proc/self/exe`
+/// (or an ELF interpreter of that path) makes the kernel load exactly that
+/// file into the container. The attack then holds /proc/PID/exe open and
+/// writes through it once the process is gone. Done here from the host
+/// with the created init: before the fix the reopen for writing succeeded
+/// (nothing is written); now the file sits on a read-only mount (EROFS) or
+/// in a sealed memfd (EPERM).
+#[test]
+fn cve_2019_5736_the_init_runs_from_a_sealed_binary() {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut b = Bundle::new("cve5736seal");
+    b.args(&["sleep", "100"]);
+    let id = b.id();
+    b.ok(&["create", "-b", b.dir.to_str().unwrap(), &id]);
+    let state: serde_json::Value = serde_json::from_str(&b.ok(&["state", &id])).unwrap();
+    let pid = state["pid"].as_i64().unwrap();
+    let held = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH)
+        .open(format!("/proc/{pid}/exe"))
+        .unwrap();
+    b.ok(&["delete", "-f", &id]);
+    b.assert_clean();
+    use std::os::fd::AsRawFd;
+    let reopen = format!("/proc/self/fd/{}", held.as_raw_fd());
+    let err = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&reopen)
+        .expect_err("the binary the init ran from can be opened for writing");
+    let errno = err.raw_os_error();
+    assert!(
+        errno == Some(libc::EROFS) || errno == Some(libc::EPERM),
+        "want EROFS or EPERM (sealed), got {err}"
+    );
+}
+
+/// CVE-2019-5736 through an entrypoint script starting `#!/proc/self/exe`,
+/// end to end: this busybox rootfs has no ld.so, so the dynamic berth the
+/// kernel picks as interpreter cannot start and the exec fails in the init.
+/// That is luck, not a defence (a static binary, like the shim, or a rootfs
+/// with a loader runs it): the defence is the sealed binary checked above.
 #[test]
 fn cve_2019_5736_shebang_to_proc_self_exe_never_runs_berth() {
     let mut b = Bundle::new("cve5736");

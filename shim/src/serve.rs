@@ -59,6 +59,13 @@ fn stop_signals() -> Result<nix::sys::signalfd::SignalFd> {
 }
 
 pub fn serve(f: &Flags) -> Result<()> {
+    // Container inits are clones of this process when berth runs in it: it
+    // must run from a copy of its binary no container can write
+    // (CVE-2019-5736; berth::seal). Once per shim, before anything else.
+    #[cfg(feature = "in-process")]
+    if !crate::berth::exec_forced() {
+        berth::seal::ensure_sealed().map_err(|e| Error::State(format!("seal the shim: {e}")))?;
+    }
     stderr_to_log();
     // Decided now: the first container's bundle (our cwd) may be gone when
     // the last container of the group leaves.

@@ -27,6 +27,10 @@ fn runtime(cli: &Cli) -> Result<Runtime> {
 /// Run the command; its exit status.
 pub(super) fn dispatch(cli: Cli) -> Result<i32> {
     berth::logging::debug(|| format!("{:?}", cli.cmd));
+    if matches!(cli.cmd, Cmd::Create(_) | Cmd::Run { .. } | Cmd::Exec(_)) {
+        // These make container processes, clones of this one (berth::seal).
+        berth::seal::ensure_sealed()?;
+    }
     let rt = runtime(&cli)?;
     match cli.cmd {
         Cmd::Create(a) => create(&rt, &a),

@@ -9,15 +9,13 @@
 //! refused (an old kernel, an outer seccomp profile) the child comes from
 //! clone(2) and the parent moves it into the cgroup2 cgroup as well.
 //!
-//! CVE-2019-5736 (overwriting the host runtime through /proc/PID/exe): the
-//! only berth process a container can see is its own init before execve,
-//! and init marks itself non-dumpable first thing (an ordinary user's init
+//! CVE-2019-5736 (overwriting the host runtime through /proc/PID/exe):
+//! init marks itself non-dumpable first thing (an ordinary user's init
 //! right after berth has written its id maps through its /proc files),
-//! which denies every /proc/PID/exe and ptrace access to it from container
-//! processes. After
-//! execve /proc/PID/exe is the user's binary. That costs one prctl, where
-//! copying the binary to a memfd on every call (crun) costs a copy of ~1 MB,
-//! and runc's overlayfs sealing costs a mount.
+//! which keeps other container processes out of its /proc/PID/exe and
+//! ptrace. Its own execve can still load berth's image into the container
+//! (a `#!/proc/self/exe` entrypoint), so the commands that clone inits run
+//! from a sealed copy of the binary (crate::seal).
 
 mod apply;
 pub mod exec;

@@ -4,7 +4,7 @@
 
 use std::ffi::{CStr, CString};
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 
 use super::cvt;
 
@@ -189,5 +189,14 @@ pub(crate) fn execve(path: &CStr, argv: &CArray<'_>, envp: &CArray<'_>) -> io::E
     // SAFETY: NULL-terminated arrays of pointers to NUL-terminated strings
     // that the arrays borrow.
     unsafe { libc::execve(path.as_ptr(), argv.ptrs.as_ptr(), envp.ptrs.as_ptr()) };
+    io::Error::last_os_error()
+}
+
+/// fexecve(3) (execveat with AT_EMPTY_PATH); returns only on failure.
+pub(crate) fn fexecve(fd: BorrowedFd<'_>, argv: &[CString], envp: &[CString]) -> io::Error {
+    let (argv, envp) = (CArray::new(argv), CArray::new(envp));
+    // SAFETY: NULL-terminated arrays of pointers to NUL-terminated strings
+    // that the arrays borrow; `fd` is open for the duration of the call.
+    unsafe { libc::fexecve(fd.as_raw_fd(), argv.ptrs.as_ptr(), envp.ptrs.as_ptr()) };
     io::Error::last_os_error()
 }

@@ -1,0 +1,132 @@
+//! CVE-2019-5736: a container must never get a writable handle on the host's
+//! runtime binary.
+//!
+//! berth does not re-execute itself for the init: the init is a clone of the
+//! berth process, so until its final execve its /proc/PID/exe is the host's
+//! berth (or shim) binary. Marking the init non-dumpable keeps other
+//! container processes out of it, but not the init's own execve: an
+//! entrypoint script starting `#!/proc/self/exe` (or an ELF whose
+//! interpreter is that path) makes the kernel resolve the interpreter in the
+//! init, load the host binary into the container and run it there,
+//! dumpable. A second container process can then open /proc/PID/exe and
+//! write to it once that process exits. Whether the exec goes through
+//! depends on nothing but the binary: a static one (the shim) needs no
+//! loader, a dynamic one only the rootfs's ld.so.
+//!
+//! So a command that makes container processes first re-executes itself
+//! from a copy nobody can write: a detached read-only bind mount of its own
+//! file (no mount is visible anywhere, and the page cache is shared, so it
+//! costs one execve and no memory), or, where berth may not mount (an
+//! ordinary user), a sealed memfd copy. crun does the same on every call;
+//! runc seals through a private overlay mount.
+
+use std::ffi::{CString, OsString};
+use std::fs::File;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStringExt;
+
+use nix::fcntl::{fcntl, FcntlArg, SealFlag};
+use nix::sys::memfd::{memfd_create, MFdFlags};
+use nix::sys::statvfs::{fstatvfs, FsFlags};
+
+use crate::error::{Context, Error, Result};
+use crate::sys;
+
+/// Set across the re-execution, so that a copy that still does not read as
+/// sealed is an error rather than an endless loop of execs.
+const MARK: &str = "_BERTH_SEALED_EXE";
+
+/// Is this process's executable one no one can write: on a read-only mount,
+/// or a memfd sealed against writes?
+pub fn is_sealed() -> Result<bool> {
+    let exe = File::open("/proc/self/exe").ctx(|| "open /proc/self/exe")?;
+    sealed(&exe)
+}
+
+fn sealed(exe: &File) -> Result<bool> {
+    let vfs = fstatvfs(exe.as_fd()).ctx(|| "statvfs of /proc/self/exe")?;
+    if vfs.flags().contains(FsFlags::ST_RDONLY) {
+        return Ok(true);
+    }
+    Ok(match fcntl(exe, FcntlArg::F_GET_SEALS) {
+        Ok(s) => SealFlag::from_bits_truncate(s).contains(SealFlag::F_SEAL_WRITE),
+        Err(_) => false,
+    })
+}
+
+/// Make sure this process runs from a sealed copy of its binary: return at
+/// once if it already does, else re-execute the same command line from one
+/// (and return only on failure). Call it while single-threaded.
+pub fn ensure_sealed() -> Result<()> {
+    let exe = File::open("/proc/self/exe").ctx(|| "open /proc/self/exe")?;
+    if sealed(&exe)? {
+        // Not for hooks or anything else this process starts.
+        std::env::remove_var(MARK);
+        return Ok(());
+    }
+    if std::env::var_os(MARK).is_some() {
+        return Err(Error::Init(
+            "the sealed copy of berth's binary is still writable; refusing to run containers from it (CVE-2019-5736)".into(),
+        ));
+    }
+    let copy = match read_only_view() {
+        Ok(fd) => fd,
+        Err(_) => sealed_memfd(&exe)?,
+    };
+    std::env::set_var(MARK, "1");
+    let argv = cstrings(std::env::args_os())?;
+    let envp = cstrings(std::env::vars_os().map(|(k, v)| {
+        let mut kv = k;
+        kv.push("=");
+        kv.push(v);
+        kv
+    }))?;
+    let err = sys::proc::fexecve(copy.as_fd(), &argv, &envp);
+    std::env::remove_var(MARK);
+    Err(Error::Io {
+        ctx: "re-execute berth from its sealed copy".into(),
+        source: err,
+    })
+}
+
+/// A detached read-only bind mount of our own file: writes through it, and
+/// so through /proc/PID/exe of whatever runs from it, fail with EROFS.
+fn read_only_view() -> std::io::Result<OwnedFd> {
+    let fd = sys::open_tree(
+        sys::CWD,
+        c"/proc/self/exe",
+        libc::OPEN_TREE_CLONE as libc::c_uint,
+    )?;
+    let ro = sys::MountAttr {
+        set: libc::MOUNT_ATTR_RDONLY,
+        ..Default::default()
+    };
+    sys::mount_setattr_fd(fd.as_fd(), ro, false)?;
+    Ok(fd)
+}
+
+/// A copy in a memfd, sealed so nothing can change it any more.
+fn sealed_memfd(exe: &File) -> Result<OwnedFd> {
+    let fd = memfd_create(
+        c"berth",
+        MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING,
+    )
+    .ctx(|| "memfd for a sealed copy of berth")?;
+    let mut dst = File::from(fd);
+    std::io::copy(&mut &*exe, &mut dst).ctx(|| "copy berth into a memfd")?;
+    let seals = SealFlag::F_SEAL_SEAL
+        | SealFlag::F_SEAL_SHRINK
+        | SealFlag::F_SEAL_GROW
+        | SealFlag::F_SEAL_WRITE;
+    fcntl(&dst, FcntlArg::F_ADD_SEALS(seals)).ctx(|| "seal berth's memfd copy")?;
+    Ok(dst.into())
+}
+
+fn cstrings(items: impl Iterator<Item = OsString>) -> Result<Vec<CString>> {
+    items
+        .map(|s| {
+            CString::new(s.into_vec())
+                .map_err(|_| Error::Invalid("an argument or variable holds a NUL byte".into()))
+        })
+        .collect()
+}
