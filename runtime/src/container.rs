@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use oci_spec::runtime::Spec;
 
-use crate::cgroups::Cgroup;
+use crate::cgroups::{Cgroup, Driver};
 use crate::error::{Context, Error, Result};
 use crate::process::{self, Launch};
 use crate::state::{self, Dir, Status, Stored};
@@ -135,8 +135,13 @@ pub fn create(root: &Path, id: &str, o: &CreateOpts) -> Result<(Dir, Stored)> {
         )));
     }
     let linux = spec.linux().as_ref();
+    // As runc: an ordinary user's --systemd-cgroup goes to its own instance.
+    let driver = match o.cgroup_driver {
+        Driver::Systemd if o.rootless.systemd_user() => Driver::SystemdUser,
+        d => d,
+    };
     let cgroup = Cgroup::resolve_with(
-        o.cgroup_driver,
+        driver,
         linux.and_then(|l| l.cgroups_path().as_deref()),
         spec.annotations().as_ref(),
         id,

@@ -144,6 +144,9 @@ pub enum Driver {
     Cgroupfs,
     /// A transient systemd unit (`--systemd-cgroup`), see `systemd`.
     Systemd,
+    /// The same in the caller's own systemd instance, on the user bus
+    /// (`--systemd-cgroup` as an ordinary user), see `systemd`.
+    SystemdUser,
 }
 
 /// The container's cgroup: its directory in every hierarchy of the host.
@@ -202,6 +205,9 @@ pub enum CgroupError {
     Rmdir { path: PathBuf, source: io::Error },
     #[error(transparent)]
     Systemd(#[from] systemd::BusError),
+    /// What a user's systemd instance cannot give a container.
+    #[error("{0}")]
+    NotDelegated(String),
 }
 
 impl Cgroup {
@@ -244,6 +250,7 @@ impl Cgroup {
         if driver == Driver::Cgroupfs {
             return Cgroup::resolve(cgroups_path, id);
         }
+        let user = (driver == Driver::SystemdUser).then(crate::rootless::host_uid);
         let path = match cgroups_path.map(|p| p.to_str()) {
             Some(None) => {
                 return Err(CgroupError::BadPath {
@@ -257,16 +264,24 @@ impl Cgroup {
         let own = fsutil::read_proc("/proc/self/cgroup")?;
         let mounts = fsutil::read_proc("/proc/self/mountinfo")?;
         let empty = HashMap::new();
-        systemd::resolve(&own, &mounts, path, annotations.unwrap_or(&empty), id)
+        let cg = systemd::resolve(&own, &mounts, path, annotations.unwrap_or(&empty), id, user)?;
+        systemd::check_bus(cg.systemd.as_ref().expect("set by resolve"))?;
+        Ok(cg)
     }
 
     /// The driver this cgroup was created with.
     pub fn driver(&self) -> Driver {
-        if self.systemd.is_some() {
-            Driver::Systemd
-        } else {
-            Driver::Cgroupfs
+        match &self.systemd {
+            Some(u) if u.manager.is_some() => Driver::SystemdUser,
+            Some(_) => Driver::Systemd,
+            None => Driver::Cgroupfs,
         }
+    }
+
+    /// In a user's systemd instance: the manager's cgroup, below which
+    /// berth may only use what systemd delegated.
+    fn user_manager(&self) -> Option<&str> {
+        self.systemd.as_ref().and_then(|u| u.manager.as_deref())
     }
 
     /// The systemd unit holding the container (systemd driver only).

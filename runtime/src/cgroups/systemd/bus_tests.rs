@@ -190,3 +190,25 @@ fn start_update_stop_against_a_stand_in_manager() {
     assert_eq!(e.name(), Some(NO_SUCH_UNIT), "{e}");
     bus.reset_failed_unit("t-x.scope").unwrap();
 }
+
+#[test]
+fn the_user_bus_is_found_as_runc_finds_it() {
+    let s = |v: &str| Some(v.to_string());
+    let yes = |_: &str| true;
+    let no = |_: &str| false;
+    // $DBUS_SESSION_BUS_ADDRESS wins, as given.
+    let a = pick_user_address(s("unix:path=/x"), s("/run/user/1"), no).unwrap();
+    assert_eq!(a, "unix:path=/x");
+    let a = pick_user_address(None, s("/run/user/1000/"), yes).unwrap();
+    assert_eq!(a, "unix:path=/run/user/1000/bus");
+    let a = pick_user_address(None, s("/tmp/a b"), yes).unwrap();
+    assert_eq!(a, "unix:path=/tmp/a%20b/bus");
+    // Neither: one line naming what is missing and how to get it.
+    let e = pick_user_address(None, s("/run/user/1000"), no)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("/run/user/1000/bus does not exist"), "{e}");
+    assert!(e.contains("enable-linger") && !e.contains('\n'), "{e}");
+    let e = pick_user_address(None, None, yes).unwrap_err().to_string();
+    assert!(e.contains("XDG_RUNTIME_DIR is unset"), "{e}");
+}
