@@ -393,11 +393,16 @@ impl Cgroup {
         let value = pid.to_string();
         for dir in &self.dirs {
             let path = dir.path.join("cgroup.procs");
-            fsutil::write_file(&path, value.as_bytes()).map_err(|source| CgroupError::AddPid {
-                pid,
-                path,
-                source,
-            })?;
+            let written = fsutil::write_file(&path, value.as_bytes());
+            if let (Err(e), Some(u)) = (&written, &self.systemd) {
+                if u.manager.is_some() && e.kind() == io::ErrorKind::PermissionDenied {
+                    // A user may move its processes only below a common
+                    // ancestor it can write: its instance asks the system
+                    // manager to do it (as for the init at start).
+                    return systemd::attach(self, pid);
+                }
+            }
+            written.map_err(|source| CgroupError::AddPid { pid, path, source })?;
         }
         Ok(())
     }

@@ -32,7 +32,7 @@ use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::Spec;
 
-use crate::cgroups::{Cgroup, Layout};
+use crate::cgroups::{Cgroup, Driver, Layout};
 use crate::error::{Context, Error, Result};
 use crate::namespaces::{self, Plan};
 use sync::Msg;
@@ -128,8 +128,12 @@ pub(crate) fn clone_joining(
     cgroup: &Cgroup,
     joiner: &mut crate::cgroups::Joiner,
 ) -> Result<i32> {
+    // A cgroup in a user's systemd instance may be out of reach from the
+    // caller's own cgroup (no write access to the common ancestor): then
+    // the parent asks systemd to move the child (Cgroup::add_pid).
+    let retry = cgroup.layout() != Layout::V2 || cgroup.driver() == Driver::SystemdUser;
     match clone3(flags, joiner.clone_into_fd()) {
-        Err(_) if joiner.clone_into_fd().is_some() && cgroup.layout() != Layout::V2 => {
+        Err(_) if joiner.clone_into_fd().is_some() && retry => {
             joiner.drop_clone_into();
             clone3(flags, None)
         }

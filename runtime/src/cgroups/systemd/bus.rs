@@ -319,6 +319,12 @@ impl Bus {
         self.job(unit, || self.call("StopUnit", unit, &(unit, "replace")))
     }
 
+    /// Move processes into a unit's own cgroup ("" is the unit's cgroup).
+    pub fn attach_processes_to_unit(&self, unit: &str, pids: &[u32]) -> Result<(), BusError> {
+        self.call("AttachProcessesToUnit", unit, &(unit, "", pids))
+            .map(drop)
+    }
+
     pub fn reset_failed_unit(&self, unit: &str) -> Result<(), BusError> {
         self.call("ResetFailedUnit", unit, &(unit,)).map(drop)
     }

@@ -208,6 +208,17 @@ pub(super) fn start(cg: &Cgroup, pid: i32, p: &Pending) -> Result<(), CgroupErro
     Ok(())
 }
 
+/// Move `pid` into the unit through its manager (AttachProcessesToUnit).
+pub(super) fn attach(cg: &Cgroup, pid: i32) -> Result<(), CgroupError> {
+    let u = unit(cg);
+    let pid = u32::try_from(pid).map_err(|_| CgroupError::Invalid {
+        field: "pid".into(),
+        reason: format!("{pid} is not a pid"),
+    })?;
+    connect(u)?.attach_processes_to_unit(&u.name, &[pid])?;
+    Ok(())
+}
+
 pub(super) fn update(cg: &Cgroup, resources: &LinuxResources) -> Result<(), CgroupError> {
     let mut plan = plan::build_update(cg, resources)?;
     let props = props::from_writes(&mut plan.writes, cg.layout == Layout::V2)?;
