@@ -18,6 +18,7 @@
 //! and runc's overlayfs sealing costs a mount.
 
 mod apply;
+mod attach;
 pub mod exec;
 mod init;
 pub mod sync;

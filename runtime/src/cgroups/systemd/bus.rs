@@ -35,6 +35,8 @@ pub enum BusError {
     },
     #[error("--systemd-cgroup as an ordinary user needs a systemd user instance on the user bus: $DBUS_SESSION_BUS_ADDRESS is unset and {0} does not exist (a user session with dbus-user-session; `loginctl enable-linger` keeps one running)")]
     NoUserBus(String),
+    #[error("no bus connection from a process whose children join another pid namespace (it cannot start threads)")]
+    PidNamespace,
     #[error("the user's systemd instance runs in cgroup {actual:?}, not {expected:?} where berth placed the container's cgroup")]
     ManagerCgroup { expected: String, actual: String },
     #[error("systemd {method} {unit}: {source}")]

@@ -95,6 +95,25 @@ impl Manager {
 
     fn reset_failed_unit(&self, _name: String) {}
 
+    fn attach_processes_to_unit(
+        &self,
+        name: String,
+        sub: String,
+        pids: Vec<u32>,
+    ) -> Result<(), SdError> {
+        if !self.0.lock().unwrap().units.contains(&name) {
+            return Err(SdError::NoSuchUnit(name));
+        }
+        let mut s = self.0.lock().unwrap();
+        s.props = HashMap::from([(format!("attach:{sub}"), format!("{pids:?}"))]);
+        Ok(())
+    }
+
+    #[zbus(property)]
+    fn control_group(&self) -> String {
+        "/user.slice/user-1000.slice/user@1000.service".into()
+    }
+
     fn set_unit_properties(
         &self,
         name: String,
@@ -173,6 +192,14 @@ fn start_update_stop_against_a_stand_in_manager() {
     let e = bus.start_transient_unit("t-x.scope", &props).unwrap_err();
     assert_eq!(e.name(), Some(UNIT_EXISTS), "{e}");
     assert!(e.to_string().contains("t-x.scope"), "{e}");
+
+    // exec's way into a user's unit, and the user manager's own cgroup.
+    bus.attach_processes_to_unit("t-x.scope", &[42]).unwrap();
+    assert_eq!(state.lock().unwrap().props["attach:"], "[42]");
+    assert_eq!(
+        bus.manager_cgroup().unwrap(),
+        "/user.slice/user-1000.slice/user@1000.service"
+    );
 
     let upd = vec![("MemoryMax".to_string(), Value::U64(1 << 20))];
     bus.set_unit_properties("t-x.scope", &upd).unwrap();

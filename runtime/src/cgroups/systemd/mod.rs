@@ -111,6 +111,13 @@ pub(super) fn resolve(
 
 /// The bus of the unit's manager: the system's, or the user's.
 fn connect(u: &Unit) -> Result<bus::Bus, bus::BusError> {
+    // zbus needs threads, which the kernel refuses to a process whose
+    // children go to another pid namespace (exec, after joining the
+    // container's): fail rather than wait on a thread that never started.
+    let ns = |p| std::fs::read_link(p).ok();
+    if ns("/proc/self/ns/pid") != ns("/proc/self/ns/pid_for_children") {
+        return Err(bus::BusError::PidNamespace);
+    }
     if u.manager.is_some() {
         bus::Bus::user(u.uid)
     } else {
