@@ -41,7 +41,7 @@
 //! program (see `bpf`). A rule set that denies nothing is not written at
 //! all, since allow rules on top of allow-all change nothing.
 //!
-//! Resources (`resources`, `resources_io`), per field, where the host
+//! Resources (`resources`, a file per controller), per field, where the host
 //! lacks something:
 //! - memory, cpu (incl. burst, idle, cpuset), pids: v1 files, or v2 with
 //!   runc's conversions (shares -> cpu.weight, memsw -> memory.swap.max).
@@ -81,7 +81,6 @@ mod join;
 mod layout;
 mod plan;
 mod resources;
-mod resources_io;
 pub mod stats;
 pub mod systemd;
 
@@ -241,16 +240,19 @@ impl Cgroup {
     /// [`Cgroup::resolve`]; for systemd `cgroups_path` is runc's
     /// `slice:prefix:name` (unset: `system.slice`, prefix `berth`, the id),
     /// and `annotations` may add unit properties (`org.systemd.property.*`).
+    /// `host_uid` is the caller's uid outside any user namespace, which names
+    /// its systemd instance ([`Driver::SystemdUser`] only).
     pub fn resolve_with(
         driver: Driver,
         cgroups_path: Option<&Path>,
         annotations: Option<&HashMap<String, String>>,
         id: &str,
+        host_uid: u32,
     ) -> Result<Cgroup, CgroupError> {
         if driver == Driver::Cgroupfs {
             return Cgroup::resolve(cgroups_path, id);
         }
-        let user = (driver == Driver::SystemdUser).then(crate::rootless::host_uid);
+        let user = (driver == Driver::SystemdUser).then_some(host_uid);
         let path = match cgroups_path.map(|p| p.to_str()) {
             Some(None) => {
                 return Err(CgroupError::BadPath {

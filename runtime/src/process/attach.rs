@@ -13,7 +13,6 @@
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 
-use nix::sched::CloneFlags;
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
@@ -28,12 +27,12 @@ pub(crate) struct Attacher {
 impl Attacher {
     pub(crate) fn spawn(cgroup: &Cgroup) -> Result<Attacher> {
         let (ours, theirs) = UnixStream::pair().ctx(|| "socketpair for the attach helper")?;
-        let pid = super::clone3(CloneFlags::empty(), None)?;
+        let pid = crate::sys::clone::fork().ctx(|| "fork the attach helper")?;
         if pid == 0 {
             drop(ours);
             let code = i32::from(serve(cgroup, theirs).is_err());
-            // SAFETY: leave the forked copy without running the parent's destructors.
-            unsafe { libc::_exit(code) }
+            // Leave the forked copy without running the parent's destructors.
+            crate::sys::proc::exit_now(code)
         }
         Ok(Attacher {
             pid,

@@ -18,8 +18,8 @@
 //! - `remove` stops the unit, resets its failed state, and removes what is
 //!   left of its cgroup.
 //!
-//! A user's own instance (runc's rootless systemd driver, chosen by
-//! [`crate::rootless::Mode::systemd_user`]): the unit goes to the systemd
+//! A user's own instance (runc's rootless systemd driver, chosen by the
+//! caller with runc's rule, see the rootless module): the unit goes to the systemd
 //! the user bus leads to, `user.slice` by default, on cgroup v2 only. Its
 //! cgroup is below the manager's own, `user@<uid>.service`, which `resolve`
 //! names without a connection and `start` checks against the manager's
