@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use oci_spec::runtime::{ContainerState, Spec};
 
-use crate::cgroups::Cgroup;
+use crate::cgroups::{Cgroup, Driver};
 use crate::error::{Context, Error, Result};
 use crate::process::{self, Launch};
 use crate::state::{self, Dir, Status, Stored};
@@ -64,7 +64,12 @@ pub fn load_spec(bundle: &Path) -> Result<(Spec, Vec<u8>)> {
 /// on the way is undone if a later step fails.
 pub fn create(root: &Path, id: &str, o: &CreateOpts) -> Result<(Dir, Stored)> {
     let _signals = crate::interrupt::catch();
-    let mut p = Prepared::new(id, &o.bundle, o.cgroup_driver)?;
+    // As runc: an ordinary user's --systemd-cgroup goes to its own instance.
+    let driver = match o.cgroup_driver {
+        Driver::Systemd if o.rootless.systemd_user() => Driver::SystemdUser,
+        d => d,
+    };
+    let mut p = Prepared::new(id, &o.bundle, driver)?;
     if o.preserve_fds < 0 {
         return Err(Error::option(
             "--preserve-fds",

@@ -50,6 +50,48 @@ impl Mode {
     }
 }
 
+impl Mode {
+    /// Whether `--systemd-cgroup` goes to the caller's own systemd instance
+    /// (the user bus) rather than the system one, as runc decides it: an
+    /// ordinary user does; root of a user namespace does when it is an
+    /// ordinary user outside (rootless podman runs its runtime there). runc
+    /// asks the user bus who owns it; the uid map says the same without a
+    /// connection, which berth makes only once the init exists.
+    pub fn systemd_user(self) -> bool {
+        match self {
+            Mode::True => true,
+            Mode::False => false,
+            Mode::Auto => !is_euid_root() || (in_user_namespace() && host_uid() != 0),
+        }
+    }
+}
+
+/// The caller's effective uid as the initial user namespace sees it: the
+/// uid the user bus knows it by. Read through one level of /proc/self/uid_map.
+pub fn host_uid() -> u32 {
+    let euid = nix::unistd::geteuid().as_raw();
+    std::fs::read_to_string("/proc/self/uid_map")
+        .ok()
+        .and_then(|m| map_out(&m, euid))
+        .unwrap_or(euid)
+}
+
+fn map_out(map: &str, id: u32) -> Option<u32> {
+    map.lines().find_map(|l| {
+        let f: Vec<u64> = l
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        let [inside, outside, count] = f[..] else {
+            return None;
+        };
+        let id = u64::from(id);
+        (id >= inside && id - inside < count)
+            .then(|| u32::try_from(outside + (id - inside)).ok())
+            .flatten()
+    })
+}
+
 pub fn is_euid_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
@@ -183,6 +225,15 @@ mod tests {
         assert!(!honor_xdg(true, true, Some("root")));
         assert!(is_identity_map("         0          0 4294967295\n"));
         assert!(!is_identity_map("0 1000 1\n"));
+    }
+
+    #[test]
+    fn ids_map_out_of_a_user_namespace() {
+        assert_eq!(map_out("         0       1000          1\n", 0), Some(1000));
+        let two = "0 1000 1\n1 100000 65536\n";
+        assert_eq!(map_out(two, 5), Some(100004));
+        assert_eq!(map_out(two, 65537), None);
+        assert_eq!(map_out("0 0 4294967295\n", 1000), Some(1000));
     }
 
     #[test]

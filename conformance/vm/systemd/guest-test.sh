@@ -50,8 +50,9 @@ JSON
 }
 
 RUNTIMES="berth:/share/berth runc:/usr/sbin/runc crun:/usr/bin/crun"
-# GUEST_PARTS=engines (run.sh) runs only the engine checks
-[ "$(cat /share/parts 2>/dev/null)" = engines ] && RUNTIMES=
+# GUEST_PARTS=engines|rootless (run.sh) runs only the engine or the rootless checks
+PARTS=$(cat /share/parts 2>/dev/null)
+case $PARTS in engines | rootless) RUNTIMES= ;; esac
 for entry in $RUNTIMES; do
 	rt=${entry%%:*}
 	bin=${entry#*:}
@@ -169,6 +170,8 @@ for entry in $RUNTIMES; do
 	echo "TIME $rt podman(run-d+exec+rm) $(ms "$t0")ms" >>"$OUT"
 done
 echo "INFO podman $(podman info --format '{{.Host.CgroupManager}} cgroup{{.Host.CgroupsVersion}}' 2>&1)" >>"$OUT"
-. /share/guest-engines.sh
+# As an ordinary user through its own systemd instance (rootless-guest.sh).
+[ "$PARTS" = engines ] || . /share/rootless-guest.sh
+[ "$PARTS" = rootless ] || . /share/guest-engines.sh
 echo DONE >>"$OUT"
 sync

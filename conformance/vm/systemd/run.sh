@@ -14,7 +14,9 @@
 #   VM_TIMEOUT       seconds for the whole guest run (default 900).
 #   RT_TIMEOUT       seconds for each runtime call in the guest (default 60).
 #   BUILD_ONLY=1     build (or find) the image and stop.
-#   GUEST_PARTS=engines  only the docker and containerd checks.
+#   GUEST_PARTS=engines  only the docker and containerd checks;
+#   GUEST_PARTS=rootless only the rootless checks (rootless-guest.sh: an ordinary
+#                        user's systemd instance, rootless podman).
 #   GUEST_BERTH_SHIM=1   also containerd through berth's own shim (hangs today).
 # Needs debootstrap, qemu-system-x86 and e2fsprogs (installed when missing).
 # Measured on a 2-core host under TCG (shared with other work): image build
@@ -40,6 +42,8 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 # --- the image: built once per recipe (this function's text is the key) ---
+# dbus-user-session gives a user's systemd instance its bus ($XDG_RUNTIME_DIR/bus),
+# uidmap the newuidmap/newgidmap rootless podman needs (rootless-guest.sh).
 build_image() {
 	local dir=$1 r=$1/root mirror
 	mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
@@ -48,7 +52,7 @@ build_image() {
 	rm -rf "$r"
 	# podman needs containernetworking-plugins named, or debootstrap cannot resolve it.
 	timeout 1200 debootstrap --variant=minbase \
-		--include=systemd-sysv,dbus,udev,kmod,procps,iproute2,linux-image-amd64,initramfs-tools,runc,crun,podman,containernetworking-plugins,docker.io,containerd,busybox-static \
+		--include=systemd-sysv,dbus,dbus-user-session,uidmap,udev,kmod,procps,iproute2,linux-image-amd64,initramfs-tools,runc,crun,podman,containernetworking-plugins,docker.io,containerd,busybox-static \
 		bookworm "$r" "$mirror" >"$dir/debootstrap.log" 2>&1 ||
 		{ tail -20 "$dir/debootstrap.log" >&2; return 1; }
 	echo guest >"$r/etc/hostname"
@@ -110,7 +114,7 @@ fi
 SHARE=$(mktemp -d /tmp/berth-sd.XXXXXX)
 trap 'rm -rf "$SHARE"' EXIT
 cp "$RT" "$SHARE/berth"
-cp "$HERE/guest-test.sh" "$HERE/guest-engines.sh" "$SHARE/"
+cp "$HERE/guest-test.sh" "$HERE/guest-engines.sh" "$HERE/rootless-guest.sh" "$SHARE/"
 # berth's shim, for containerd's io.containerd.berth.v2 runtime
 SHIM=${BERTH_SHIM:-$(dirname "$RT")/containerd-shim-berth-v2}
 [ -x "$SHIM" ] && cp "$SHIM" "$SHARE/"

@@ -143,6 +143,9 @@ pub enum Driver {
     Cgroupfs,
     /// A transient systemd unit (`--systemd-cgroup`), see `systemd`.
     Systemd,
+    /// The same in the caller's own systemd instance, on the user bus
+    /// (`--systemd-cgroup` as an ordinary user), see `systemd`.
+    SystemdUser,
 }
 
 /// The container's cgroup: its directory in every hierarchy of the host.
@@ -201,6 +204,9 @@ pub enum CgroupError {
     Rmdir { path: PathBuf, source: io::Error },
     #[error(transparent)]
     Systemd(#[from] systemd::BusError),
+    /// What a user's systemd instance cannot give a container.
+    #[error("{0}")]
+    NotDelegated(String),
 }
 
 impl Cgroup {
@@ -234,15 +240,19 @@ impl Cgroup {
     /// [`Cgroup::resolve`]; for systemd `cgroups_path` is runc's
     /// `slice:prefix:name` (unset: `system.slice`, prefix `berth`, the id),
     /// and `annotations` may add unit properties (`org.systemd.property.*`).
+    /// `host_uid` is the caller's uid outside any user namespace, which names
+    /// its systemd instance ([`Driver::SystemdUser`] only).
     pub fn resolve_with(
         driver: Driver,
         cgroups_path: Option<&Path>,
         annotations: Option<&HashMap<String, String>>,
         id: &str,
+        host_uid: u32,
     ) -> Result<Cgroup, CgroupError> {
         if driver == Driver::Cgroupfs {
             return Cgroup::resolve(cgroups_path, id);
         }
+        let user = (driver == Driver::SystemdUser).then_some(host_uid);
         let path = match cgroups_path.map(|p| p.to_str()) {
             Some(None) => {
                 return Err(CgroupError::BadPath {
@@ -256,16 +266,24 @@ impl Cgroup {
         let own = fsutil::read_proc("/proc/self/cgroup")?;
         let mounts = fsutil::read_proc("/proc/self/mountinfo")?;
         let empty = HashMap::new();
-        systemd::resolve(&own, &mounts, path, annotations.unwrap_or(&empty), id)
+        let cg = systemd::resolve(&own, &mounts, path, annotations.unwrap_or(&empty), id, user)?;
+        systemd::check_bus(cg.systemd.as_ref().expect("set by resolve"))?;
+        Ok(cg)
     }
 
     /// The driver this cgroup was created with.
     pub fn driver(&self) -> Driver {
-        if self.systemd.is_some() {
-            Driver::Systemd
-        } else {
-            Driver::Cgroupfs
+        match &self.systemd {
+            Some(u) if u.manager.is_some() => Driver::SystemdUser,
+            Some(_) => Driver::Systemd,
+            None => Driver::Cgroupfs,
         }
+    }
+
+    /// In a user's systemd instance: the manager's cgroup, below which
+    /// berth may only use what systemd delegated.
+    fn user_manager(&self) -> Option<&str> {
+        self.systemd.as_ref().and_then(|u| u.manager.as_deref())
     }
 
     /// The systemd unit holding the container (systemd driver only).
@@ -377,11 +395,16 @@ impl Cgroup {
         let value = pid.to_string();
         for dir in &self.dirs {
             let path = dir.path.join("cgroup.procs");
-            fsutil::write_file(&path, value.as_bytes()).map_err(|source| CgroupError::AddPid {
-                pid,
-                path,
-                source,
-            })?;
+            let written = fsutil::write_file(&path, value.as_bytes());
+            if let (Err(e), Some(u)) = (&written, &self.systemd) {
+                if u.manager.is_some() && e.kind() == io::ErrorKind::PermissionDenied {
+                    // A user may move its processes only below a common
+                    // ancestor it can write: its instance asks the system
+                    // manager to do it (as for the init at start).
+                    return systemd::attach(self, pid);
+                }
+            }
+            written.map_err(|source| CgroupError::AddPid { pid, path, source })?;
         }
         Ok(())
     }

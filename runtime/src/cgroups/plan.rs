@@ -77,7 +77,12 @@ pub(super) fn build(
     // Allow rules on top of the allow-all start state change nothing.
     let restricts = rules.iter().any(|r| !r.allow);
     let mut device_filter = None;
-    if restricts && v2 {
+    if restricts && v2 && cg.user_manager().is_some() {
+        // An ordinary user may not load it (see systemd's module docs).
+        crate::logging::debug(|| {
+            "no eBPF device filter in a user's systemd instance: the user may not load one".into()
+        });
+    } else if restricts && v2 {
         device_filter = Some(bpf::program(&rules));
     } else if restricts {
         for r in &rules {
@@ -98,9 +103,17 @@ pub(super) fn build(
     let mut enable = String::new();
     if v2 {
         let root = mount_root(&cg.dirs[0]);
-        let path = root.join("cgroup.controllers");
-        let available =
-            fsutil::read_file(&path).map_err(|source| CgroupError::Read { path, source })?;
+        // In a user's instance: what systemd delegated to it.
+        let top = cg
+            .user_manager()
+            .map_or(root.to_path_buf(), |m| root.join(m.trim_start_matches('/')));
+        let path = top.join("cgroup.controllers");
+        let available = fsutil::read_file(&path).map_err(|source| match cg.user_manager() {
+            Some(m) if source.kind() == io::ErrorKind::NotFound => CgroupError::NotDelegated(
+                format!("the user's systemd instance has no cgroup {m} (is user@.service running? `loginctl enable-linger` starts it)"),
+            ),
+            _ => CgroupError::Read { path, source },
+        })?;
         let available: Vec<&str> = available.split_whitespace().collect();
         let core = |x: &&Write| x.controller.is_empty();
         if let Some(x) = writes
@@ -108,6 +121,14 @@ pub(super) fn build(
             .filter(|x| !core(x))
             .find(|x| !available.contains(&&*x.controller))
         {
+            if cg.user_manager().is_some() {
+                return Err(CgroupError::NotDelegated(format!(
+                    "{}: systemd did not delegate the {} controller to this user (it delegated \"{}\"; a drop-in for user@.service with Delegate= adds it)",
+                    x.field,
+                    x.controller,
+                    available.join(" ")
+                )));
+            }
             return Err(no_controller(x));
         }
         let used = writes.iter().filter(|x| !core(x)).map(|x| &*x.controller);
@@ -271,7 +292,9 @@ pub(super) fn apply(cg: &Cgroup, plan: &Plan) -> Result<(), CgroupError> {
 fn apply_inner(cg: &Cgroup, plan: &Plan, new: bool) -> Result<(), CgroupError> {
     if cg.layout == Layout::V2 {
         let dir = &cg.dirs[0];
-        if !plan.enable.is_empty() {
+        // systemd enables what it delegated down to a user's unit; the
+        // levels above are not the user's to write.
+        if !plan.enable.is_empty() && cg.user_manager().is_none() {
             for k in (1..=dir.levels).rev() {
                 enable_controllers(fsutil::ancestor(dir, k), &plan.enable)?;
             }

@@ -49,6 +49,7 @@ impl Prepared {
             linux.and_then(|l| l.cgroups_path().as_deref()),
             spec.annotations().as_ref(),
             id,
+            crate::rootless::host_uid(),
         )?;
         Ok(Prepared {
             bundle,

@@ -16,7 +16,7 @@ use nix::unistd::Pid;
 use oci_spec::runtime::{Linux, Process};
 
 use super::sync::{self, Msg};
-use crate::cgroups::Cgroup;
+use crate::cgroups::{Cgroup, Driver};
 use crate::error::{Context, Error, Result};
 
 /// What the exec'd process is and where it goes.
@@ -69,6 +69,13 @@ fn setns_pidfd(pidfd: BorrowedFd, flags: CloneFlags) -> Result<()> {
 /// Start the process; returns its host pid once execve has succeeded.
 pub fn spawn(x: &ExecLaunch) -> Result<i32> {
     let mut flags = differing_namespaces(x.init_pid);
+    // Forked before berth joins the pid namespace (see attach).
+    let mut attacher = match (x.cgroup.driver(), x.sub_cgroup) {
+        (Driver::SystemdUser, None) if flags.contains(CloneFlags::CLONE_NEWPID) => {
+            Some(super::attach::Attacher::spawn(x.cgroup)?)
+        }
+        _ => None,
+    };
     if flags.contains(CloneFlags::CLONE_NEWPID) {
         // Joining a pid namespace takes CAP_SYS_ADMIN in our own user
         // namespace too, which an ordinary user has only in the container's:
@@ -117,7 +124,10 @@ pub fn spawn(x: &ExecLaunch) -> Result<i32> {
                 (None, _) => return Ok(pid),
                 // The child could not join its cgroup by itself.
                 (Some(Msg::JoinCgroup), _) => {
-                    join_cgroup(x, pid)?;
+                    match attacher.as_mut() {
+                        Some(a) => a.attach(pid)?,
+                        None => join_cgroup(x, pid)?,
+                    }
                     parent.send(&Msg::InCgroup)?;
                 }
                 (Some(Msg::SeccompFd), Some(fd)) => {

@@ -18,6 +18,7 @@
 //! from a sealed copy of the binary (crate::seal).
 
 mod apply;
+mod attach;
 pub mod exec;
 mod init;
 pub mod sync;
@@ -31,7 +32,7 @@ use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::{ContainerState, Spec};
 
-use crate::cgroups::{Cgroup, Layout};
+use crate::cgroups::{Cgroup, Driver, Layout};
 use crate::error::{Context, Error, Result};
 use crate::namespaces::{self, Plan};
 use crate::sys;
@@ -86,8 +87,12 @@ pub(crate) fn clone_joining(
     cgroup: &Cgroup,
     joiner: &mut crate::cgroups::Joiner,
 ) -> Result<i32> {
+    // A cgroup in a user's systemd instance may be out of reach from the
+    // caller's own cgroup (no write access to the common ancestor): then
+    // the parent asks systemd to move the child (Cgroup::add_pid).
+    let retry = cgroup.layout() != Layout::V2 || cgroup.driver() == Driver::SystemdUser;
     let cloned = match sys::clone::clone(flags, joiner.clone_into_fd()) {
-        Err(_) if joiner.clone_into_fd().is_some() && cgroup.layout() != Layout::V2 => {
+        Err(_) if joiner.clone_into_fd().is_some() && retry => {
             joiner.drop_clone_into();
             sys::clone::clone(flags, None)
         }

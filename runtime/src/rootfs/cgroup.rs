@@ -86,7 +86,12 @@ pub(crate) fn mount(ctx: &mut Ctx<'_>, dest: &Path, o: &MountOptions) -> Result<
         // Inside a cgroup namespace /proc/self/cgroup shows paths relative to
         // it, so there is no own directory to fall back to: a failure is final.
         if ctx.cgroupns {
-            return mounts::fresh(ctx, "cgroup2", OsStr::new("cgroup2"), dest, o, false).map(drop);
+            return match mounts::fresh(ctx, "cgroup2", OsStr::new("cgroup2"), dest, o, false) {
+                Err(RootfsError::Mount { source, .. }) if sys::is_errno(&source, libc::EBUSY) => {
+                    detached_cgroup2(ctx, dest, o)
+                }
+                r => r.map(drop),
+            };
         }
         let h = own
             .iter()
@@ -183,6 +188,40 @@ fn mount_cgroupfs(
         dest,
         format!("mount {typ} with options {:?}", o.data),
     ))?;
+    if !ctx.opts.new_mntns {
+        let top = ctx
+            .root
+            .resolve(dest, true)
+            .map_err(mount_err(dest, "reopen new mount"))?;
+        ctx.undo.mounts.push(top);
+    }
+    Ok(())
+}
+
+/// cgroup2 where the destination already is the root of a cgroup2 mount: a
+/// rootless container without a network namespace binds the host's /sys
+/// recursively, /sys/fs/cgroup included, and mount(2) refuses the same
+/// filesystem on the same mount point (EBUSY). A detached mount moved on top
+/// is not subject to that rule, and still shows the container's cgroup
+/// namespace. (runc binds a cgroup directory instead.)
+fn detached_cgroup2(ctx: &mut Ctx<'_>, dest: &Path, o: &MountOptions) -> Result<(), RootfsError> {
+    let fs = sys::fsopen(c"cgroup2").map_err(mount_err(dest, "fsopen cgroup2"))?;
+    sys::fsconfig_create(fs.as_fd()).map_err(mount_err(dest, "create cgroup2"))?;
+    let attrs = [
+        (libc::MS_RDONLY, libc::MOUNT_ATTR_RDONLY),
+        (libc::MS_NOSUID, libc::MOUNT_ATTR_NOSUID),
+        (libc::MS_NODEV, libc::MOUNT_ATTR_NODEV),
+        (libc::MS_NOEXEC, libc::MOUNT_ATTR_NOEXEC),
+    ]
+    .iter()
+    .filter(|(ms, _)| o.flags & ms != 0)
+    .fold(0, |a, (_, attr)| a | attr);
+    let mnt = sys::fsmount(fs.as_fd(), attrs).map_err(mount_err(dest, "fsmount cgroup2"))?;
+    let dst = ctx
+        .root
+        .resolve(dest, true)
+        .map_err(mount_err(dest, "resolve mountpoint"))?;
+    sys::move_mount_fd(mnt.as_fd(), dst.as_fd()).map_err(mount_err(dest, "move_mount cgroup2"))?;
     if !ctx.opts.new_mntns {
         let top = ctx
             .root

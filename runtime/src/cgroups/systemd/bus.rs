@@ -1,5 +1,6 @@
-//! The few calls berth makes to systemd's manager over the system bus
-//! (org.freedesktop.systemd1(5)), with zbus's blocking API.
+//! The few calls berth makes to systemd's manager over the system bus, or
+//! over a user's own bus to that user's instance (org.freedesktop.systemd1(5)),
+//! with zbus's blocking API.
 //!
 //! zbus runs its socket reader on threads of its own. berth connects only
 //! after the container init has been cloned (systemd needs the init's pid
@@ -27,6 +28,17 @@ const JOB_TIMEOUT: Duration = Duration::from_secs(30);
 pub enum BusError {
     #[error("connecting to the system bus: {0}")]
     Connect(Box<zbus::Error>),
+    #[error("connecting to the user bus {address}: {source}")]
+    ConnectUser {
+        address: String,
+        source: Box<zbus::Error>,
+    },
+    #[error("--systemd-cgroup as an ordinary user needs a systemd user instance on the user bus: $DBUS_SESSION_BUS_ADDRESS is unset and {0} does not exist (a user session with dbus-user-session; `loginctl enable-linger` keeps one running)")]
+    NoUserBus(String),
+    #[error("no bus connection from a process whose children join another pid namespace (it cannot start threads)")]
+    PidNamespace,
+    #[error("the user's systemd instance runs in cgroup {actual:?}, not {expected:?} where berth placed the container's cgroup")]
+    ManagerCgroup { expected: String, actual: String },
     #[error("systemd {method} {unit}: {source}")]
     Call {
         method: &'static str,
@@ -112,11 +124,105 @@ pub fn encode(props: &[Prop]) -> Vec<(&str, zvariant::Value<'_>)> {
         .collect()
 }
 
+/// The user bus, as runc finds it: $DBUS_SESSION_BUS_ADDRESS if set, else
+/// `$XDG_RUNTIME_DIR/bus` if that socket exists. Checked at create before
+/// anything is made, so a missing bus fails first.
+pub fn user_address() -> Result<String, BusError> {
+    let env = |k| std::env::var(k).ok().filter(|v: &String| !v.is_empty());
+    pick_user_address(
+        env("DBUS_SESSION_BUS_ADDRESS"),
+        env("XDG_RUNTIME_DIR"),
+        |p| std::path::Path::new(p).exists(),
+    )
+}
+
+fn pick_user_address(
+    session: Option<String>,
+    xdg: Option<String>,
+    exists: impl Fn(&str) -> bool,
+) -> Result<String, BusError> {
+    if let Some(a) = session {
+        return Ok(a);
+    }
+    let Some(xdg) = xdg else {
+        return Err(BusError::NoUserBus(
+            "$XDG_RUNTIME_DIR/bus ($XDG_RUNTIME_DIR is unset)".into(),
+        ));
+    };
+    let path = format!("{}/bus", xdg.trim_end_matches('/'));
+    if !exists(&path) {
+        return Err(BusError::NoUserBus(path));
+    }
+    Ok(format!("unix:path={}", escape_address_value(&path)))
+}
+
+/// D-Bus address values escape every byte outside `[-0-9A-Za-z_/.\\*]`.
+fn escape_address_value(v: &str) -> String {
+    let mut out = String::new();
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_/.\\*".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02x}"));
+        }
+    }
+    out
+}
+
 impl Bus {
     pub fn system() -> Result<Bus, BusError> {
         let mask = MaskGuard::block_all();
         let conn = Connection::system().map_err(|e| BusError::Connect(Box::new(e)))?;
         Ok(Bus { conn, _mask: mask })
+    }
+
+    /// The caller's own bus, where its systemd instance is, authenticating
+    /// as `uid` (the caller's uid outside any user namespace: the bus
+    /// daemon compares the claim with the socket peer's credentials).
+    pub fn user(uid: u32) -> Result<Bus, BusError> {
+        let address = user_address()?;
+        let mask = MaskGuard::block_all();
+        let conn = zbus::blocking::connection::Builder::address(address.as_str())
+            .map(|b| b.user_id(uid))
+            .and_then(|b| b.build())
+            .map_err(|e| BusError::ConnectUser {
+                address,
+                source: Box::new(e),
+            })?;
+        Ok(Bus { conn, _mask: mask })
+    }
+
+    /// The manager's own cgroup ("ControlGroup"): for a user's instance
+    /// `/user.slice/user-<uid>.slice/user@<uid>.service`.
+    pub fn manager_cgroup(&self) -> Result<String, BusError> {
+        let reply = self
+            .conn
+            .call_method(
+                Some(DEST),
+                PATH,
+                Some("org.freedesktop.DBus.Properties"),
+                "Get",
+                &(MANAGER, "ControlGroup"),
+            )
+            .map_err(|source| BusError::Call {
+                method: "Get ControlGroup",
+                unit: "the manager".into(),
+                source: Box::new(source),
+            })?;
+        let v: zvariant::OwnedValue =
+            reply
+                .body()
+                .deserialize()
+                .map_err(|source| BusError::Call {
+                    method: "Get ControlGroup",
+                    unit: "the manager".into(),
+                    source: Box::new(source),
+                })?;
+        String::try_from(v).map_err(|e| BusError::Call {
+            method: "Get ControlGroup",
+            unit: "the manager".into(),
+            source: Box::new(zbus::Error::Variant(e)),
+        })
     }
 
     /// A bus at `address` (tests: a private dbus-daemon).
@@ -213,6 +319,12 @@ impl Bus {
 
     pub fn stop_unit(&self, unit: &str) -> Result<(), BusError> {
         self.job(unit, || self.call("StopUnit", unit, &(unit, "replace")))
+    }
+
+    /// Move processes into a unit's own cgroup ("" is the unit's cgroup).
+    pub fn attach_processes_to_unit(&self, unit: &str, pids: &[u32]) -> Result<(), BusError> {
+        self.call("AttachProcessesToUnit", unit, &(unit, "", pids))
+            .map(drop)
     }
 
     pub fn reset_failed_unit(&self, unit: &str) -> Result<(), BusError> {

@@ -95,6 +95,25 @@ impl Manager {
 
     fn reset_failed_unit(&self, _name: String) {}
 
+    fn attach_processes_to_unit(
+        &self,
+        name: String,
+        sub: String,
+        pids: Vec<u32>,
+    ) -> Result<(), SdError> {
+        if !self.0.lock().unwrap().units.contains(&name) {
+            return Err(SdError::NoSuchUnit(name));
+        }
+        let mut s = self.0.lock().unwrap();
+        s.props = HashMap::from([(format!("attach:{sub}"), format!("{pids:?}"))]);
+        Ok(())
+    }
+
+    #[zbus(property)]
+    fn control_group(&self) -> String {
+        "/user.slice/user-1000.slice/user@1000.service".into()
+    }
+
     fn set_unit_properties(
         &self,
         name: String,
@@ -174,6 +193,14 @@ fn start_update_stop_against_a_stand_in_manager() {
     assert_eq!(e.name(), Some(UNIT_EXISTS), "{e}");
     assert!(e.to_string().contains("t-x.scope"), "{e}");
 
+    // exec's way into a user's unit, and the user manager's own cgroup.
+    bus.attach_processes_to_unit("t-x.scope", &[42]).unwrap();
+    assert_eq!(state.lock().unwrap().props["attach:"], "[42]");
+    assert_eq!(
+        bus.manager_cgroup().unwrap(),
+        "/user.slice/user-1000.slice/user@1000.service"
+    );
+
     let upd = vec![("MemoryMax".to_string(), Value::U64(1 << 20))];
     bus.set_unit_properties("t-x.scope", &upd).unwrap();
     assert_eq!(state.lock().unwrap().props["MemoryMax"], "t");
@@ -189,4 +216,26 @@ fn start_update_stop_against_a_stand_in_manager() {
     let e = bus.stop_unit("t-x.scope").unwrap_err();
     assert_eq!(e.name(), Some(NO_SUCH_UNIT), "{e}");
     bus.reset_failed_unit("t-x.scope").unwrap();
+}
+
+#[test]
+fn the_user_bus_is_found_as_runc_finds_it() {
+    let s = |v: &str| Some(v.to_string());
+    let yes = |_: &str| true;
+    let no = |_: &str| false;
+    // $DBUS_SESSION_BUS_ADDRESS wins, as given.
+    let a = pick_user_address(s("unix:path=/x"), s("/run/user/1"), no).unwrap();
+    assert_eq!(a, "unix:path=/x");
+    let a = pick_user_address(None, s("/run/user/1000/"), yes).unwrap();
+    assert_eq!(a, "unix:path=/run/user/1000/bus");
+    let a = pick_user_address(None, s("/tmp/a b"), yes).unwrap();
+    assert_eq!(a, "unix:path=/tmp/a%20b/bus");
+    // Neither: one line naming what is missing and how to get it.
+    let e = pick_user_address(None, s("/run/user/1000"), no)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("/run/user/1000/bus does not exist"), "{e}");
+    assert!(e.contains("enable-linger") && !e.contains('\n'), "{e}");
+    let e = pick_user_address(None, None, yes).unwrap_err().to_string();
+    assert!(e.contains("XDG_RUNTIME_DIR is unset"), "{e}");
 }

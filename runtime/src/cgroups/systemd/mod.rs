@@ -18,6 +18,18 @@
 //! - `remove` stops the unit, resets its failed state, and removes what is
 //!   left of its cgroup.
 //!
+//! A user's own instance (runc's rootless systemd driver, chosen by the
+//! caller with runc's rule, see the rootless module): the unit goes to the systemd
+//! the user bus leads to, `user.slice` by default, on cgroup v2 only. Its
+//! cgroup is below the manager's own, `user@<uid>.service`, which `resolve`
+//! names without a connection and `start` checks against the manager's
+//! ControlGroup. Only the controllers systemd delegated to that instance
+//! (user@.service's Delegate=) can be used; berth leaves the ancestors'
+//! subtree_control to systemd, which the user may not write anyway, and
+//! loads no eBPF device filter, which an ordinary user may not (as runc in
+//! a user namespace; the container's devices are bind mounts of nodes the
+//! user can open, and its user namespace cannot mknod).
+//!
 //! Devices: berth's own filter (eBPF on v2, devices.* on v1) is always
 //! applied; an allow list is also given to systemd as DevicePolicy=strict
 //! and DeviceAllow= (see `props::devices`), so that both filters agree.
@@ -33,13 +45,20 @@ use serde::{Deserialize, Serialize};
 
 use super::{devices, fsutil, plan, Cgroup, CgroupError, Layout};
 pub use bus::BusError;
-pub use unit::{DEFAULT_PREFIX, DEFAULT_SLICE};
+pub use unit::{DEFAULT_PREFIX, DEFAULT_SLICE, USER_SLICE};
 
 /// The container's unit, recorded in the container state.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Unit {
     pub name: String,
     pub slice: String,
+    /// Set in a user's instance: the manager's cgroup
+    /// (`/user.slice/user-<uid>.slice/user@<uid>.service`); the bus is then
+    /// the user bus, reached as `uid`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manager: Option<String>,
+    #[serde(default)]
+    pub uid: u32,
     /// `org.systemd.property.*` annotations, needed only at start.
     #[serde(skip)]
     extra: Vec<props::Prop>,
@@ -58,21 +77,61 @@ pub(super) fn resolve(
     cgroups_path: Option<&str>,
     annotations: &HashMap<String, String>,
     id: &str,
+    user: Option<u32>,
 ) -> Result<Cgroup, CgroupError> {
-    let name = unit::parse(cgroups_path, id)?;
-    let path = unit::cgroup_path(&name);
+    let name = unit::parse(cgroups_path, id, user.is_some())?;
+    let manager = user.map(|uid| format!("/user.slice/user-{uid}.slice/user@{uid}.service"));
+    let path = format!(
+        "{}{}",
+        manager.as_deref().unwrap_or(""),
+        unit::cgroup_path(&name)
+    );
     let mut cg = super::layout::resolve(
         own_cgroups,
         mountinfo,
         Some(std::path::Path::new(&path)),
         id,
     )?;
+    if user.is_some() && cg.layout != Layout::V2 {
+        // As runc: systemd delegates to a user only on the unified hierarchy.
+        return Err(CgroupError::NotDelegated(
+            "--systemd-cgroup as an ordinary user needs cgroup v2; this host mounts cgroup v1"
+                .into(),
+        ));
+    }
     cg.systemd = Some(Unit {
         extra: props::from_annotations(annotations)?,
         name: name.unit,
         slice: name.slice,
+        manager,
+        uid: user.unwrap_or(0),
     });
     Ok(cg)
+}
+
+/// The bus of the unit's manager: the system's, or the user's.
+fn connect(u: &Unit) -> Result<bus::Bus, bus::BusError> {
+    // zbus needs threads, which the kernel refuses to a process whose
+    // children go to another pid namespace (exec, after joining the
+    // container's): fail rather than wait on a thread that never started.
+    let ns = |p| std::fs::read_link(p).ok();
+    if ns("/proc/self/ns/pid") != ns("/proc/self/ns/pid_for_children") {
+        return Err(bus::BusError::PidNamespace);
+    }
+    if u.manager.is_some() {
+        bus::Bus::user(u.uid)
+    } else {
+        bus::Bus::system()
+    }
+}
+
+/// Where an ordinary user's container fails first when there is no user
+/// bus: before anything is made.
+pub(super) fn check_bus(u: &Unit) -> Result<(), CgroupError> {
+    if u.manager.is_some() {
+        bus::user_address()?;
+    }
+    Ok(())
 }
 
 pub(super) fn create(
@@ -107,7 +166,17 @@ pub(super) fn start(cg: &Cgroup, pid: i32, p: &Pending) -> Result<(), CgroupErro
     all.extend(props::devices(&rules));
     all.extend(u.extra.iter().cloned());
     let t0 = std::time::Instant::now();
-    let bus = bus::Bus::system()?;
+    let bus = connect(u)?;
+    if let Some(expected) = &u.manager {
+        let actual = bus.manager_cgroup()?;
+        if &actual != expected {
+            return Err(bus::BusError::ManagerCgroup {
+                expected: expected.clone(),
+                actual,
+            }
+            .into());
+        }
+    }
     let t1 = t0.elapsed();
     if let Err(e) = bus.start_transient_unit(&u.name, &all) {
         if e.name() != Some(bus::UNIT_EXISTS) {
@@ -146,11 +215,22 @@ pub(super) fn start(cg: &Cgroup, pid: i32, p: &Pending) -> Result<(), CgroupErro
     Ok(())
 }
 
+/// Move `pid` into the unit through its manager (AttachProcessesToUnit).
+pub(super) fn attach(cg: &Cgroup, pid: i32) -> Result<(), CgroupError> {
+    let u = unit(cg);
+    let pid = u32::try_from(pid).map_err(|_| CgroupError::Invalid {
+        field: "pid".into(),
+        reason: format!("{pid} is not a pid"),
+    })?;
+    connect(u)?.attach_processes_to_unit(&u.name, &[pid])?;
+    Ok(())
+}
+
 pub(super) fn update(cg: &Cgroup, resources: &LinuxResources) -> Result<(), CgroupError> {
     let mut plan = plan::build_update(cg, resources)?;
     let props = props::from_writes(&mut plan.writes, cg.layout == Layout::V2)?;
     if !props.is_empty() {
-        bus::Bus::system()?.set_unit_properties(&unit(cg).name, &props)?;
+        connect(unit(cg))?.set_unit_properties(&unit(cg).name, &props)?;
     }
     plan::apply_update(cg, &plan)
 }
@@ -170,7 +250,7 @@ fn stop(cg: &Cgroup, bus: &bus::Bus) -> Result<(), CgroupError> {
 
 pub(super) fn remove(cg: &Cgroup) -> Result<(), CgroupError> {
     let t0 = std::time::Instant::now();
-    stop(cg, &bus::Bus::system()?)?;
+    stop(cg, &connect(unit(cg))?)?;
     crate::logging::debug(|| format!("systemd: {} stopped in {:?}", unit(cg).name, t0.elapsed()));
     let mut first_err = None;
     for dir in &cg.dirs {

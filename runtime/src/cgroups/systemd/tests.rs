@@ -13,13 +13,21 @@ const HYBRID_CG: &str = "9:name=systemd:/user.slice\n4:memory:/user.slice\n0::/u
 #[test]
 fn resolve_places_the_unit_in_its_slice_on_every_layout() {
     let none = HashMap::new();
-    let cg = resolve("0::/init.scope\n", V2_MI, None, &none, "c1").unwrap();
+    let cg = resolve("0::/init.scope\n", V2_MI, None, &none, "c1", None).unwrap();
     assert_eq!(cg.unit(), Some("berth-c1.scope"));
     assert_eq!(cg.driver(), super::super::Driver::Systemd);
     let paths: Vec<_> = cg.paths().map(|p| p.display().to_string()).collect();
     assert_eq!(paths, ["/sys/fs/cgroup/system.slice/berth-c1.scope"]);
 
-    let cg = resolve(HYBRID_CG, HYBRID_MI, Some("a-b.slice:p:n"), &none, "x").unwrap();
+    let cg = resolve(
+        HYBRID_CG,
+        HYBRID_MI,
+        Some("a-b.slice:p:n"),
+        &none,
+        "x",
+        None,
+    )
+    .unwrap();
     let paths: Vec<_> = cg.paths().map(|p| p.display().to_string()).collect();
     assert_eq!(
         paths,
@@ -37,7 +45,7 @@ fn the_unit_is_recorded_in_the_state_and_annotations_are_not() {
         "org.systemd.property.CollectMode".to_string(),
         "'inactive-or-failed'".to_string(),
     )]);
-    let cg = resolve("0::/\n", V2_MI, Some("k.slice:cri:1"), &a, "x").unwrap();
+    let cg = resolve("0::/\n", V2_MI, Some("k.slice:cri:1"), &a, "x", None).unwrap();
     assert_eq!(cg.systemd.as_ref().unwrap().extra.len(), 1);
     let json = serde_json::to_string(&cg).unwrap();
     assert!(json.contains("\"cri-1.scope\""), "{json}");
@@ -53,10 +61,10 @@ fn the_unit_is_recorded_in_the_state_and_annotations_are_not() {
 #[test]
 fn bad_input_fails_at_resolve() {
     let none = HashMap::new();
-    let e = resolve("0::/\n", V2_MI, Some("/abs/path"), &none, "x").unwrap_err();
+    let e = resolve("0::/\n", V2_MI, Some("/abs/path"), &none, "x", None).unwrap_err();
     assert!(e.to_string().contains("linux.cgroupsPath"), "{e}");
     let a = HashMap::from([("org.systemd.property.X-Y".to_string(), "1".to_string())]);
-    let e = resolve("0::/\n", V2_MI, None, &a, "x").unwrap_err();
+    let e = resolve("0::/\n", V2_MI, None, &a, "x", None).unwrap_err();
     assert!(e.to_string().contains("org.systemd.property.X-Y"), "{e}");
 }
 
@@ -96,4 +104,37 @@ fn start_transient_unit_message_has_systemds_signature() {
     assert_eq!(sig("DeviceAllow").as_deref(), Some("a(ss)"));
     assert_eq!(sig("Delegate").as_deref(), Some("b"));
     assert_eq!(sig("Slice").as_deref(), Some("s"));
+}
+
+#[test]
+fn a_users_instance_places_the_unit_below_its_manager() {
+    let none = HashMap::new();
+    let own = "0::/user.slice/user-1000.slice/session-3.scope\n";
+    let cg = resolve(own, V2_MI, None, &none, "c1", Some(1000)).unwrap();
+    assert_eq!(cg.driver(), super::super::Driver::SystemdUser);
+    let paths: Vec<_> = cg.paths().map(|p| p.display().to_string()).collect();
+    assert_eq!(
+        paths,
+        ["/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service/user.slice/berth-c1.scope"]
+    );
+    // Recorded, so that kill, update and delete use the user bus too.
+    let json = serde_json::to_string(&cg).unwrap();
+    let back: Cgroup = serde_json::from_str(&json).unwrap();
+    assert_eq!(back.driver(), super::super::Driver::SystemdUser);
+    assert_eq!(back.systemd.unwrap().uid, 1000);
+    let cg = resolve(
+        own,
+        V2_MI,
+        Some("user.slice:libpod:ab"),
+        &none,
+        "x",
+        Some(1000),
+    )
+    .unwrap();
+    assert!(cg
+        .paths()
+        .all(|p| p.ends_with("user@1000.service/user.slice/libpod-ab.scope")));
+    // As runc: not on cgroup v1.
+    let e = resolve(HYBRID_CG, HYBRID_MI, None, &none, "x", Some(1000)).unwrap_err();
+    assert!(e.to_string().contains("needs cgroup v2"), "{e}");
 }

@@ -6,6 +6,9 @@ use super::super::CgroupError;
 
 /// The default parent slice, as runc's for a root container.
 pub const DEFAULT_SLICE: &str = "system.slice";
+/// The default parent slice in a user's own systemd instance, as runc's for
+/// a rootless container (below the manager's cgroup, `user@<uid>.service`).
+pub const USER_SLICE: &str = "user.slice";
 /// The unit name prefix when `linux.cgroupsPath` is unset (runc uses "runc").
 pub const DEFAULT_PREFIX: &str = "berth";
 
@@ -34,9 +37,10 @@ fn bad(path: &str, reason: &'static str) -> CgroupError {
 }
 
 /// Parse `linux.cgroupsPath` for the systemd driver. Unset or empty is
-/// `:berth:<id>`; an empty slice is `system.slice`. Anything but exactly
-/// three `:`-separated parts is an error, as in runc.
-pub fn parse(cgroups_path: Option<&str>, id: &str) -> Result<Name, CgroupError> {
+/// `:berth:<id>`; an empty slice is `system.slice` (`user.slice` in a
+/// user's instance). Anything but exactly three `:`-separated parts is an
+/// error, as in runc.
+pub fn parse(cgroups_path: Option<&str>, id: &str, user: bool) -> Result<Name, CgroupError> {
     let path = cgroups_path.unwrap_or_default();
     let (slice, prefix, name) = if path.is_empty() {
         ("", DEFAULT_PREFIX, id)
@@ -51,7 +55,11 @@ pub fn parse(cgroups_path: Option<&str>, id: &str) -> Result<Name, CgroupError> 
         (slice, prefix, name)
     };
     let slice = if slice.is_empty() {
-        DEFAULT_SLICE
+        if user {
+            USER_SLICE
+        } else {
+            DEFAULT_SLICE
+        }
     } else {
         slice
     };
@@ -150,14 +158,19 @@ mod tests {
 
     #[test]
     fn defaults_follow_runc_with_our_prefix() {
-        let n = parse(None, "c1").unwrap();
+        let n = parse(None, "c1", false).unwrap();
         assert_eq!(n.slice, "system.slice");
         assert_eq!(n.unit, "berth-c1.scope");
         assert_eq!(cgroup_path(&n), "/system.slice/berth-c1.scope");
-        assert_eq!(parse(Some(""), "c1").unwrap(), n);
-        let n = parse(Some(":cri-containerd:abc"), "x").unwrap();
+        assert_eq!(parse(Some(""), "c1", false).unwrap(), n);
+        let n = parse(Some(":cri-containerd:abc"), "x", false).unwrap();
         assert_eq!(n.unit, "cri-containerd-abc.scope");
         assert_eq!(n.slice, "system.slice");
+        // In a user's instance the default is runc's rootless one.
+        let n = parse(None, "c1", true).unwrap();
+        assert_eq!(cgroup_path(&n), "/user.slice/berth-c1.scope");
+        let n = parse(Some("user.slice:libpod:abc"), "x", true).unwrap();
+        assert_eq!(cgroup_path(&n), "/user.slice/libpod-abc.scope");
     }
 
     #[test]
@@ -165,16 +178,17 @@ mod tests {
         let n = parse(
             Some("kubepods-besteffort-pod12.slice:cri-containerd:deadbeef"),
             "x",
+            false,
         )
         .unwrap();
         assert_eq!(
             cgroup_path(&n),
             "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod12.slice/cri-containerd-deadbeef.scope"
         );
-        let n = parse(Some("-.slice:p:n"), "x").unwrap();
+        let n = parse(Some("-.slice:p:n"), "x", false).unwrap();
         assert_eq!(cgroup_path(&n), "/p-n.scope");
         // A name ending in .slice makes a slice unit; the prefix is ignored.
-        let n = parse(Some("system.slice:p:my-sub.slice"), "x").unwrap();
+        let n = parse(Some("system.slice:p:my-sub.slice"), "x", false).unwrap();
         assert!(n.is_slice());
         assert_eq!(n.unit, "my-sub.slice");
         assert_eq!(cgroup_path(&n), "/my.slice/my-sub.slice");
@@ -192,7 +206,7 @@ mod tests {
             "system.slice:p:a/b",
             "x/y.slice:p:n",
         ] {
-            let e = parse(Some(p), "id").unwrap_err();
+            let e = parse(Some(p), "id", false).unwrap_err();
             assert!(e.to_string().starts_with("linux.cgroupsPath"), "{p}: {e}");
         }
     }
