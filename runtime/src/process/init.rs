@@ -88,7 +88,8 @@ fn process(spec: &Spec) -> &Process {
 /// What remains once setup is done: the program to exec.
 struct Exec {
     pid: i32,
-    proc_fd: OwnedFd,
+    /// Reopens the exec fifo at start, even if the container has no /proc.
+    procfs: OwnedFd,
     prepared: super::apply::Prepared,
 }
 
@@ -153,8 +154,10 @@ fn setup(
             return Err(std::io::Error::last_os_error()).ctx(|| format!("set domainname {d:?}"));
         }
     }
+    // After the namespaces are joined: a procfs of our pid namespace.
+    let procfs = rootfs::private_procfs()?;
     if let Some(v) = p.oom_score_adj() {
-        security::write_oom_score_adj(v)?;
+        security::write_oom_score_adj(procfs.as_fd(), v)?;
     }
     if c.plan.new.contains(CloneFlags::CLONE_NEWNET) {
         loopback_up()?;
@@ -205,9 +208,6 @@ fn setup(
             &crate::container::hook_state(l, pid, "created"),
         )?;
     }
-    // The host procfs, opened before we leave it, reopens the exec fifo
-    // through its O_PATH fd even if the container has no /proc.
-    let proc_fd = open_dir("/proc")?;
     rootfs::enter(l.rootfs, &opts)?;
     if let Some(sock) = &c.console {
         let size = p.console_size().as_ref().map(|b| (b.height(), b.width()));
@@ -225,7 +225,7 @@ fn setup(
     })?;
     Ok(Exec {
         pid,
-        proc_fd,
+        procfs,
         prepared,
     })
 }
@@ -254,7 +254,7 @@ fn wait_for_start_and_exec(c: &Ctx, e: Exec) -> ! {
     // SAFETY: openat with a valid dir fd and C string.
     let fd = unsafe {
         libc::openat(
-            e.proc_fd.as_raw_fd(),
+            e.procfs.as_raw_fd(),
             sub.as_ptr(),
             libc::O_WRONLY | libc::O_CLOEXEC,
         )
@@ -264,7 +264,7 @@ fn wait_for_start_and_exec(c: &Ctx, e: Exec) -> ! {
     }
     // SAFETY: fresh fd we own.
     let fifo = unsafe { std::fs::File::from_raw_fd(fd) };
-    drop(e.proc_fd);
+    drop(e.procfs);
     // Whatever follows the byte that released us is an error `start` reports.
     let fail = |mut fifo: &std::fs::File, err: Error| -> ! {
         let _ = fifo.write_all(err.to_string().as_bytes());
@@ -309,22 +309,6 @@ fn wait_for_start_and_exec(c: &Ctx, e: Exec) -> ! {
     // fifo, whose closing tells `start` that the exec happened (EOF).
     let err = super::apply::exec(&e.prepared, c.l.preserve_fds);
     fail(&fifo, err)
-}
-
-fn open_dir(p: &str) -> Result<OwnedFd> {
-    let c = CString::new(p).expect("no NUL");
-    // SAFETY: open(2) with a valid C string.
-    let fd = unsafe {
-        libc::open(
-            c.as_ptr(),
-            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        )
-    };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error()).ctx(|| format!("open {p}"));
-    }
-    // SAFETY: fresh fd we own.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 fn loopback_up() -> Result<()> {
