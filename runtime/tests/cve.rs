@@ -331,8 +331,11 @@ fn cve_2025_52881_procfs_writes_never_follow_a_fake_proc() {
 /// able to ptrace it or read its fds, environment or exe. In a user
 /// namespace the capability checks alone do not stop that (a container
 /// process with all capabilities there has every capability the init
-/// has): only the init being non-dumpable does. And the exec'd process
-/// itself holds no fd beyond its stdio.
+/// has): only the init being non-dumpable does. The map is the identity
+/// one on purpose: with another, the init's setuid inside the namespace
+/// changes its ids and the kernel (fs.suid_dumpable = 0) clears
+/// dumpability by itself, hiding whether berth does. And the exec'd
+/// process itself holds no fd beyond its stdio.
 #[test]
 fn cve_2016_9962_init_is_not_reachable_from_the_container() {
     let mut b = Bundle::new("cve9962");
@@ -340,7 +343,7 @@ fn cve_2016_9962_init_is_not_reachable_from_the_container() {
         .as_array_mut()
         .unwrap()
         .push(json!({"type": "user"}));
-    let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    let map = json!([{"containerID": 0, "hostID": 0, "size": 65536}]);
     b.config["linux"]["uidMappings"] = map.clone();
     b.config["linux"]["gidMappings"] = map;
     let all: Vec<String> = caps::all().iter().map(|c| c.to_string()).collect();
