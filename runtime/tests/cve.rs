@@ -362,7 +362,7 @@ fn cve_2016_9962_init_is_not_reachable_from_the_container() {
         "-c",
         "for f in environ fd/0 fd/3 fd/4 fd/5 exe cwd root; do \
            if cat /proc/1/$f >/dev/null 2>&1 || ls /proc/1/$f/ >/dev/null 2>&1; then echo \"REACHED $f\"; fi; \
-         done; ls /proc/1/fd/ 2>&1 | head -3; echo own: $(ls /proc/self/fd/)",
+         done; cat /proc/1/environ 2>&1 >/dev/null; echo own: $(ls /proc/self/fd/)",
     ]);
     let text = String::from_utf8_lossy(&probe.stdout).into_owned();
     b.ok(&["delete", "-f", &id]);
