@@ -19,6 +19,8 @@ pub const OCI_VERSION: &str = "1.0.2-dev";
 const STATE_FILE: &str = "state.json";
 const CONFIG_FILE: &str = "config.json";
 pub const FIFO: &str = "exec.fifo";
+/// Where `restore` binds the rootfs for CRIU while CRIU runs.
+pub const CRIU_ROOT: &str = "criu-root";
 
 /// What berth remembers about a container between invocations.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -222,6 +224,11 @@ impl Dir {
 
     /// Remove the directory and everything in it (only files of ours).
     pub fn destroy(self) -> Result<()> {
+        // A restore killed while CRIU ran leaves the rootfs bound here: the
+        // walk below would go through it and delete the bundle's rootfs.
+        let criu_root = self.path.join(CRIU_ROOT);
+        let flags = nix::mount::MntFlags::MNT_DETACH | nix::mount::MntFlags::UMOUNT_NOFOLLOW;
+        while nix::mount::umount2(&criu_root, flags).is_ok() {}
         if fs::remove_dir_all(&self.path).is_ok() {
             return Ok(());
         }

@@ -243,7 +243,7 @@ pub fn restore(root: &Path, id: &str, o: &RestoreOpts) -> Result<i32> {
         linux.and_then(|l| l.devices().as_deref()),
     )?;
     made.cgroup = Some(cgroup.clone());
-    let criu_root = state_dir.join("criu-root");
+    let criu_root = state_dir.join(state::CRIU_ROOT);
     std::fs::create_dir(&criu_root).ctx(|| format!("mkdir {}", criu_root.display()))?;
     bind(&rootfs, &criu_root)?;
     made.mount = Some(criu_root.clone());
