@@ -39,13 +39,17 @@ pat="[${tag:0:1}]${tag:1}"
 cg=$(for d in /sys/fs/cgroup/pids /sys/fs/cgroup/memory /sys/fs/cgroup; do [ -d "$d" ] && echo "$d" && break; done)
 
 # step -> "syscalls|path filter" (the path is relative to the id's state dir
-# when it starts with @; empty: no path filter).
+# when it starts with @; empty: no path filter, the first such call is held).
+# state-save has none: both runtimes write a temporary file and rename it
+# over state.json, and strace's -P matches rename's first path only (the
+# temporary name differs: berth .state.json.tmp, runc state-XXXX); the first
+# rename either makes is its first state record.
 steps=(
 	"state-dir|mkdir,mkdirat|@"
 	"cgroup-dir|mkdir,mkdirat|$cg/$tag/c"
 	"exec-fifo|mknod,mknodat|@/exec.fifo"
 	"pivot-root|pivot_root|"
-	"state-save|rename,renameat,renameat2|@/state.json"
+	"state-save|rename,renameat,renameat2|"
 	"start-fifo|open,openat|@/exec.fifo"
 )
 
@@ -84,8 +88,6 @@ cell() { # runtime step-spec signal -> leftovers or "-"
 		sleep 0.01
 	done
 	sleep "$(awk -v h="$HOLD_US" 'BEGIN{printf "%.2f", h/2000000}')"
-	local hit=0
-	grep -q . "$log" 2>/dev/null && hit=1
 	[ -n "$rpid" ] && kill -s "$sig" "$rpid" 2>/dev/null || true
 	# The held syscall returns after HOLD_US; give the runtime that long
 	# and a few seconds more to act on the signal, then let strace go.
@@ -93,11 +95,16 @@ cell() { # runtime step-spec signal -> leftovers or "-"
 	while [ -n "$rpid" ] && kill -0 "$rpid" 2>/dev/null && [ "$SECONDS" -lt "$until" ]; do
 		sleep 0.1
 	done
+	# SIGINT: strace detaches and writes out its log (the held call shows
+	# there once it returned or its process died); SIGKILL if it lingers.
+	kill -INT "$st" 2>/dev/null
+	until=$((SECONDS + 3))
+	while kill -0 "$st" 2>/dev/null && [ "$SECONDS" -lt "$until" ]; do sleep 0.1; done
 	kill -9 "$st" 2>/dev/null
 	wait "$st" 2>/dev/null
 	timeout 20 "$rt" --root "$root" delete -f "$id" >/dev/null 2>&1 || true
 	sleep 0.1
-	if [ "$hit" = 0 ] && ! grep -q . "$log" 2>/dev/null; then
+	if ! grep -q . "$log" 2>/dev/null; then
 		echo "-"
 	else
 		leftovers "$id"

@@ -3,20 +3,29 @@
 
 use std::fs;
 use std::io::Read;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use oci_spec::runtime::Spec;
+use oci_spec::runtime::{ContainerState, Spec};
 
 use crate::cgroups::Cgroup;
 use crate::error::{Context, Error, Result};
 use crate::process::{self, Launch};
 use crate::state::{self, Dir, Status, Stored};
+use crate::sys::{self, event::Watch};
 
 mod exec;
+mod pipeline;
 pub use exec::{exec, ExecOpts};
+pub(crate) use pipeline::{write_pid_file, Prepared, Rollback};
+
+/// How long berth waits for killed processes (the init, what is left in
+/// the cgroup) to be gone before it reports that they did not die, and how
+/// often it looks meanwhile.
+const KILL_TIMEOUT: Duration = Duration::from_secs(10);
+const KILL_POLL: Duration = Duration::from_millis(2);
 
 /// Options of `create` and `run`.
 #[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
@@ -51,151 +60,56 @@ pub fn load_spec(bundle: &Path) -> Result<(Spec, Vec<u8>)> {
     Ok((spec, data))
 }
 
-fn hook_json(id: &str, pid: i32, status: &str, bundle: &Path, spec: &Spec) -> Vec<u8> {
-    let mut v = serde_json::json!({
-        "ociVersion": state::OCI_VERSION,
-        "id": id,
-        "pid": pid,
-        "status": status,
-        "bundle": bundle,
-    });
-    if let Some(a) = spec.annotations().as_ref().filter(|a| !a.is_empty()) {
-        v["annotations"] = serde_json::json!(a);
-    }
-    v.to_string().into_bytes()
-}
-
-/// The state JSON given to hooks on stdin.
-pub fn hook_state(l: &Launch, pid: i32, status: &str) -> Vec<u8> {
-    hook_json(l.id, pid, status, l.bundle, l.spec)
-}
-
 /// Create the container; it is left blocked on exec.fifo. Everything made
 /// on the way is undone if a later step fails.
 pub fn create(root: &Path, id: &str, o: &CreateOpts) -> Result<(Dir, Stored)> {
     let _signals = crate::interrupt::catch();
-    state::validate_id(id)?;
-    let bundle = fs::canonicalize(&o.bundle).map_err(|source| Error::Io {
-        ctx: format!("bundle {}", o.bundle.display()),
-        source,
-    })?;
-    let (mut spec, raw_config) = load_spec(&bundle)?;
-    crate::validate::required(&spec)?;
-    crate::validate::unsupported(&spec)?;
-    crate::userns::check(&spec)?;
-    crate::hooks::validate(spec.hooks().as_ref())?;
-    if let Some(s) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-        crate::seccomp::check_exec_allowed(s)?;
-    }
+    let mut p = Prepared::new(id, &o.bundle, o.cgroup_driver)?;
     if o.preserve_fds < 0 {
-        return Err(Error::Invalid(format!(
-            "--preserve-fds {}: must not be negative",
-            o.preserve_fds
-        )));
+        return Err(Error::option(
+            "--preserve-fds",
+            o.preserve_fds.to_string(),
+            "must not be negative",
+        ));
     }
     let mut preserve_fds = o.preserve_fds;
-    let notify_dir = crate::notify::prepare(&mut spec, &root.join(id), &mut preserve_fds)?;
+    let notify_dir = crate::notify::prepare(&mut p.spec, &root.join(id), &mut preserve_fds)?;
     process::reserve_preserved_fds(preserve_fds)?;
-    let root_path = spec
-        .root()
-        .as_ref()
-        .ok_or_else(|| Error::Invalid("root must be set".into()))?
-        .path();
-    let rootfs = bundle.join(root_path);
-    if !rootfs.is_dir() {
-        return Err(Error::Invalid(format!(
-            "rootfs {} does not exist or is not a directory",
-            rootfs.display()
-        )));
-    }
-    let plain = rootfs.components().fold(PathBuf::new(), |mut p, c| {
-        match c {
-            std::path::Component::ParentDir => drop(p.pop()),
-            std::path::Component::CurDir => {}
-            c => p.push(c),
-        }
-        p
-    });
-    let rootfs =
-        fs::canonicalize(&rootfs).ctx(|| format!("resolve rootfs {}", rootfs.display()))?;
-    if rootfs == Path::new("/") {
-        // As runc: a container on the host's own root would mount over it.
-        return Err(Error::Invalid(format!(
-            "root.path {:?} is the host's root directory \"/\"",
-            root_path.display().to_string()
-        )));
-    }
-    // As runc: a rootfs that is a symlink, or lies under one below the
-    // (resolved) bundle, is refused rather than followed.
-    if rootfs != plain {
-        return Err(Error::Invalid(format!(
-            "root.path: rootfs {} is a symlink or under one (to {})",
-            plain.display(),
-            rootfs.display()
-        )));
-    }
-    let linux = spec.linux().as_ref();
-    let cgroup = Cgroup::resolve_with(
-        o.cgroup_driver,
-        linux.and_then(|l| l.cgroups_path().as_deref()),
-        spec.annotations().as_ref(),
-        id,
-    )?;
     crate::interrupt::step("create:validated")?;
 
     // From here on every step is recoverable from what is on disk: see
     // CRASH-CONSISTENCY.md. Each record is written before what it names.
-    let dir = Dir::create(root, id)?;
-    let undo_dir = |dir: Dir, e: Error| {
-        let _ = dir.destroy();
-        e
-    };
-    let record = |cgroup: &Cgroup| Stored {
-        id: id.to_string(),
-        pid: 0,
-        start_time: 0,
-        bundle: bundle.clone(),
-        rootfs: rootfs.clone(),
-        created: String::new(),
-        annotations: Default::default(),
-        cgroup: cgroup.clone(),
-        own_pidns: launch_has_pidns(&spec),
-        poststart: Vec::new(),
-        poststop: Vec::new(),
-        creating: true,
-    };
+    let mut made = Rollback::new(Dir::create(root, id)?);
+    let dir = made.dir();
     // The leaves not there yet are ours to remove should we die in mkdir.
-    let planned = cgroup.clone();
-    if cgroup.paths().all(|p| !p.exists()) {
+    let planned = p.cgroup.clone();
+    if p.cgroup.paths().all(|p| !p.exists()) {
         planned.claim_leaves();
     }
-    let early = crate::interrupt::step("create:dir")
-        .and_then(|()| dir.save(&record(&planned)))
-        .and_then(|()| crate::interrupt::step("create:record"))
-        .and_then(|()| make_fifo(&dir.fifo()))
-        .and_then(|()| {
-            notify_dir
-                .as_deref()
-                .map_or(Ok(()), crate::notify::make_dir)
-        });
-    if let Err(e) = early {
-        return Err(undo_dir(dir, e));
+    crate::interrupt::step("create:dir")?;
+    dir.save(&p.record(id, &planned))?;
+    crate::interrupt::step("create:record")?;
+    make_fifo(&dir.fifo())?;
+    if let Some(d) = notify_dir.as_deref() {
+        crate::notify::make_dir(d)?;
     }
-    let cgroup = match cgroup.create(
+    let linux = p.spec.linux().as_ref();
+    let cgroup = match p.cgroup.create(
         linux.and_then(|l| l.resources().as_ref()),
         linux.and_then(|l| l.devices().as_deref()),
     ) {
-        Ok(()) => cgroup,
-        Err(e) => match without_cgroup(&spec, o.rootless, &cgroup, e) {
-            Ok(none) => none,
-            Err(e) => return Err(undo_dir(dir, e)),
-        },
+        Ok(()) => p.cgroup.clone(),
+        Err(e) => without_cgroup(&p.spec, o.rootless, &p.cgroup, e)?,
     };
+    made.cgroup(&cgroup);
+    let dir = made.dir();
+    dir.save(&p.record(id, &cgroup))?;
+    crate::interrupt::step("create:cgroup")?;
     let launch = Launch {
         id,
-        spec: &spec,
-        bundle: &bundle,
-        rootfs: &rootfs,
+        spec: &p.spec,
+        bundle: &p.bundle,
+        rootfs: &p.rootfs,
         cgroup: &cgroup,
         fifo: &dir.fifo(),
         console_socket: o.console_socket.as_deref(),
@@ -203,62 +117,25 @@ pub fn create(root: &Path, id: &str, o: &CreateOpts) -> Result<(Dir, Stored)> {
         no_pivot: o.no_pivot,
         new_keyring: !o.no_new_keyring,
     };
-    let hook_state = |pid| hook_state(&launch, pid, "created");
-    let mut spawned = None;
-    let result = dir
-        .save(&record(&cgroup))
-        .and_then(|()| crate::interrupt::step("create:cgroup"))
-        .and_then(|()| process::spawn(&launch, &hook_state))
-        .and_then(|init| {
-            let pid = init.pid;
-            spawned = Some(pid);
-            crate::interrupt::step("create:ready")?;
-            let start_time = state::proc_start_time(pid)
-                .ok_or_else(|| Error::Init("container init exited right after setup".into()))?;
-            let hooks = spec.hooks().as_ref();
-            let st = Stored {
-                pid,
-                start_time,
-                created: state::now_rfc3339(),
-                annotations: spec.annotations().clone().unwrap_or_default(),
-                poststart: hooks
-                    .and_then(|h| h.poststart().clone())
-                    .unwrap_or_default(),
-                poststop: hooks.and_then(|h| h.poststop().clone()).unwrap_or_default(),
-                creating: false,
-                ..record(&cgroup)
-            };
-            // `exec` works from the config as it was at create, not as the
-            // bundle's copy may have been edited since.
-            dir.save_config(&raw_config)?;
-            dir.save(&st)?;
-            if let Some(p) = &o.pid_file {
-                write_pid_file(p, pid)?;
-            }
-            crate::interrupt::step("create:saved")?;
-            init.commit()?;
-            Ok(st)
-        });
-    match result {
-        Ok(st) => {
-            // Past the point of no return: a signal now finds a created
-            // container, as if it had come just after we exited.
-            let _ = crate::interrupt::step("create:committed");
-            Ok((dir, st))
-        }
-        Err(e) => {
-            if let Some(pid) = spawned {
-                // Still our child here, so it can be reaped directly.
-                let pid = nix::unistd::Pid::from_raw(pid);
-                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-                let _ = nix::sys::wait::waitpid(pid, None);
-            }
-            // Hooks the init ran may have left processes in the cgroup.
-            let _ = empty_cgroup(&cgroup, Duration::from_secs(10));
-            let _ = cgroup.remove();
-            Err(undo_dir(dir, e))
-        }
+    let init = process::spawn(&launch)?;
+    made.child(init.pid);
+    crate::interrupt::step("create:ready")?;
+    let st = p.finished(id, &cgroup, init.pid)?;
+    let dir = made.dir();
+    // `exec` works from the config as it was at create, not as the
+    // bundle's copy may have been edited since.
+    dir.save_config(&p.raw_config)?;
+    dir.save(&st)?;
+    if let Some(pf) = &o.pid_file {
+        write_pid_file(pf, init.pid)?;
     }
+    crate::interrupt::step("create:saved")?;
+    init.commit()?;
+    // Past the point of no return: a signal now finds a created container,
+    // as if it had come just after we exited.
+    let dir = made.keep();
+    let _ = crate::interrupt::step("create:committed");
+    Ok((dir, st))
 }
 
 /// runc's rootless rule: a caller who may not write the cgroup tree still
@@ -301,7 +178,7 @@ fn without_cgroup(
     crate::logging::warn(&format!(
         "running without a cgroup: this user may not write the cgroup tree ({e}); pause, resume, update, ps and events need one"
     ));
-    if !launch_has_pidns(spec) {
+    if !pipeline::has_own_pidns(spec) {
         // As with runc: nothing then finds the init's descendants.
         crate::logging::warn(
             "without a cgroup or a pid namespace of its own, kill --all and delete reach only the container's init",
@@ -333,19 +210,8 @@ fn empty_cgroup(cgroup: &Cgroup, timeout: Duration) -> bool {
         if Instant::now() >= deadline {
             return false;
         }
-        std::thread::sleep(Duration::from_millis(2));
+        std::thread::sleep(KILL_POLL);
     }
-}
-
-fn launch_has_pidns(spec: &Spec) -> bool {
-    spec.linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().as_ref())
-        .is_some_and(|ns| {
-            ns.iter().any(|n| {
-                n.typ() == oci_spec::runtime::LinuxNamespaceType::Pid && n.path().is_none()
-            })
-        })
 }
 
 fn make_fifo(p: &Path) -> Result<()> {
@@ -360,18 +226,6 @@ fn make_fifo(p: &Path) -> Result<()> {
         nix::sys::stat::FchmodatFlags::FollowSymlink,
     )
     .ctx(|| format!("chmod {}", p.display()))
-}
-
-/// Written atomically, as engines poll for it.
-fn write_pid_file(p: &Path, pid: i32) -> Result<()> {
-    let dir = p.parent().unwrap_or(Path::new("."));
-    let name = p
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp"));
-    fs::write(&tmp, pid.to_string()).ctx(|| format!("write pid file {}", tmp.display()))?;
-    fs::rename(&tmp, p).ctx(|| format!("write pid file {}", p.display()))
 }
 
 /// Release a created container: open the read side of exec.fifo, which
@@ -425,13 +279,13 @@ pub fn start(dir: &Dir, st: &Stored) -> Result<()> {
         _ => return Err(Error::Init("container init exited before start".into())),
     }
     if !st.poststart.is_empty() {
-        let state = stored_hook_state(st, Status::Running);
+        let state = stored_hook_state(st, ContainerState::Running);
         if poststart_failure_stops(dir) {
             if let Err(e) = crate::hooks::run_all("poststart", &st.poststart, &state) {
                 // Stopped, not destroyed: `delete` (or `run`) continues the
                 // lifecycle, as with runc ≥ 1.2.
                 kill_all(st, libc::SIGKILL);
-                wait_gone(st, Duration::from_secs(10));
+                wait_gone(st, KILL_TIMEOUT);
                 return Err(e);
             }
         } else {
@@ -463,15 +317,12 @@ fn poststart_failure_stops(dir: &Dir) -> bool {
     (major, minor) >= (1, 3)
 }
 
-fn stored_hook_state(st: &Stored, status: Status) -> Vec<u8> {
-    serde_json::to_vec(&st.json(status)).unwrap_or_default()
+fn stored_hook_state(st: &Stored, status: ContainerState) -> Vec<u8> {
+    crate::hooks::state(&st.id, status, st.pid, &st.bundle, Some(&st.annotations))
 }
 
 fn pidfd_open(pid: i32) -> Option<OwnedFd> {
-    // SAFETY: pidfd_open returns a new fd or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    // SAFETY: fresh fd we own.
-    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    sys::event::pidfd_open(pid).ok()
 }
 
 /// Signal init through a pidfd that is checked against the stored start
@@ -491,21 +342,8 @@ fn signal_init(st: &Stored, sig: i32) -> Result<()> {
             status: "stopped".into(),
         });
     }
-    // SAFETY: pidfd_send_signal on a pidfd we own.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            fd.as_raw_fd(),
-            sig,
-            std::ptr::null::<libc::siginfo_t>(),
-            0,
-        )
-    };
-    if r != 0 {
-        return Err(std::io::Error::last_os_error())
-            .ctx(|| format!("send signal {sig} to {}", st.pid));
-    }
-    Ok(())
+    sys::event::pidfd_send_signal(fd.as_fd(), sig)
+        .ctx(|| format!("send signal {sig} to {}", st.pid))
 }
 
 /// Signal every process of the container (best effort).
@@ -552,13 +390,7 @@ fn wait_gone(st: &Stored, timeout: Duration) -> bool {
     // since name another process.
     if let Some(fd) = pidfd_open(st.pid).filter(|_| st.alive()) {
         // A pidfd polls readable once the process has exited.
-        let mut pfd = libc::pollfd {
-            fd: fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: poll on one valid pollfd.
-        unsafe { libc::poll(&mut pfd, 1, timeout.as_millis() as i32) };
+        let _ = sys::event::poll(&mut [Watch::input(Some(fd.as_fd()))], Some(timeout));
     }
     loop {
         if !st.alive() {
@@ -570,7 +402,7 @@ fn wait_gone(st: &Stored, timeout: Duration) -> bool {
         if Instant::now() >= deadline {
             return false;
         }
-        std::thread::sleep(Duration::from_millis(2));
+        std::thread::sleep(KILL_POLL);
     }
 }
 
@@ -617,7 +449,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         }
     }
     crate::interrupt::step("delete:killed")?;
-    if !wait_gone(&st, Duration::from_secs(10)) {
+    if !wait_gone(&st, KILL_TIMEOUT) {
         return Err(Error::Init(format!(
             "container {id} did not die after SIGKILL"
         )));
@@ -636,7 +468,7 @@ fn delete_broken(dir: Dir, id: &str) -> Result<()> {
         .and_then(|s| s.linux().as_ref()?.cgroups_path().clone());
     let cgroup = Cgroup::resolve(cgroups_path.as_deref(), id)?;
     if cgroup.paths().any(|p| p.exists()) {
-        if !empty_cgroup(&cgroup, Duration::from_secs(10)) {
+        if !empty_cgroup(&cgroup, KILL_TIMEOUT) {
             return Err(Error::Init(format!(
                 "container {id} did not die after SIGKILL"
             )));
@@ -650,7 +482,7 @@ fn delete_broken(dir: Dir, id: &str) -> Result<()> {
 fn destroy(dir: Dir, st: &Stored) -> Result<()> {
     st.cgroup.remove()?;
     crate::interrupt::point("delete:cgroup");
-    let state = stored_hook_state(st, Status::Stopped);
+    let state = stored_hook_state(st, ContainerState::Stopped);
     dir.destroy()?;
     if !st.poststop.is_empty() {
         crate::hooks::run_all_warn("poststop", &st.poststop, &state);
@@ -737,7 +569,7 @@ fn run_with_own_tty(root: &Path, id: &str, o: &CreateOpts) -> Result<i32> {
 
 fn force_destroy(dir: Dir, st: &Stored) -> Result<()> {
     kill_all(st, libc::SIGKILL);
-    wait_gone(st, Duration::from_secs(10));
+    wait_gone(st, KILL_TIMEOUT);
     destroy(dir, st)
 }
 

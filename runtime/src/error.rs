@@ -26,8 +26,32 @@ pub enum Error {
     Config { path: PathBuf, msg: String },
     #[error("{0} is not supported yet")]
     Unsupported(String),
+    /// A config field is wrong; `field` is its path in config.json
+    /// (`linux.resources.devices`, `hooks.prestart[0].timeout`).
+    #[error("invalid configuration: {field}: {reason}")]
+    InvalidField { field: String, reason: String },
+    /// A command-line or request option is wrong; `value` is as the user
+    /// gave it (quoted where that helps), or empty.
+    #[error("invalid configuration: {option}{}{value}: {reason}", if value.is_empty() { "" } else { " " })]
+    InvalidOption {
+        option: String,
+        value: String,
+        reason: String,
+    },
+    /// Any other wrong input, said in one line.
     #[error("invalid configuration: {0}")]
     Invalid(String),
+    /// A file berth wrote itself (a state record, CRIU's descriptors) does
+    /// not read back as what berth writes there.
+    #[error("{}: {reason}", path.display())]
+    Corrupt { path: PathBuf, reason: String },
+    /// JSON berth makes from its own types could not be encoded.
+    #[error("encoding {what}: {source}")]
+    Encode {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error("{ctx}: {source}")]
     Io {
         ctx: String,
@@ -65,6 +89,34 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Constructors for the typed invalid-input variants (the CLI, a binary
+/// module, builds them too).
+impl Error {
+    pub fn field(field: impl Into<String>, reason: impl Into<String>) -> Error {
+        Error::InvalidField {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub fn option(
+        option: impl Into<String>,
+        value: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Error {
+        Error::InvalidOption {
+            option: option.into(),
+            value: value.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// For `map_err` on serde_json's encoders.
+    pub fn encode(what: &'static str) -> impl FnOnce(serde_json::Error) -> Error {
+        move |source| Error::Encode { what, source }
+    }
+}
 
 /// Attaches a context string to io and nix errors, so each error names what it was doing.
 pub trait Context<T> {

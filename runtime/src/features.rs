@@ -146,5 +146,5 @@ fn build_err(e: impl std::fmt::Display) -> Error {
 
 /// The JSON `berth features` prints.
 pub fn json() -> Result<String> {
-    serde_json::to_string_pretty(&features()?).map_err(|e| Error::Invalid(format!("features: {e}")))
+    serde_json::to_string_pretty(&features()?).map_err(Error::encode("features"))
 }

@@ -62,16 +62,16 @@ fn reap(child: Pid) -> Option<i32> {
 pub fn wait_relaying(set: &SigSet, pid: i32, master: std::os::fd::OwnedFd) -> i32 {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     use nix::sys::signalfd::{SfdFlags, SignalFd};
-    use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+    use std::os::fd::{AsFd, AsRawFd};
 
     let child = Pid::from_raw(pid);
     let Ok(sfd) = SignalFd::with_flags(set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK) else {
         return wait_forwarding(set, pid);
     };
-    // SAFETY: fds 0 and 1 stay open for the life of the process.
-    let (stdin, stdout) = unsafe { (BorrowedFd::borrow_raw(0), BorrowedFd::borrow_raw(1)) };
+    let (stdin, stdout) = (std::io::stdin(), std::io::stdout());
+    let (stdin, stdout) = (stdin.as_fd(), stdout.as_fd());
     let _raw = RawMode::enter(stdin);
-    copy_winsize(stdin, master.as_fd());
+    crate::sys::tty::copy_winsize(stdin, master.as_fd());
     let mut stdin_open = true;
     let mut master_open = true;
     let mut buf = [0u8; 16 * 1024];
@@ -109,7 +109,7 @@ pub fn wait_relaying(set: &SigSet, pid: i32, master: std::os::fd::OwnedFd) -> i3
                 };
                 match sig {
                     Signal::SIGCHLD => {}
-                    Signal::SIGWINCH => copy_winsize(stdin, master.as_fd()),
+                    Signal::SIGWINCH => crate::sys::tty::copy_winsize(stdin, master.as_fd()),
                     s => {
                         let _ = nix::sys::signal::kill(child, s);
                     }
@@ -136,17 +136,6 @@ fn write_all(fd: std::os::fd::BorrowedFd, mut b: &[u8]) {
             Ok(n) if n > 0 => b = &b[n..],
             Err(nix::errno::Errno::EINTR) => continue,
             _ => return,
-        }
-    }
-}
-
-fn copy_winsize(from: std::os::fd::BorrowedFd, to: std::os::fd::BorrowedFd) {
-    use std::os::fd::AsRawFd;
-    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
-    // SAFETY: TIOCGWINSZ/TIOCSWINSZ with a valid winsize.
-    unsafe {
-        if libc::ioctl(from.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) == 0 {
-            libc::ioctl(to.as_raw_fd(), libc::TIOCSWINSZ, &ws);
         }
     }
 }

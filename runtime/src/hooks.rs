@@ -2,14 +2,15 @@
 //! and is killed if it outlives its `timeout`.
 
 use std::io::Write;
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use oci_spec::runtime::Hook;
+use oci_spec::runtime::{ContainerState, Hook, State, StateBuilder};
 
 use crate::error::{Error, Result};
+use crate::sys::event::Watch;
 
 /// The hooks the lifecycle runs (process/, container.rs), in spec order.
 pub const KINDS: [&str; 6] = [
@@ -20,6 +21,31 @@ pub const KINDS: [&str; 6] = [
     "poststart",
     "poststop",
 ];
+
+/// The runtime-spec's state of the container, as JSON: what a hook reads on
+/// its stdin (and a seccomp agent receives). A stopped container has no pid.
+pub fn state(
+    id: &str,
+    status: ContainerState,
+    pid: i32,
+    bundle: &std::path::Path,
+    annotations: Option<&std::collections::HashMap<String, String>>,
+) -> Vec<u8> {
+    let mut b = StateBuilder::default()
+        .version(crate::state::OCI_VERSION)
+        .id(id)
+        .status(status)
+        .bundle(bundle);
+    if pid > 0 && status != ContainerState::Stopped {
+        b = b.pid(pid);
+    }
+    if let Some(a) = annotations.filter(|a| !a.is_empty()) {
+        b = b.annotations(a.clone());
+    }
+    // Every field is given, so neither building nor serializing can fail.
+    let state: State = b.build().unwrap_or_default();
+    serde_json::to_vec(&state).unwrap_or_default()
+}
 
 pub fn run_all(kind: &str, hooks: &[Hook], state_json: &[u8]) -> Result<()> {
     for (i, h) in hooks.iter().enumerate() {
@@ -54,9 +80,10 @@ pub fn validate(hooks: Option<&oci_spec::runtime::Hooks>) -> Result<()> {
     for (kind, list) in kinds {
         for (i, hook) in list.iter().flatten().enumerate() {
             if let Some(t) = hook.timeout().filter(|t| *t <= 0) {
-                return Err(Error::Invalid(format!(
-                    "hooks.{kind}[{i}].timeout: must be greater than zero, got {t}"
-                )));
+                return Err(Error::field(
+                    format!("hooks.{kind}[{i}].timeout"),
+                    format!("must be greater than zero, got {t}"),
+                ));
             }
         }
     }
@@ -95,9 +122,7 @@ fn run(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
     let mut stdin = child.stdin.take();
     let mut written = 0;
     if let Some(s) = &stdin {
-        let fd = s.as_raw_fd();
-        // SAFETY: fcntl on the pipe fd we own.
-        unsafe { libc::fcntl(fd, libc::F_SETFL, libc::O_NONBLOCK) };
+        let _ = rustix::fs::fcntl_setfl(s, rustix::fs::OFlags::NONBLOCK);
     }
     loop {
         if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
@@ -130,34 +155,46 @@ fn run(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
             }
         }
         let mut pfds = [
-            libc::pollfd {
-                fd: stdin.as_ref().map_or(-1, |s| s.as_raw_fd()),
-                events: libc::POLLOUT,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: exited.as_ref().map_or(-1, |f| f.as_raw_fd()),
-                events: libc::POLLIN,
-                revents: 0,
-            },
+            Watch::output(stdin.as_ref().map(|s| s.as_fd())),
+            Watch::input(exited.as_ref().map(|f| f.as_fd())),
         ];
         // Without a pidfd the exit is only seen by polling.
         let cap = Duration::from_millis(if exited.is_some() { 100 } else { 5 });
         let wait = deadline.map_or(cap, |d| {
             d.saturating_duration_since(Instant::now()).min(cap)
         });
-        // SAFETY: poll on two pollfds (a negative fd is ignored). A caught
-        // signal ends it early (EINTR), and the loop checks for it.
-        unsafe { libc::poll(pfds.as_mut_ptr(), 2, wait.as_millis() as i32) };
+        // A caught signal ends it early (EINTR), and the loop checks for it.
+        let _ = crate::sys::event::poll(&mut pfds, Some(wait));
     }
 }
 
 /// A pidfd of our unreaped child, which polls readable when it exits;
 /// None on kernels without pidfd_open (the loop then polls by time).
 fn pidfd(pid: u32) -> Option<std::os::fd::OwnedFd> {
-    use std::os::fd::FromRawFd;
-    // SAFETY: pidfd_open returns a new fd or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-    // SAFETY: a fresh fd we own.
-    (fd >= 0).then(|| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
+    crate::sys::event::pidfd_open(pid as i32).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_is_the_runtime_specs() {
+        let a = [("k".to_string(), "v".to_string())].into();
+        let bundle = std::path::Path::new("/b");
+        let v: serde_json::Value =
+            serde_json::from_slice(&state("c1", ContainerState::Created, 42, bundle, Some(&a)))
+                .unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"ociVersion": crate::state::OCI_VERSION, "id": "c1",
+                "status": "created", "pid": 42, "bundle": "/b", "annotations": {"k": "v"}})
+        );
+        let v: serde_json::Value =
+            serde_json::from_slice(&state("c1", ContainerState::Stopped, 42, bundle, None))
+                .unwrap();
+        assert_eq!(v.get("pid"), None, "{v}");
+        assert_eq!(v.get("annotations"), None, "{v}");
+        assert_eq!(v["status"], "stopped");
+    }
 }

@@ -16,9 +16,10 @@
 
 use std::sync::atomic::{AtomicI32, Ordering};
 
-use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal};
 
 use crate::error::{Error, Result};
+use crate::sys::signal::set_action;
 
 static CAUGHT: AtomicI32 = AtomicI32::new(0);
 
@@ -43,8 +44,8 @@ pub fn catch() -> Guard {
     );
     let mut old = Vec::new();
     for s in CAUGHT_SIGNALS {
-        // SAFETY: the handler only stores to an atomic (async-signal-safe).
-        if let Ok(prev) = unsafe { sigaction(s, &act) } {
+        // The handler only stores to an atomic (async-signal-safe).
+        if let Ok(prev) = set_action(s, &act) {
             old.push((s, prev));
         }
     }
@@ -54,8 +55,7 @@ pub fn catch() -> Guard {
 impl Drop for Guard {
     fn drop(&mut self) {
         for (s, prev) in self.old.drain(..).rev() {
-            // SAFETY: restores a disposition sigaction returned.
-            let _ = unsafe { sigaction(s, &prev) };
+            let _ = set_action(s, &prev);
         }
     }
 }
@@ -65,8 +65,7 @@ impl Drop for Guard {
 pub fn reset_in_child() {
     let dfl = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
     for s in CAUGHT_SIGNALS {
-        // SAFETY: installs the default disposition.
-        let _ = unsafe { sigaction(s, &dfl) };
+        let _ = set_action(s, &dfl);
     }
 }
 
@@ -110,14 +109,14 @@ mod fault {
         if std::env::var("BERTH_FAULT_POINT").as_deref() != Ok(name) {
             return;
         }
+        use nix::sys::signal::Signal;
         let sig = match std::env::var("BERTH_FAULT_SIGNAL").as_deref() {
-            Ok("TERM") => libc::SIGTERM,
-            Ok("INT") => libc::SIGINT,
-            Ok("HUP") => libc::SIGHUP,
-            _ => libc::SIGKILL,
+            Ok("TERM") => Signal::SIGTERM,
+            Ok("INT") => Signal::SIGINT,
+            Ok("HUP") => Signal::SIGHUP,
+            _ => Signal::SIGKILL,
         };
-        // SAFETY: raise delivers a signal to the calling thread.
-        unsafe { libc::raise(sig) };
+        let _ = nix::sys::signal::raise(sig);
     }
 }
 

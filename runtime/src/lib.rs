@@ -15,6 +15,7 @@ pub mod api;
 #[doc(hidden)]
 pub mod cgroups;
 mod checkpoint;
+mod clock;
 mod console;
 mod container;
 mod error;
@@ -28,6 +29,7 @@ mod interrupt;
 #[doc(hidden)]
 pub mod logging;
 mod lsm;
+mod mountinfo;
 mod namespaces;
 mod netdev;
 mod notify;
@@ -45,6 +47,7 @@ pub mod signal;
 mod spec;
 #[doc(hidden)]
 pub mod state;
+mod sys;
 mod sysctl;
 mod userns;
 #[doc(hidden)]

@@ -50,7 +50,7 @@ fn write(level: &str, msg: &str) {
         }
         return;
     };
-    let time = crate::state::now_rfc3339();
+    let time = crate::clock::now_rfc3339();
     let line = match l.format {
         Format::Json => {
             let v = serde_json::json!({"level": level, "msg": msg, "time": time});

@@ -50,10 +50,10 @@ impl Plan {
         for ns in &nss {
             let f = flag(ns.typ());
             if seen.contains(f) {
-                return Err(Error::Invalid(format!(
-                    "linux.namespaces: duplicate namespace type {}",
-                    ns.typ()
-                )));
+                return Err(Error::field(
+                    "linux.namespaces",
+                    format!("duplicate namespace type {}", ns.typ()),
+                ));
             }
             seen |= f;
             match ns.path() {
@@ -83,29 +83,27 @@ impl Plan {
         });
         let new_user = self.new.contains(CloneFlags::CLONE_NEWUSER);
         if new_user && !maps {
-            return Err(Error::Invalid(
-                "a new user namespace needs linux.uidMappings and linux.gidMappings".into(),
+            return Err(Error::field(
+                "linux.uidMappings",
+                "a new user namespace needs linux.uidMappings and linux.gidMappings",
             ));
         }
         if maps && !new_user {
-            return Err(Error::Invalid(
-                "linux.uidMappings/gidMappings need a new user namespace".into(),
+            return Err(Error::field(
+                "linux.uidMappings",
+                "uidMappings and gidMappings need a new user namespace",
             ));
         }
         // As runc: a UTS namespace joined by path may be given a hostname too.
         if spec.hostname().as_ref().is_some_and(|h| !h.is_empty())
             && !self.has(CloneFlags::CLONE_NEWUTS)
         {
-            return Err(Error::Invalid(
-                "hostname requires a new UTS namespace".into(),
-            ));
+            return Err(Error::field("hostname", "requires a new UTS namespace"));
         }
         if spec.domainname().as_ref().is_some_and(|h| !h.is_empty())
             && !self.has(CloneFlags::CLONE_NEWUTS)
         {
-            return Err(Error::Invalid(
-                "domainname requires a new UTS namespace".into(),
-            ));
+            return Err(Error::field("domainname", "requires a new UTS namespace"));
         }
         let joins_user = self
             .join
@@ -119,8 +117,9 @@ impl Plan {
         if linux.is_some_and(|l| l.time_offsets().is_some())
             && !self.new.contains(crate::namespaces::CLONE_NEWTIME)
         {
-            return Err(Error::Invalid(
-                "linux.timeOffsets requires a new time namespace".into(),
+            return Err(Error::field(
+                "linux.timeOffsets",
+                "requires a new time namespace",
             ));
         }
         Ok(())

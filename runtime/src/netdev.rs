@@ -2,9 +2,9 @@
 //! into the container's network namespace, with one rtnetlink RTM_NEWLINK
 //! request each (IFLA_NET_NS_FD, IFLA_IFNAME).
 
-use std::ffi::CString;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 
+use nix::sys::socket::{recv, send, MsgFlags};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use crate::error::{Context, Error, Result};
@@ -39,33 +39,34 @@ fn devices(spec: &Spec) -> Result<Vec<(String, u32, String)>> {
         .and_then(|l| l.namespaces().as_ref())
         .is_some_and(|ns| ns.iter().any(|n| n.typ() == LinuxNamespaceType::Network));
     if !netns {
-        return Err(Error::Invalid(format!(
-            "{FIELD} needs a network namespace: devices cannot move into the host's"
-        )));
+        return Err(Error::field(
+            FIELD,
+            "needs a network namespace: devices cannot move into the host's",
+        ));
     }
     let mut out: Vec<(String, u32, String)> = Vec::with_capacity(map.len());
     for (host, d) in map {
         let inner = d.name().clone().unwrap_or_else(|| host.clone());
         for n in [host, &inner] {
             if !valid_name(n) {
-                return Err(Error::Invalid(format!(
-                    "{FIELD}: {n:?} is not a valid interface name"
-                )));
+                return Err(Error::field(
+                    FIELD,
+                    format!("{n:?} is not a valid interface name"),
+                ));
             }
         }
         if out.iter().any(|(_, _, i)| *i == inner) {
-            return Err(Error::Invalid(format!(
-                "{FIELD}: two devices are named {inner:?}"
-            )));
+            return Err(Error::field(
+                FIELD,
+                format!("two devices are named {inner:?}"),
+            ));
         }
-        let c = CString::new(host.as_str()).expect("valid_name has no NUL");
-        // SAFETY: if_nametoindex on a NUL-terminated name.
-        let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
-        if idx == 0 {
-            return Err(Error::Invalid(format!(
-                "{FIELD}: device {host:?} does not exist on the host"
-            )));
-        }
+        let Ok(idx) = nix::net::if_::if_nametoindex(host.as_str()) else {
+            return Err(Error::field(
+                FIELD,
+                format!("device {host:?} does not exist on the host"),
+            ));
+        };
         out.push((host.clone(), idx, inner));
     }
     Ok(out)
@@ -91,19 +92,13 @@ pub fn move_into(spec: &Spec, netns: BorrowedFd<'_>) -> Result<()> {
 }
 
 fn rtnl_socket() -> std::io::Result<OwnedFd> {
-    // SAFETY: socket(2) with constants; the fd is owned at once.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            libc::NETLINK_ROUTE,
-        )
-    };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: fd is a fresh descriptor we own.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockProtocol, SockType};
+    Ok(socket(
+        AddressFamily::Netlink,
+        SockType::Raw,
+        SockFlag::SOCK_CLOEXEC,
+        SockProtocol::NetlinkRoute,
+    )?)
 }
 
 fn push_attr(buf: &mut Vec<u8>, typ: u16, payload: &[u8]) {
@@ -133,20 +128,13 @@ fn setlink(sock: &OwnedFd, index: u32, netns: i32, name: &str) -> std::io::Resul
     let flags = (libc::NLM_F_REQUEST | libc::NLM_F_ACK) as u16;
     msg[6..8].copy_from_slice(&flags.to_ne_bytes());
     msg[8..12].copy_from_slice(&1u32.to_ne_bytes());
-    // SAFETY: send of an owned buffer on our socket (kernel as destination
-    // by default for an unbound netlink socket).
-    if unsafe { libc::send(sock.as_raw_fd(), msg.as_ptr().cast(), msg.len(), 0) } < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
+    // The kernel is the destination by default for an unbound netlink socket.
+    send(sock.as_raw_fd(), &msg, MsgFlags::empty())?;
     let mut ack = [0u8; 1024];
-    // SAFETY: recv into a stack buffer of the given size.
-    let n = unsafe { libc::recv(sock.as_raw_fd(), ack.as_mut_ptr().cast(), ack.len(), 0) };
-    if n < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
+    let n = recv(sock.as_raw_fd(), &mut ack, MsgFlags::empty())?;
     // NLMSG_ERROR carries the errno (0 for the ack) right after the header.
     let typ = u16::from_ne_bytes([ack[4], ack[5]]);
-    if (n as usize) < NLMSG_HDR + 4 || typ != libc::NLMSG_ERROR as u16 {
+    if n < NLMSG_HDR + 4 || typ != libc::NLMSG_ERROR as u16 {
         return Err(std::io::Error::other("unexpected rtnetlink reply"));
     }
     let errno = i32::from_ne_bytes(ack[16..20].try_into().expect("4 bytes"));

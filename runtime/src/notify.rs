@@ -7,7 +7,7 @@
 //!   passed on ahead of --preserve-fds, with LISTEN_FDS=n and LISTEN_PID=1.
 
 use std::ffi::OsString;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use oci_spec::runtime::{MountBuilder, Spec};
 
 use crate::error::{Context, Error, Result};
+use crate::sys::{self, event::Watch};
 
 /// Where the container finds its socket (runc's paths).
 pub const CONTAINER_DIR: &str = "/run/notify";
@@ -127,32 +128,21 @@ impl Relay {
         let mut buf = vec![0u8; 4096];
         loop {
             let mut fds = [
-                libc::pollfd {
-                    fd: self.sock.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
-                libc::pollfd {
-                    fd: pidfd.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
+                Watch::input(Some(self.sock.as_fd())),
+                Watch::input(Some(pidfd.as_fd())),
             ];
-            // SAFETY: poll on two live fds.
-            let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
-            if r < 0 {
-                let e = std::io::Error::last_os_error();
+            if let Err(e) = sys::event::poll(&mut fds, None) {
                 if e.kind() == std::io::ErrorKind::Interrupted {
                     continue;
                 }
                 return Err(e).ctx(|| "wait for the container's READY=1");
             }
-            if fds[0].revents & libc::POLLIN != 0 {
+            if fds[0].has_input() {
                 let n = self.sock.recv(&mut buf).ctx(|| "read the notify socket")?;
                 if buf[..n].split(|&b| b == b'\n').any(|l| l == b"READY=1") {
                     return self.forward(pid);
                 }
-            } else if fds[1].revents != 0 {
+            } else if fds[1].fired() {
                 return Ok(());
             }
         }
@@ -181,11 +171,5 @@ fn host_addr(s: &OsString) -> Result<SocketAddr> {
 }
 
 fn pidfd_open(pid: i32) -> Result<OwnedFd> {
-    // SAFETY: pidfd_open with no flags.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error()).ctx(|| format!("pidfd_open {pid}"));
-    }
-    // SAFETY: a fresh fd we own.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    sys::event::pidfd_open(pid).ctx(|| format!("pidfd_open {pid}"))
 }

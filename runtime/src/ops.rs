@@ -55,12 +55,12 @@ pub fn pids(root: &Path, id: &str) -> Result<Vec<i32>> {
 /// fields (v2 swap = swap - limit) see both.
 fn merge(old: &LinuxResources, new: &LinuxResources) -> Result<(LinuxResources, LinuxResources)> {
     let to_value = |r: &LinuxResources| {
-        serde_json::to_value(r).map_err(|e| Error::Invalid(format!("linux.resources: {e}")))
+        serde_json::to_value(r).map_err(|e| Error::field("linux.resources", e.to_string()))
     };
     let (mut merged, new) = (to_value(old)?, to_value(new)?);
     let mut touched = serde_json::Map::new();
     let (Some(m), Some(n)) = (merged.as_object_mut(), new.as_object()) else {
-        return Err(Error::Invalid("linux.resources: not an object".into()));
+        return Err(Error::field("linux.resources", "not an object"));
     };
     for (k, v) in n {
         if v.is_null() {
@@ -78,7 +78,7 @@ fn merge(old: &LinuxResources, new: &LinuxResources) -> Result<(LinuxResources, 
         touched.insert(k.clone(), slot.clone());
     }
     let from = |v: serde_json::Value| {
-        serde_json::from_value(v).map_err(|e| Error::Invalid(format!("linux.resources: {e}")))
+        serde_json::from_value(v).map_err(|e| Error::field("linux.resources", e.to_string()))
     };
     Ok((from(merged)?, from(serde_json::Value::Object(touched))?))
 }
@@ -112,8 +112,9 @@ pub fn update(root: &Path, id: &str, mut new: LinuxResources) -> Result<()> {
     // rules included, so unchanged rules are fine; changed ones an error.
     let same = |d: &Option<Vec<_>>| d.as_deref().unwrap_or_default().to_vec();
     if new.devices().is_some() && same(new.devices()) != same(old.devices()) {
-        return Err(Error::Invalid(
-            "linux.resources.devices: device rules cannot be updated".into(),
+        return Err(Error::field(
+            "linux.resources.devices",
+            "device rules cannot be updated",
         ));
     }
     new.set_devices(None);
@@ -122,7 +123,7 @@ pub fn update(root: &Path, id: &str, mut new: LinuxResources) -> Result<()> {
     st.cgroup.update(&apply)?;
     linux.set_resources(Some(merged));
     spec.set_linux(Some(linux));
-    let raw = serde_json::to_vec(&spec).map_err(|e| Error::Invalid(e.to_string()))?;
+    let raw = serde_json::to_vec(&spec).map_err(Error::encode("config.json"))?;
     dir.save_config(&raw)
 }
 

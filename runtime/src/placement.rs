@@ -31,7 +31,7 @@ pub const FLAGS: &[(Fl, i32)] = &[
 
 /// Parse a kernel list ("0-3,7") into a bitmask.
 fn parse_list(s: &str, field: &str) -> Result<[u64; WORDS]> {
-    let bad = |why: &str| Error::Invalid(format!("{field} {s:?}: {why}"));
+    let bad = |why: &str| Error::field(field, format!("{s:?}: {why}"));
     let mut mask = [0u64; WORDS];
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let num = |n: &str| -> Result<usize> {
@@ -63,22 +63,13 @@ fn parse_list(s: &str, field: &str) -> Result<[u64; WORDS]> {
 
 fn set_affinity(list: &str, field: &str) -> Result<()> {
     let mask = parse_list(list, field)?;
-    // SAFETY: sched_setaffinity on ourselves with a mask of the given size.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_sched_setaffinity,
-            0,
-            std::mem::size_of_val(&mask),
-            mask.as_ptr(),
-        )
-    };
-    if r != 0 {
-        let e = std::io::Error::last_os_error();
-        return Err(Error::Invalid(format!(
-            "{field} {list:?}: sched_setaffinity: {e}"
-        )));
+    let mut set = nix::sched::CpuSet::new();
+    for i in (0..MAX_BITS).filter(|&i| mask[i / 64] & (1 << (i % 64)) != 0) {
+        set.set(i)
+            .map_err(|e| Error::field(field, format!("{list:?}: cpu {i}: {e}")))?;
     }
-    Ok(())
+    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)
+        .map_err(|e| Error::field(field, format!("{list:?}: sched_setaffinity: {e}")))
 }
 
 fn non_empty(s: &Option<String>) -> Option<&str> {
@@ -158,15 +149,7 @@ pub fn check_mempolicy(p: &LinuxMemoryPolicy) -> Result<()> {
 /// Set the calling process's NUMA policy; it survives execve.
 pub fn apply_mempolicy(p: &LinuxMemoryPolicy) -> Result<()> {
     let (mode, mask) = mempolicy_args(p)?;
-    let (ptr, maxnode) = match &mask {
-        // maxnode counts one past the last bit the kernel reads.
-        Some(m) => (m.as_ptr(), MAX_BITS as u64 + 1),
-        None => (std::ptr::null(), 0),
-    };
-    // SAFETY: set_mempolicy with a nodemask of MAX_BITS bits (or none).
-    let r = unsafe { libc::syscall(libc::SYS_set_mempolicy, mode, ptr, maxnode) };
-    if r != 0 {
-        let e = std::io::Error::last_os_error();
+    if let Err(e) = crate::sys::proc::set_mempolicy(mode, mask.as_ref()) {
         return Err(Error::Invalid(format!(
             "linux.memoryPolicy {} {:?}: set_mempolicy: {e}",
             p.mode(),

@@ -30,9 +30,11 @@ impl Mode {
             "" | "auto" => Ok(Mode::Auto),
             "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(Mode::True),
             "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(Mode::False),
-            _ => Err(Error::Invalid(format!(
-                "--rootless: {s:?} is not true, false or auto"
-            ))),
+            _ => Err(Error::option(
+                "--rootless",
+                "",
+                format!("{s:?} is not true, false or auto"),
+            )),
         }
     }
 

@@ -6,27 +6,31 @@ use std::str::FromStr;
 use caps::{CapSet, CapsHashSet};
 use oci_spec::runtime::{Capabilities, LinuxCapabilities, PosixRlimit, PosixRlimitType, Process};
 
-use crate::error::{Context, Error, Result};
+use nix::sys::prctl;
+use nix::sys::resource::{setrlimit, Resource};
 
-fn rlimit_resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
+use crate::error::{Context, Error, Result};
+use crate::sys::{self, proc::SchedAttr};
+
+fn rlimit_resource(t: PosixRlimitType) -> Resource {
     use PosixRlimitType::*;
     match t {
-        RlimitCpu => libc::RLIMIT_CPU,
-        RlimitFsize => libc::RLIMIT_FSIZE,
-        RlimitData => libc::RLIMIT_DATA,
-        RlimitStack => libc::RLIMIT_STACK,
-        RlimitCore => libc::RLIMIT_CORE,
-        RlimitRss => libc::RLIMIT_RSS,
-        RlimitNproc => libc::RLIMIT_NPROC,
-        RlimitNofile => libc::RLIMIT_NOFILE,
-        RlimitMemlock => libc::RLIMIT_MEMLOCK,
-        RlimitAs => libc::RLIMIT_AS,
-        RlimitLocks => libc::RLIMIT_LOCKS,
-        RlimitSigpending => libc::RLIMIT_SIGPENDING,
-        RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
-        RlimitNice => libc::RLIMIT_NICE,
-        RlimitRtprio => libc::RLIMIT_RTPRIO,
-        RlimitRttime => libc::RLIMIT_RTTIME,
+        RlimitCpu => Resource::RLIMIT_CPU,
+        RlimitFsize => Resource::RLIMIT_FSIZE,
+        RlimitData => Resource::RLIMIT_DATA,
+        RlimitStack => Resource::RLIMIT_STACK,
+        RlimitCore => Resource::RLIMIT_CORE,
+        RlimitRss => Resource::RLIMIT_RSS,
+        RlimitNproc => Resource::RLIMIT_NPROC,
+        RlimitNofile => Resource::RLIMIT_NOFILE,
+        RlimitMemlock => Resource::RLIMIT_MEMLOCK,
+        RlimitAs => Resource::RLIMIT_AS,
+        RlimitLocks => Resource::RLIMIT_LOCKS,
+        RlimitSigpending => Resource::RLIMIT_SIGPENDING,
+        RlimitMsgqueue => Resource::RLIMIT_MSGQUEUE,
+        RlimitNice => Resource::RLIMIT_NICE,
+        RlimitRtprio => Resource::RLIMIT_RTPRIO,
+        RlimitRttime => Resource::RLIMIT_RTTIME,
     }
 }
 
@@ -34,19 +38,14 @@ pub fn set_rlimits(limits: &[PosixRlimit]) -> Result<()> {
     let mut seen = Vec::new();
     for l in limits {
         if seen.contains(&l.typ()) {
-            return Err(Error::Invalid(format!(
-                "process.rlimits: duplicate type {:?}",
-                l.typ()
-            )));
+            return Err(Error::field(
+                "process.rlimits",
+                format!("duplicate type {:?}", l.typ()),
+            ));
         }
         seen.push(l.typ());
-        let r = libc::rlimit {
-            rlim_cur: l.soft(),
-            rlim_max: l.hard(),
-        };
-        // SAFETY: setrlimit with a valid struct.
-        if unsafe { libc::setrlimit(rlimit_resource(l.typ()), &r) } != 0 {
-            return Err(std::io::Error::last_os_error()).ctx(|| {
+        if let Err(e) = setrlimit(rlimit_resource(l.typ()), l.soft(), l.hard()) {
+            return Err(e).ctx(|| {
                 format!(
                     "setrlimit {:?} soft={} hard={}",
                     l.typ(),
@@ -120,8 +119,8 @@ pub fn apply_user_and_caps(p: &Process) -> Result<()> {
                 .map_err(|e| Error::Init(format!("drop bounding capability {cap}: {e}")))?;
         }
     }
-    // SAFETY: prctl with constant arguments.
-    unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) };
+    // Fails only where the securebits lock keepcaps, which then is what it must be.
+    let _ = prctl::set_keepcaps(true);
     let groups: Vec<nix::unistd::Gid> = u
         .additional_gids()
         .iter()
@@ -145,8 +144,7 @@ pub fn apply_user_and_caps(p: &Process) -> Result<()> {
     nix::unistd::setresgid(gid, gid, gid).ctx(|| format!("setgid {}", u.gid()))?;
     let uid = nix::unistd::Uid::from_raw(u.uid());
     nix::unistd::setresuid(uid, uid, uid).ctx(|| format!("setuid {}", u.uid()))?;
-    // SAFETY: as above.
-    unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) };
+    let _ = prctl::set_keepcaps(false);
     let set = |which, s: &CapsHashSet, name| {
         caps::set(None, which, s).map_err(|e| Error::Init(format!("set {name} capabilities: {e}")))
     };
@@ -168,11 +166,7 @@ pub fn apply_user_and_caps(p: &Process) -> Result<()> {
 }
 
 pub fn set_no_new_privs() -> Result<()> {
-    // SAFETY: prctl with constant arguments.
-    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-        return Err(std::io::Error::last_os_error()).ctx(|| "set no_new_privs");
-    }
-    Ok(())
+    prctl::set_no_new_privs().ctx(|| "set no_new_privs")
 }
 
 /// process.ioPriority through ioprio_set(2) for this process.
@@ -185,36 +179,12 @@ pub fn set_io_priority(p: &oci_spec::runtime::LinuxIOPriority) -> Result<()> {
     };
     let prio = p.priority();
     if !(0..=7).contains(&prio) {
-        return Err(Error::Invalid(format!(
-            "process.ioPriority.priority {prio} is not in 0..=7"
-        )));
+        return Err(Error::field(
+            "process.ioPriority.priority",
+            format!("{prio} is not in 0..=7"),
+        ));
     }
-    const IOPRIO_WHO_PROCESS: i64 = 1;
-    // SAFETY: ioprio_set with scalar arguments.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_ioprio_set,
-            IOPRIO_WHO_PROCESS,
-            0,
-            (class << 13) | prio,
-        )
-    };
-    if r != 0 {
-        return Err(std::io::Error::last_os_error()).ctx(|| "set process.ioPriority");
-    }
-    Ok(())
-}
-
-#[repr(C)]
-struct SchedAttr {
-    size: u32,
-    policy: u32,
-    flags: u64,
-    nice: i32,
-    priority: u32,
-    runtime: u64,
-    deadline: u64,
-    period: u64,
+    sys::proc::ioprio_set_self(class, prio).ctx(|| "set process.ioPriority")
 }
 
 /// process.scheduler through sched_setattr(2), which covers every policy
@@ -244,7 +214,6 @@ pub fn set_scheduler(s: &oci_spec::runtime::Scheduler) -> Result<()> {
         };
     }
     let attr = SchedAttr {
-        size: std::mem::size_of::<SchedAttr>() as u32,
         policy,
         flags,
         nice: s.nice().unwrap_or(0),
@@ -253,11 +222,5 @@ pub fn set_scheduler(s: &oci_spec::runtime::Scheduler) -> Result<()> {
         deadline: s.deadline().unwrap_or(0),
         period: s.period().unwrap_or(0),
     };
-    // SAFETY: sched_setattr on ourselves with a fully initialised struct.
-    let r = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) };
-    if r != 0 {
-        return Err(std::io::Error::last_os_error())
-            .ctx(|| format!("set process.scheduler {:?}", s.policy()));
-    }
-    Ok(())
+    sys::proc::sched_setattr_self(&attr).ctx(|| format!("set process.scheduler {:?}", s.policy()))
 }

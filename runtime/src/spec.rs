@@ -98,7 +98,7 @@ fn to_rootless(spec: &mut Spec) -> Result<()> {
 pub fn write(bundle: &Path, rootless: bool) -> Result<()> {
     let path = bundle.join("config.json");
     let spec = template(rootless)?;
-    let data = serde_json::to_vec_pretty(&spec).map_err(|e| Error::Invalid(e.to_string()))?;
+    let data = serde_json::to_vec_pretty(&spec).map_err(Error::encode("config.json"))?;
     let mut f = OpenOptions::new()
         .write(true)
         .create_new(true)

@@ -6,7 +6,6 @@
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::Write;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
@@ -20,7 +19,7 @@ const STATE_FILE: &str = "state.json";
 const CONFIG_FILE: &str = "config.json";
 pub const FIFO: &str = "exec.fifo";
 /// Where `restore` binds the rootfs for CRIU while CRIU runs.
-pub const CRIU_ROOT: &str = "criu-root";
+const CRIU_ROOT: &str = "criu-root";
 
 /// What berth remembers about a container between invocations.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -180,10 +179,9 @@ impl Dir {
 
     fn lock(path: PathBuf) -> Result<Dir> {
         let f = File::open(&path).ctx(|| format!("open {}", path.display()))?;
-        // SAFETY: flock on an fd we own.
-        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(std::io::Error::last_os_error()).ctx(|| format!("lock {}", path.display()));
-        }
+        rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(std::io::Error::from)
+            .ctx(|| format!("lock {}", path.display()))?;
         Ok(Dir { path, _lock: f })
     }
 
@@ -194,7 +192,7 @@ impl Dir {
     /// Write state.json atomically: a reader never sees a half-written file.
     pub fn save(&self, st: &Stored) -> Result<()> {
         let tmp = self.path.join(".state.json.tmp");
-        let data = serde_json::to_vec(st).map_err(|e| Error::Invalid(e.to_string()))?;
+        let data = serde_json::to_vec(st).map_err(Error::encode("the state record"))?;
         let mut f = File::create(&tmp).ctx(|| format!("create {}", tmp.display()))?;
         f.write_all(&data)
             .ctx(|| format!("write {}", tmp.display()))?;
@@ -215,20 +213,28 @@ impl Dir {
     pub fn load_config(&self) -> Result<oci_spec::runtime::Spec> {
         let p = self.path.join(CONFIG_FILE);
         let data = fs::read(&p).ctx(|| format!("read {}", p.display()))?;
-        serde_json::from_slice(&data).map_err(|e| Error::Invalid(format!("{}: {e}", p.display())))
+        serde_json::from_slice(&data).map_err(|e| Error::Corrupt {
+            path: p,
+            reason: e.to_string(),
+        })
     }
 
     pub fn fifo(&self) -> PathBuf {
         self.path.join(FIFO)
     }
 
+    pub fn criu_root(&self) -> PathBuf {
+        self.path.join(CRIU_ROOT)
+    }
+
     /// Remove the directory and everything in it (only files of ours).
     pub fn destroy(self) -> Result<()> {
-        // A restore killed while CRIU ran leaves the rootfs bound here: the
-        // walk below would go through it and delete the bundle's rootfs.
-        let criu_root = self.path.join(CRIU_ROOT);
-        let flags = nix::mount::MntFlags::MNT_DETACH | nix::mount::MntFlags::UMOUNT_NOFOLLOW;
-        while nix::mount::umount2(&criu_root, flags).is_ok() {}
+        // A restore that died while CRIU ran leaves the rootfs bound here:
+        // the walk below would go through it and empty the rootfs.
+        let criu_root = self.criu_root();
+        if nix::mount::umount2(&criu_root, nix::mount::MntFlags::MNT_DETACH).is_ok() {
+            let _ = fs::remove_dir(&criu_root);
+        }
         if fs::remove_dir_all(&self.path).is_ok() {
             return Ok(());
         }
@@ -246,15 +252,16 @@ impl Dir {
 pub fn load(dir: &Path) -> Result<Stored> {
     let p = dir.join(STATE_FILE);
     let data = fs::read(&p).ctx(|| format!("read {}", p.display()))?;
-    let st: Stored = serde_json::from_slice(&data)
-        .map_err(|e| Error::Invalid(format!("{}: {e}", p.display())))?;
+    let st: Stored = serde_json::from_slice(&data).map_err(|e| Error::Corrupt {
+        path: p.clone(),
+        reason: e.to_string(),
+    })?;
     let name = dir.file_name().map(|n| n.to_string_lossy());
     if name.as_deref() != Some(st.id.as_str()) {
-        return Err(Error::Invalid(format!(
-            "{}: names container {:?}",
-            p.display(),
-            st.id
-        )));
+        return Err(Error::Corrupt {
+            path: p,
+            reason: format!("names container {:?}", st.id),
+        });
     }
     Ok(st)
 }
@@ -315,32 +322,6 @@ impl Stored {
     }
 }
 
-/// RFC 3339 UTC time with nanoseconds, as runc prints `created`.
-pub fn now_rfc3339() -> String {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let secs = d.as_secs() as i64;
-    let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
-    // Civil-from-days (Howard Hinnant's algorithm) avoids a date crate for one timestamp.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        d.subsec_nanos()
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -361,12 +342,5 @@ mod tests {
         let t = proc_start_time(me).expect("own stat");
         assert_eq!(proc_start_time(me), Some(t));
         assert_eq!(proc_start_time(i32::MAX), None);
-    }
-
-    #[test]
-    fn timestamp_shape() {
-        let t = now_rfc3339();
-        assert_eq!(t.len(), 30, "{t}");
-        assert!(t.starts_with("20") && t.ends_with('Z') && &t[10..11] == "T");
     }
 }

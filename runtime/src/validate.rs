@@ -17,16 +17,17 @@ pub fn required(spec: &Spec) -> Result<()> {
             .iter()
             .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
     if !semver || nums[0] != "1" {
-        return Err(Error::Invalid(format!(
-            "ociVersion {v:?} is not a 1.x SemVer version"
-        )));
+        return Err(Error::field(
+            "ociVersion",
+            format!("{v:?} is not a 1.x SemVer version"),
+        ));
     }
     if let Some(p) = spec.process() {
         if !p.cwd().is_absolute() {
-            return Err(Error::Invalid(format!(
-                "process.cwd {:?} must be an absolute path",
-                p.cwd()
-            )));
+            return Err(Error::field(
+                "process.cwd",
+                format!("{:?} must be an absolute path", p.cwd()),
+            ));
         }
     }
     Ok(())
@@ -58,9 +59,9 @@ pub fn unsupported(spec: &Spec) -> Result<()> {
         if l.intel_rdt().is_some() {
             // Say which is missing: berth's support, or the host's as well.
             if !resctrl_mounted() {
-                return Err(Error::Invalid(
-                    "linux.intelRdt: this host has no Intel RDT (no resctrl filesystem at /sys/fs/resctrl)"
-                        .into(),
+                return Err(Error::field(
+                    "linux.intelRdt",
+                    "this host has no Intel RDT (no resctrl filesystem at /sys/fs/resctrl)",
                 ));
             }
             bad.push("linux.intelRdt");

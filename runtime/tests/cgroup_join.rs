@@ -160,3 +160,114 @@ fn exec_into_unusable_sub_cgroup_reports_why() {
     b.ok(&["delete", "-f", &id]);
     b.assert_clean();
 }
+
+/// A seccomp program that fails clone3 with `errno` and allows the rest:
+/// what an old kernel (ENOSYS) or an outer sandbox's profile (EPERM, as in
+/// Docker's before it knew clone3) shows berth.
+fn deny_clone3(errno: i32) -> Vec<libc::sock_filter> {
+    let stmt = |code: u32, k: u32| libc::sock_filter {
+        code: code as u16,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    vec![
+        stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0), // seccomp_data.nr
+        libc::sock_filter {
+            code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 1,
+            k: libc::SYS_clone3 as u32,
+        },
+        stmt(
+            libc::BPF_RET | libc::BPF_K,
+            libc::SECCOMP_RET_ERRNO | errno as u32,
+        ),
+        stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW),
+    ]
+}
+
+/// `berth args` under [`deny_clone3`]. Before the exec, the child checks
+/// that the filter works: clone3 with a size of 0 is EINVAL unfiltered.
+fn berth_without_clone3(b: &Bundle, errno: i32, args: &[&str]) {
+    use std::os::unix::process::CommandExt;
+    b.write();
+    let prog = deny_clone3(errno);
+    let err = b.dir.join(".clone3-err");
+    let mut cmd = std::process::Command::new(common::BERTH);
+    cmd.arg("--root")
+        .arg(&b.root)
+        .args(args)
+        .current_dir(&b.dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&err).unwrap());
+    // SAFETY: between fork and exec only seccomp(2) and clone3(2), which
+    // allocate nothing; `prog` outlives the spawn.
+    unsafe {
+        cmd.pre_exec(move || {
+            let fprog = libc::sock_fprog {
+                len: prog.len() as u16,
+                filter: prog.as_ptr().cast_mut(),
+            };
+            let r = libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                0,
+                &fprog as *const libc::sock_fprog,
+            );
+            if r != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            let probe = libc::syscall(libc::SYS_clone3, std::ptr::null::<u8>(), 0usize);
+            let got = std::io::Error::last_os_error().raw_os_error();
+            if probe != -1 || got != Some(errno) {
+                return Err(std::io::Error::other(format!(
+                    "clone3 under the filter gave {probe}, errno {got:?}"
+                )));
+            }
+            Ok(())
+        });
+    }
+    let status = cmd.status().expect("spawn berth under the clone3 filter");
+    assert!(
+        status.success(),
+        "berth {args:?} without clone3 (errno {errno}): {}",
+        std::fs::read_to_string(&err).unwrap_or_default()
+    );
+}
+
+/// Where clone3 is refused, berth falls back to clone(2): the init and an
+/// exec'd process still start, and berth moves them into their cgroups
+/// (CLONE_INTO_CGROUP is gone with clone3).
+fn clone3_refused(errno: i32, tag: &str) {
+    let mut b = Bundle::new(tag);
+    b.args(&["sleep", "100"]);
+    let id = b.id();
+    let bundle = b.dir.to_str().unwrap().to_string();
+    berth_without_clone3(&b, errno, &["create", "-b", &bundle, &id]);
+    assert_in_every_hierarchy(&b, &init_pid(&b), "create");
+    berth_without_clone3(&b, errno, &["start", &id]);
+    assert_eq!(b.status(), "running");
+    let pid_file = b.dir.join("xpid");
+    let pid_arg = pid_file.to_str().unwrap().to_string();
+    berth_without_clone3(
+        &b,
+        errno,
+        &["exec", "-d", "--pid-file", &pid_arg, &id, "sleep", "50"],
+    );
+    let xpid = std::fs::read_to_string(&pid_file).unwrap();
+    assert_in_every_hierarchy(&b, xpid.trim(), "exec");
+    berth_without_clone3(&b, errno, &["delete", "-f", &id]);
+    b.assert_clean();
+}
+
+#[test]
+fn clone3_enosys_falls_back_to_clone() {
+    clone3_refused(libc::ENOSYS, "cl3nosys");
+}
+
+#[test]
+fn clone3_eperm_falls_back_to_clone() {
+    clone3_refused(libc::EPERM, "cl3perm");
+}

@@ -388,7 +388,7 @@ fn clone_into_cgroup_fd() {
     let args = CloneArgs {
         flags: CLONE_INTO_CGROUP,
         exit_signal: libc::SIGCHLD as u64,
-        cgroup: fd as u64,
+        cgroup: std::os::fd::AsRawFd::as_raw_fd(&fd) as u64,
         ..Default::default()
     };
     // SAFETY: no CLONE_VM, so the child has its own copy of memory; it only

@@ -14,6 +14,11 @@ use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 
 use crate::error::{Error, Result};
 
+/// How long `receive` waits for berth's connection (already queued unless
+/// the peer is broken), and how often it looks.
+const ACCEPT_TIMEOUT: Duration = Duration::from_secs(10);
+const ACCEPT_POLL: Duration = Duration::from_millis(5);
+
 /// The listening socket berth connects to; removed when dropped.
 pub struct ConsoleSocket {
     pub path: PathBuf,
@@ -46,14 +51,14 @@ impl ConsoleSocket {
     /// Receive the master berth sent (berth has exited by now, so the
     /// connection is already queued; the deadline only guards a broken peer).
     pub fn receive(&self) -> Result<OwnedFd> {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + ACCEPT_TIMEOUT;
         let stream = loop {
             match self.listener.accept() {
                 Ok((s, _)) => break s,
                 Err(e)
                     if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < deadline =>
                 {
-                    std::thread::sleep(Duration::from_millis(5))
+                    std::thread::sleep(ACCEPT_POLL)
                 }
                 Err(e) => return Err(Error::io("accept on console socket", &self.path)(e)),
             }
@@ -178,7 +183,7 @@ impl Console {
 fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<()> {
     std::thread::Builder::new()
         .name(name.into())
-        .stack_size(64 * 1024)
+        .stack_size(crate::THREAD_STACK)
         .spawn(f)
         .map(drop)
         .map_err(Error::io("spawn thread", name))

@@ -31,13 +31,14 @@ use nix::sys::socket::{
     recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
     SockFlag, SockType,
 };
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::sys::wait::{waitpid, WaitPidFlag};
 use nix::unistd::{fork, ForkResult, Pid};
 
 use berth::api::{ErrorKind, Reply, Request, Runtime};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::reaper::exit_code;
 
 /// The shim's end of the helper's request socket, once the helper runs.
 static HELPER: OnceLock<OwnedFd> = OnceLock::new();
@@ -190,15 +191,6 @@ pub fn start(job: &Job, stdio: Stdio) -> Result<Pending> {
     // Only the helper holds the write end now: its death is an EOF here,
     // and only the worker holds the stdio.
     Ok(Pending::Reply(File::from(reply_r)))
-}
-
-/// Exit code as containerd expects it: the status, or 128 + signal.
-fn exit_code(ws: WaitStatus) -> Option<(Pid, i32)> {
-    match ws {
-        WaitStatus::Exited(pid, c) => Some((pid, c)),
-        WaitStatus::Signaled(pid, s, _) => Some((pid, 128 + s as i32)),
-        _ => None,
-    }
 }
 
 fn helper_main(sock: OwnedFd, shim: Pid) -> ! {

@@ -56,10 +56,10 @@ pub fn block_sigchld() -> nix::Result<()> {
 }
 
 /// Exit code as containerd expects it: the status, or 128 + signal.
-fn code(ws: WaitStatus) -> Option<(i32, i32)> {
+pub fn exit_code(ws: WaitStatus) -> Option<(Pid, i32)> {
     match ws {
-        WaitStatus::Exited(pid, c) => Some((pid.as_raw(), c)),
-        WaitStatus::Signaled(pid, s, _) => Some((pid.as_raw(), 128 + s as i32)),
+        WaitStatus::Exited(pid, c) => Some((pid, c)),
+        WaitStatus::Signaled(pid, s, _) => Some((pid, 128 + s as i32)),
         _ => None,
     }
 }
@@ -86,7 +86,7 @@ impl Reaper {
         let me = Arc::clone(&r);
         std::thread::Builder::new()
             .name("reaper".into())
-            .stack_size(64 * 1024)
+            .stack_size(crate::THREAD_STACK)
             .spawn(move || me.run())
             .map_err(Error::io("spawn thread", "reaper"))?;
         Ok(r)
@@ -120,8 +120,8 @@ impl Reaper {
             match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
                 Ok(WaitStatus::StillAlive) | Err(_) => break,
                 Ok(ws) => {
-                    if let Some((pid, c)) = code(ws) {
-                        self.exited(pid, c);
+                    if let Some((pid, c)) = exit_code(ws) {
+                        self.exited(pid.as_raw(), c);
                     }
                 }
             }

@@ -49,7 +49,7 @@ fn open_stdin(path: &str) -> Result<(Option<OwnedFd>, Option<StdinCloser>)> {
     let path = path.to_string();
     std::thread::Builder::new()
         .name("stdin".into())
-        .stack_size(64 * 1024)
+        .stack_size(crate::THREAD_STACK)
         .spawn(move || copy_stdin(&path, &c))
         .map_err(Error::io("spawn stdin thread", "stdin"))?;
     Ok((Some(r), Some(closer)))

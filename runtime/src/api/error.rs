@@ -50,10 +50,18 @@ impl Error {
             Error::Config { msg, .. } | Error::Invalid(msg) => ErrorKind::InvalidConfig {
                 field: field_of(msg),
             },
+            Error::InvalidField { field, .. } => ErrorKind::InvalidConfig {
+                field: Some(field.clone()),
+            },
+            Error::InvalidOption { option, .. } => ErrorKind::InvalidConfig {
+                field: Some(option.clone()),
+            },
             Error::Unsupported(f) => ErrorKind::Unsupported { field: f.clone() },
             Error::Rootless(_) => ErrorKind::HostCannotEnforce,
             Error::Cgroup(c) => cgroup_kind(c),
-            Error::Io { .. } | Error::Sys { .. } => ErrorKind::System,
+            Error::Io { .. } | Error::Sys { .. } | Error::Corrupt { .. } | Error::Encode { .. } => {
+                ErrorKind::System
+            }
             Error::Rootfs(_) | Error::Seccomp(_) | Error::Lsm(_) => {
                 ErrorKind::InvalidConfig { field: None }
             }
@@ -107,7 +115,11 @@ mod tests {
             status: "running".into(),
         };
         assert_eq!(e.kind(), ErrorKind::WrongStatus);
-        let e = Error::Invalid("linux.resources.devices: device rules cannot be updated".into());
+        let e = Error::field("linux.resources.devices", "device rules cannot be updated");
+        assert_eq!(
+            e.to_string(),
+            "invalid configuration: linux.resources.devices: device rules cannot be updated"
+        );
         assert_eq!(
             e.kind(),
             ErrorKind::InvalidConfig {
@@ -116,6 +128,22 @@ mod tests {
         );
         let e = Error::Invalid("invalid format option \"x\"".into());
         assert_eq!(e.kind(), ErrorKind::InvalidConfig { field: None });
+        let e = Error::option("--preserve-fds", "-3", "must not be negative");
+        assert_eq!(
+            e.to_string(),
+            "invalid configuration: --preserve-fds -3: must not be negative"
+        );
+        assert_eq!(
+            e.kind(),
+            ErrorKind::InvalidConfig {
+                field: Some("--preserve-fds".into())
+            }
+        );
+        let e = Error::option("--rootless", "", "\"x\" is not true, false or auto");
+        assert_eq!(
+            e.to_string(),
+            "invalid configuration: --rootless: \"x\" is not true, false or auto"
+        );
         let e = Error::Cgroup(CgroupError::NoController {
             field: "linux.resources.pids".into(),
             controller: "pids".into(),

@@ -22,24 +22,14 @@
 //!   return 1
 //! ```
 
-use std::ffi::c_void;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 use super::devices::{Kind, Rule, MKNOD, READ, WRITE};
 use super::{fsutil, CgroupError};
 
-/// struct bpf_insn.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Insn {
-    pub code: u8,
-    /// dst_reg in the low nibble, src_reg in the high one.
-    pub regs: u8,
-    pub off: i16,
-    pub imm: i32,
-}
+pub(super) use crate::sys::bpf::Insn;
 
 pub(super) const LDX_W: u8 = 0x61; // BPF_LDX | BPF_MEM | BPF_W
 pub(super) const MOV64_X: u8 = 0xbf;
@@ -160,78 +150,8 @@ pub(super) fn program(rules: &[Rule]) -> Vec<Insn> {
     a.finish()
 }
 
-const BPF_PROG_LOAD: libc::c_int = 5;
-const BPF_PROG_ATTACH: libc::c_int = 8;
-const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
-const BPF_CGROUP_DEVICE: u32 = 6;
-const BPF_F_ALLOW_MULTI: u32 = 2;
-
-/// The BPF_PROG_LOAD part of union bpf_attr; the kernel zero-fills the rest.
-#[repr(C)]
-#[derive(Default)]
-struct LoadAttr {
-    prog_type: u32,
-    insn_cnt: u32,
-    insns: u64,
-    license: u64,
-    log_level: u32,
-    log_size: u32,
-    log_buf: u64,
-    kern_version: u32,
-    prog_flags: u32,
-    prog_name: [u8; 16],
-    prog_ifindex: u32,
-    expected_attach_type: u32,
-}
-
-/// The BPF_PROG_ATTACH part of union bpf_attr.
-#[repr(C)]
-struct AttachAttr {
-    target_fd: u32,
-    attach_bpf_fd: u32,
-    attach_type: u32,
-    attach_flags: u32,
-    replace_bpf_fd: u32,
-}
-
-fn bpf<T>(cmd: libc::c_int, attr: &T) -> io::Result<libc::c_long> {
-    // SAFETY: attr is a live, initialised #[repr(C)] prefix of union
-    // bpf_attr and its size is passed along; pointers inside it are valid
-    // for the duration of the call.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            cmd,
-            attr as *const T as *const c_void,
-            std::mem::size_of::<T>() as libc::c_uint,
-        )
-    };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
-}
-
 fn load(insns: &[Insn], log: Option<&mut [u8]>) -> io::Result<OwnedFd> {
-    static LICENSE: &[u8] = b"Apache-2.0\0";
-    let mut attr = LoadAttr {
-        prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
-        insn_cnt: insns.len() as u32,
-        insns: insns.as_ptr() as u64,
-        license: LICENSE.as_ptr() as u64,
-        expected_attach_type: BPF_CGROUP_DEVICE,
-        ..Default::default()
-    };
-    attr.prog_name[..10].copy_from_slice(b"berth_dev\0");
-    if let Some(buf) = log {
-        attr.log_level = 1;
-        attr.log_size = buf.len() as u32;
-        attr.log_buf = buf.as_mut_ptr() as u64;
-    }
-    let fd = bpf(BPF_PROG_LOAD, &attr)?;
-    // SAFETY: BPF_PROG_LOAD returned a new fd that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    crate::sys::bpf::load_device_program(insns, log)
 }
 
 /// The last non-empty line of the verifier log, as ": <line>".
@@ -265,14 +185,8 @@ pub(super) fn attach(dir: &Path, insns: &[Insn]) -> Result<(), CgroupError> {
         err("loading", e, log)
     })?;
     let cg = fsutil::open_dir(dir).map_err(|e| err("opening the cgroup", e, String::new()))?;
-    let attr = AttachAttr {
-        target_fd: cg.as_raw_fd() as u32,
-        attach_bpf_fd: prog.as_raw_fd() as u32,
-        attach_type: BPF_CGROUP_DEVICE,
-        attach_flags: BPF_F_ALLOW_MULTI,
-        replace_bpf_fd: 0,
-    };
-    bpf(BPF_PROG_ATTACH, &attr).map_err(|e| err("attaching", e, String::new()))?;
+    crate::sys::bpf::attach_device_program(cg.as_fd(), prog.as_fd())
+        .map_err(|e| err("attaching", e, String::new()))?;
     Ok(())
 }
 

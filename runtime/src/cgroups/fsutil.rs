@@ -55,11 +55,13 @@ pub(super) fn open_dir(path: &Path) -> io::Result<OwnedFd> {
     Ok(f.into())
 }
 
-fn ancestor(dir: &Dir, k: u16) -> &Path {
+/// The directory `k` levels above the leaf (0: the leaf itself; `levels`:
+/// the mount point). A `k` beyond the path's root gives "/".
+pub(super) fn ancestor(dir: &Dir, k: u16) -> &Path {
     dir.path
         .ancestors()
         .nth(usize::from(k))
-        .expect("k < levels, so the ancestor exists")
+        .unwrap_or(Path::new("/"))
 }
 
 fn mkdir(path: &Path) -> io::Result<()> {

@@ -19,7 +19,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use super::{fsutil, Cgroup};
@@ -70,8 +70,8 @@ impl Cgroup {
 
 impl Joiner {
     /// The cgroup2 directory fd for clone3's `CLONE_INTO_CGROUP`, if any.
-    pub fn clone_into_fd(&self) -> Option<RawFd> {
-        self.clone_into.as_ref().map(|f| f.as_raw_fd())
+    pub fn clone_into_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.clone_into.as_ref().map(|f| f.as_fd())
     }
 
     /// clone3 refused `CLONE_INTO_CGROUP` (a hybrid host whose cgroup2

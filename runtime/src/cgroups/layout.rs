@@ -8,60 +8,32 @@ use std::path::{Component, Path, PathBuf};
 use super::{Cgroup, CgroupError, Dir, Layout};
 
 /// A cgroup or cgroup2 mount from mountinfo.
-struct Mount<'a> {
+struct Mount {
     v2: bool,
     /// The hierarchy path mounted here (mountinfo field 4), unescaped.
     root: String,
     mountpoint: String,
     /// Superblock options, e.g. "rw,cpu,cpuacct".
-    superopts: &'a str,
+    superopts: String,
 }
 
-fn unescape(field: &str) -> String {
-    // mountinfo escapes space, tab, newline and backslash as \ooo.
-    let b = field.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 4 <= b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn cgroup_mounts(mountinfo: &str) -> Vec<Mount<'_>> {
-    let mut out = Vec::new();
-    for line in mountinfo.lines() {
-        let Some((pre, post)) = line.split_once(" - ") else {
-            continue;
-        };
-        let mut post = post.split(' ');
-        let v2 = match post.next() {
-            Some("cgroup2") => true,
-            Some("cgroup") => false,
-            _ => continue,
-        };
-        let superopts = post.nth(1).unwrap_or("");
-        let mut pre = pre.split(' ');
-        let (Some(root), Some(mountpoint)) = (pre.nth(3), pre.next()) else {
-            continue;
-        };
-        out.push(Mount {
-            v2,
-            root: unescape(root),
-            mountpoint: unescape(mountpoint),
-            superopts,
-        });
-    }
-    out
+fn cgroup_mounts(mountinfo: &str) -> Vec<Mount> {
+    let mounts = crate::mountinfo::parse(mountinfo).into_iter();
+    mounts
+        .filter_map(|m| {
+            let v2 = match m.fstype.as_str() {
+                "cgroup2" => true,
+                "cgroup" => false,
+                _ => return None,
+            };
+            Some(Mount {
+                v2,
+                root: m.root,
+                mountpoint: m.mountpoint,
+                superopts: m.super_options,
+            })
+        })
+        .collect()
 }
 
 /// Lexically resolve `rel` against `base` (both hierarchy paths, "/..."),

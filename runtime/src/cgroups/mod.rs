@@ -41,7 +41,7 @@
 //! program (see `bpf`). A rule set that denies nothing is not written at
 //! all, since allow rules on top of allow-all change nothing.
 //!
-//! Resources (`resources`, `resources_io`), per field, where the host
+//! Resources (`resources`, a file per controller), per field, where the host
 //! lacks something:
 //! - memory, cpu (incl. burst, idle, cpuset), pids: v1 files, or v2 with
 //!   runc's conversions (shares -> cpu.weight, memsw -> memory.swap.max).
@@ -81,7 +81,6 @@ mod join;
 mod layout;
 mod plan;
 mod resources;
-mod resources_io;
 pub mod stats;
 pub mod systemd;
 

@@ -10,7 +10,7 @@ use oci_spec::runtime::{LinuxDevice, LinuxResources};
 
 use super::bpf::{self, Insn};
 use super::resources::{self, w, Write};
-use super::{devices, fsutil, resources_io, Cgroup, CgroupError, Dir, Layout};
+use super::{devices, fsutil, Cgroup, CgroupError, Dir, Layout};
 
 #[derive(Debug)]
 pub(super) struct Plan {
@@ -52,7 +52,7 @@ pub(super) fn build(
             ));
         }
         if let Some(b) = r.block_io() {
-            resources_io::block_io(&mut writes, b, v2)?;
+            resources::block_io(&mut writes, b, v2)?;
         }
         if let Some(h) = r.hugepage_limits().as_deref().filter(|h| !h.is_empty()) {
             let on_unified = cg.layout == Layout::Hybrid
@@ -61,16 +61,16 @@ pub(super) fn build(
             if on_unified {
                 hybrid_v2.push("hugetlb");
             }
-            resources_io::hugepages(&mut writes, h, v2 || on_unified, on_unified)?;
+            resources::hugepages(&mut writes, h, v2 || on_unified, on_unified)?;
         }
         if let Some(n) = r.network() {
-            resources_io::network(&mut writes, n, v2)?;
+            resources::network(&mut writes, n, v2)?;
         }
         if let Some(m) = r.rdma() {
-            resources_io::rdma(&mut writes, m)?;
+            resources::rdma(&mut writes, m)?;
         }
         if let Some(u) = r.unified() {
-            resources_io::unified(&mut writes, u, v2)?;
+            resources::unified(&mut writes, u, v2)?;
         }
     }
     let rules = devices::rules(resources.and_then(|r| r.devices().as_deref()), devs)?;
@@ -155,14 +155,7 @@ fn unified_root_offers(cg: &Cgroup, controller: &str) -> Result<bool, CgroupErro
 }
 
 fn mount_root(dir: &Dir) -> &Path {
-    ancestor(dir, dir.levels)
-}
-
-fn ancestor(dir: &Dir, k: u16) -> &Path {
-    dir.path
-        .ancestors()
-        .nth(usize::from(k))
-        .unwrap_or(Path::new("/"))
+    fsutil::ancestor(dir, dir.levels)
 }
 
 fn write_err(x: &Write, path: &Path, value: &str, source: io::Error) -> CgroupError {
@@ -231,7 +224,7 @@ fn fill_cpuset(dir: &Dir, plan: &Plan) -> Result<(), CgroupError> {
     for file in ["cpuset.cpus", "cpuset.mems"] {
         let mut value = String::new();
         for k in made..=dir.levels {
-            let path = ancestor(dir, k).join(file);
+            let path = fsutil::ancestor(dir, k).join(file);
             value =
                 fsutil::read_file(&path).map_err(|source| CgroupError::Read { path, source })?;
             if !value.trim().is_empty() {
@@ -240,7 +233,7 @@ fn fill_cpuset(dir: &Dir, plan: &Plan) -> Result<(), CgroupError> {
         }
         let lowest = u16::from(sets(file));
         for k in (lowest..made).rev() {
-            let path = ancestor(dir, k).join(file);
+            let path = fsutil::ancestor(dir, k).join(file);
             fsutil::write_file(&path, value.trim().as_bytes()).map_err(|source| {
                 CgroupError::Write {
                     field: "cpuset of a new v1 cgroup".into(),
@@ -280,7 +273,7 @@ fn apply_inner(cg: &Cgroup, plan: &Plan, new: bool) -> Result<(), CgroupError> {
         let dir = &cg.dirs[0];
         if !plan.enable.is_empty() {
             for k in (1..=dir.levels).rev() {
-                enable_controllers(ancestor(dir, k), &plan.enable)?;
+                enable_controllers(fsutil::ancestor(dir, k), &plan.enable)?;
             }
         }
         run_writes(&plan.writes, |_| &dir.path)?;
@@ -303,7 +296,7 @@ fn apply_inner(cg: &Cgroup, plan: &Plan, new: bool) -> Result<(), CgroupError> {
         // below uses it.
         let made = dir.created.get();
         for k in (1..=dir.levels).rev() {
-            let at = ancestor(dir, k);
+            let at = fsutil::ancestor(dir, k);
             let before = if new && k >= made {
                 fsutil::read_file(&at.join("cgroup.subtree_control")).ok()
             } else {

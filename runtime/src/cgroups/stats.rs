@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use nix::unistd::{sysconf, SysconfVar};
 use serde::Serialize;
 
 use super::{fsutil, Cgroup, CgroupError, Layout};
@@ -299,8 +300,11 @@ mod v1 {
             }
         }
         // cpuacct.stat counts clock ticks.
-        // SAFETY: sysconf has no memory effects.
-        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+        let hz = sysconf(SysconfVar::CLK_TCK)
+            .ok()
+            .flatten()
+            .unwrap_or(100)
+            .max(1) as u64;
         let stat = keyed(dir, "cpuacct.stat")?;
         let ns = |k: &str| {
             stat.get(k)

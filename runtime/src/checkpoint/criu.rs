@@ -3,11 +3,16 @@
 
 use std::ffi::{CString, OsStr, OsString};
 use std::io::{self, Read};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use nix::fcntl::OFlag;
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
+
 use crate::cgroups::Cgroup;
+use crate::sys;
 
 /// The CRIU program, looked up in PATH as runc does (unless `--criu` names another).
 pub const CRIU: &str = "criu";
@@ -126,50 +131,37 @@ impl Run {
         }
         // The child reports why it could not exec CRIU through this pipe;
         // a successful exec closes it empty (O_CLOEXEC).
-        let mut p = [0; 2];
-        // SAFETY: p has room for the two fds.
-        if unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-            return Err(spawn_err(io::Error::last_os_error()));
-        }
-        // SAFETY: fresh fds we own.
-        let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(p[0]), OwnedFd::from_raw_fd(p[1])) };
-        // SAFETY: berth is single-threaded, so the child may allocate.
-        match unsafe { libc::fork() } {
-            -1 => Err(spawn_err(io::Error::last_os_error())),
+        let (rd, wr) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| spawn_err(e.into()))?;
+        match sys::clone::fork().map_err(spawn_err)? {
             0 => {
                 // Above every fd number the child dup2s onto.
-                // SAFETY: duplicating an fd we own.
-                let w = unsafe { libc::fcntl(wr.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 2000) };
+                let w = rustix::io::fcntl_dupfd_cloexec(&wr, 2000);
                 let e = child(argv, cgroup, fds, quiet).to_string();
-                // SAFETY: writing our message to the pipe, then leaving the
-                // forked child without running destructors.
-                unsafe {
-                    libc::write(w, e.as_ptr().cast(), e.len());
-                    libc::_exit(127)
+                if let Ok(w) = w {
+                    let _ = sys::proc::write_raw(w.as_raw_fd(), e.as_bytes());
                 }
+                // Without running the parent's destructors.
+                sys::proc::exit_now(127)
             }
             pid => {
                 drop(wr);
                 let mut why = String::new();
                 let _ = std::fs::File::from(rd).read_to_string(&mut why);
-                let mut status = 0;
-                // SAFETY: waiting for our own child.
-                while unsafe { libc::waitpid(pid, &mut status, 0) } < 0 {
-                    let e = io::Error::last_os_error();
-                    if e.kind() != io::ErrorKind::Interrupted {
-                        return Err(spawn_err(e));
+                let status = loop {
+                    match waitpid(Pid::from_raw(pid), None) {
+                        Err(nix::errno::Errno::EINTR) => continue,
+                        Err(e) => return Err(spawn_err(e.into())),
+                        Ok(s) => break s,
                     }
-                }
+                };
                 if !why.is_empty() {
                     return Err(spawn_err(io::Error::other(why)));
                 }
-                if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
-                    return Ok(());
-                }
-                let s = if libc::WIFEXITED(status) {
-                    format!("exit status {}", libc::WEXITSTATUS(status))
-                } else {
-                    format!("killed by signal {}", libc::WTERMSIG(status))
+                let s = match status {
+                    WaitStatus::Exited(_, 0) => return Ok(()),
+                    WaitStatus::Exited(_, c) => format!("exit status {c}"),
+                    WaitStatus::Signaled(_, sig, _) => format!("killed by signal {}", sig as i32),
+                    other => format!("{other:?}"),
                 };
                 Err(self.failed(s))
             }
@@ -210,38 +202,24 @@ fn child(
             }
         }
     }
-    // Move the sources above every target first, so no dup2 clobbers one.
-    let base = 1000;
-    for (i, (src, _)) in fds.iter().enumerate() {
-        // SAFETY: fd numbers we own; the targets are free in a fresh child.
-        if unsafe { libc::dup2(*src, base + i as RawFd) } < 0 {
-            return io::Error::last_os_error();
-        }
-    }
-    for (i, (_, dst)) in fds.iter().enumerate() {
-        // SAFETY: as above; dup2 clears FD_CLOEXEC on the target.
-        if unsafe { libc::dup2(base + i as RawFd, *dst) } < 0 {
-            return io::Error::last_os_error();
-        }
-    }
-    for i in 0..fds.len() {
-        // SAFETY: closing our temporary copies.
-        unsafe { libc::close(base + i as RawFd) };
+    if let Err(e) = sys::proc::remap_fds(fds) {
+        return e;
     }
     if quiet {
-        // SAFETY: opening /dev/null and duplicating it over stdio.
-        unsafe {
-            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
-            for fd in 0..3 {
-                libc::dup2(null, fd);
-            }
+        if let Ok(null) = std::fs::File::options()
+            .read(true)
+            .write(true)
+            .open("/dev/null")
+        {
+            let _ = nix::unistd::dup2_stdin(&null);
+            let _ = nix::unistd::dup2_stdout(&null);
+            let _ = nix::unistd::dup2_stderr(&null);
         }
     }
-    let mut ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
-    ptrs.push(std::ptr::null());
-    // SAFETY: argv is NUL-terminated strings ending in a null pointer.
-    unsafe { libc::execvp(ptrs[0], ptrs.as_ptr()) };
-    io::Error::last_os_error()
+    match nix::unistd::execvp(&argv[0], &argv) {
+        Err(e) => e.into(),
+        Ok(never) => match never {},
+    }
 }
 
 #[cfg(test)]

@@ -141,14 +141,17 @@ pub fn save_descriptors(images: &Path, pid: i32) -> Result<()> {
         })
         .collect();
     let path = images.join(DESCRIPTORS);
-    let json = serde_json::to_vec(&links).map_err(|e| Error::Invalid(e.to_string()))?;
+    let json = serde_json::to_vec(&links).map_err(Error::encode("descriptors.json"))?;
     std::fs::write(&path, json).ctx(|| format!("write {}", path.display()))
 }
 
 pub fn load_descriptors(images: &Path) -> Result<Vec<String>> {
     let path = images.join(DESCRIPTORS);
     let raw = std::fs::read(&path).ctx(|| format!("read {}", path.display()))?;
-    serde_json::from_slice(&raw).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))
+    serde_json::from_slice(&raw).map_err(|e| Error::Corrupt {
+        path,
+        reason: e.to_string(),
+    })
 }
 
 #[cfg(test)]

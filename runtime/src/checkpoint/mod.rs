@@ -16,11 +16,10 @@ use std::ffi::CString;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::LinuxNamespaceType;
-
-use crate::cgroups::{Cgroup, Layout};
+use crate::cgroups::{Driver, Layout};
+use crate::container::{write_pid_file, Prepared, Rollback};
 use crate::error::{Context, Error, Result};
-use crate::state::{self, Dir, Status, Stored};
+use crate::state::{Dir, Status};
 pub use criu::CriuError;
 
 /// Options shared by checkpoint and restore.
@@ -63,16 +62,18 @@ pub struct RestoreOpts {
 fn cgroup_mode(o: &CriuOpts) -> Result<&str> {
     match o.manage_cgroups_mode.as_deref().unwrap_or("soft") {
         m @ ("soft" | "full" | "strict" | "ignore") => Ok(m),
-        m => Err(Error::Invalid(format!(
-            "--manage-cgroups-mode {m:?}: expected soft, full, strict or ignore"
-        ))),
+        m => Err(Error::option(
+            "--manage-cgroups-mode",
+            format!("{m:?}"),
+            "expected soft, full, strict or ignore",
+        )),
     }
 }
 
 /// Make `p` (0700, as runc does) unless it exists; absolute.
 fn prepare_dir(flag: &str, p: &Path) -> Result<PathBuf> {
     if p.as_os_str().is_empty() {
-        return Err(Error::Invalid(format!("{flag} must be set")));
+        return Err(Error::option(flag, "", "must be set"));
     }
     use std::os::unix::fs::DirBuilderExt;
     match std::fs::DirBuilder::new().mode(0o700).create(p) {
@@ -87,19 +88,20 @@ fn prepare_dir(flag: &str, p: &Path) -> Result<PathBuf> {
 /// it as runc does, so a bad path is our clear error rather than CRIU's.
 fn check_parent_path(images: &Path, parent: &Path) -> Result<()> {
     if parent.is_absolute() {
-        return Err(Error::Invalid(format!(
-            "--parent-path {}: must be relative to --image-path",
-            parent.display()
-        )));
+        return Err(Error::option(
+            "--parent-path",
+            parent.display().to_string(),
+            "must be relative to --image-path",
+        ));
     }
     let real = images.join(parent);
     match std::fs::metadata(&real) {
         Ok(m) if m.is_dir() => Ok(()),
-        Ok(_) => Err(Error::Invalid(format!(
-            "--parent-path {}: {} is not a directory",
-            parent.display(),
-            real.display()
-        ))),
+        Ok(_) => Err(Error::option(
+            "--parent-path",
+            parent.display().to_string(),
+            format!("{} is not a directory", real.display()),
+        )),
         Err(e) => Err(e).ctx(|| format!("--parent-path {}: {}", parent.display(), real.display())),
     }
 }
@@ -196,9 +198,9 @@ fn mnt_arg(key: &Path, val: &Path) -> String {
 }
 
 /// Restore a checkpointed container as `id`; returns the exit status to
-/// use (the container's, unless detached).
+/// use (the container's, unless detached). The bundle is prepared and the
+/// records saved as by `create` (CRASH-CONSISTENCY.md, "restore").
 pub fn restore(root: &Path, id: &str, o: &RestoreOpts) -> Result<i32> {
-    state::validate_id(id)?;
     cgroup_mode(&o.criu)?;
     if o.console_socket.is_some() {
         // CRIU hands the new pty master over only in its RPC (swrk) mode.
@@ -206,57 +208,49 @@ pub fn restore(root: &Path, id: &str, o: &RestoreOpts) -> Result<i32> {
             "restore --console-socket (a terminal needs criu's swrk mode)".into(),
         ));
     }
+    // cgroupfs: restore does not drive a systemd unit yet.
+    let p = Prepared::new(id, &o.bundle, Driver::Cgroupfs)?;
     let images = std::fs::canonicalize(&o.criu.image_path)
         .ctx(|| format!("--image-path {}", o.criu.image_path.display()))?;
     let descriptors = external::load_descriptors(&images)?;
-    let bundle =
-        std::fs::canonicalize(&o.bundle).ctx(|| format!("bundle {}", o.bundle.display()))?;
-    let (spec, raw) = crate::container::load_spec(&bundle)?;
-    crate::validate::required(&spec)?;
-    crate::validate::unsupported(&spec)?;
-    let root_path = spec
-        .root()
-        .as_ref()
-        .map(|r| r.path().clone())
-        .unwrap_or_default();
-    let rootfs = std::fs::canonicalize(bundle.join(&root_path))
-        .ctx(|| format!("rootfs {}", root_path.display()))?;
     let work = o
         .criu
         .work_path
         .as_deref()
         .map(|w| prepare_dir("--work-path", w))
         .transpose()?;
-    let linux = spec.linux().as_ref();
-    let cgroup = Cgroup::resolve(linux.and_then(|l| l.cgroups_path().as_deref()), id)?;
+    crate::interrupt::step("restore:validated")?;
 
-    let dir = Dir::create(root, id)?;
-    let state_dir = dir.path.clone();
-    let mut made = Made {
-        dir: Some(dir),
-        cgroup: None,
-        mount: None,
-    };
-    made.dir.as_ref().map(|d| d.save_config(&raw)).transpose()?;
+    let mut made = Rollback::new(Dir::create(root, id)?);
+    let planned = p.cgroup.clone();
+    if p.cgroup.paths().all(|p| !p.exists()) {
+        planned.claim_leaves();
+    }
+    crate::interrupt::step("restore:dir")?;
+    made.dir().save(&p.record(id, &planned))?;
+    crate::interrupt::step("restore:record")?;
+    let linux = p.spec.linux().as_ref();
+    let cgroup = p.cgroup.clone();
     cgroup.create(
         linux.and_then(|l| l.resources().as_ref()),
         linux.and_then(|l| l.devices().as_deref()),
     )?;
-    made.cgroup = Some(cgroup.clone());
-    let criu_root = state_dir.join(state::CRIU_ROOT);
-    std::fs::create_dir(&criu_root).ctx(|| format!("mkdir {}", criu_root.display()))?;
-    bind(&rootfs, &criu_root)?;
-    made.mount = Some(criu_root.clone());
+    made.cgroup(&cgroup);
+    made.dir().save(&p.record(id, &cgroup))?;
+    crate::interrupt::step("restore:cgroup")?;
+    let state_dir = made.dir().path.clone();
+    let criu_root = CriuRoot::bind(&p.rootfs, &made.dir().criu_root())?;
+    crate::interrupt::step("restore:mounted")?;
 
     let pidfile = state_dir.join("criu.pid");
     let mut r = criu::Run::new("restore", work.as_deref().unwrap_or(&images), "restore.log");
     common_args(&mut r, &o.criu, &images, work.as_deref())?;
-    r.arg("--root").arg(&criu_root);
+    r.arg("--root").arg(&criu_root.0);
     r.arg("--restore-detached")
         .arg("--restore-sibling")
         .arg("--evasive-devices");
     r.arg("--pidfile").arg(&pidfile);
-    for m in external::mounts(&spec, &cgroup) {
+    for m in external::mounts(&p.spec, &cgroup) {
         r.arg("--external").arg(mnt_arg(&m.dest, &m.source));
     }
     let masked = linux
@@ -272,7 +266,7 @@ pub fn restore(root: &Path, id: &str, o: &RestoreOpts) -> Result<i32> {
         }
     }
     let mut ns_files = Vec::new();
-    for (name, path) in external::joined_namespaces(&spec) {
+    for (name, path) in external::joined_namespaces(&p.spec) {
         let f = std::fs::File::open(&path).ctx(|| format!("namespace {}", path.display()))?;
         let target = 3 + ns_files.len() as i32;
         r.arg("--inherit-fd")
@@ -281,8 +275,10 @@ pub fn restore(root: &Path, id: &str, o: &RestoreOpts) -> Result<i32> {
     }
     let fds: Vec<_> = ns_files.iter().map(|(f, t)| (f.as_raw_fd(), *t)).collect();
     r.exec(Some(&cgroup), &fds, false)?;
-    made.unmount();
+    drop(criu_root);
 
+    // The restored tree runs in the recorded cgroup: from here a failure
+    // (or `delete -f` after a crash) kills it with the cgroup.
     let pid_text =
         std::fs::read_to_string(&pidfile).ctx(|| format!("read {}", pidfile.display()))?;
     let _ = std::fs::remove_file(&pidfile);
@@ -290,37 +286,17 @@ pub fn restore(root: &Path, id: &str, o: &RestoreOpts) -> Result<i32> {
         .trim()
         .parse()
         .map_err(|_| Error::Init(format!("criu pidfile: {pid_text:?}")))?;
-    let start_time = state::proc_start_time(pid)
-        .ok_or_else(|| Error::Init(format!("restored init {pid} exited at once")))?;
-    let hooks = spec.hooks().as_ref();
-    let st = Stored {
-        id: id.into(),
-        pid,
-        start_time,
-        bundle,
-        rootfs,
-        created: state::now_rfc3339(),
-        annotations: spec.annotations().clone().unwrap_or_default(),
-        cgroup,
-        own_pidns: linux
-            .and_then(|l| l.namespaces().as_ref())
-            .is_some_and(|n| {
-                n.iter()
-                    .any(|ns| ns.typ() == LinuxNamespaceType::Pid && ns.path().is_none())
-            }),
-        poststart: hooks
-            .and_then(|h| h.poststart().clone())
-            .unwrap_or_default(),
-        poststop: hooks.and_then(|h| h.poststop().clone()).unwrap_or_default(),
-        creating: false,
-    };
-    if let Some(d) = made.dir.as_ref() {
-        d.save(&st)?;
+    // --restore-sibling: the restored init is our child.
+    made.child(pid);
+    crate::interrupt::step("restore:restored")?;
+    let st = p.finished(id, &cgroup, pid)?;
+    made.dir().save_config(&p.raw_config)?;
+    made.dir().save(&st)?;
+    if let Some(pf) = &o.pid_file {
+        write_pid_file(pf, pid)?;
     }
-    if let Some(p) = &o.pid_file {
-        std::fs::write(p, pid.to_string()).ctx(|| format!("write pid file {}", p.display()))?;
-    }
-    made.keep();
+    crate::interrupt::step("restore:saved")?;
+    drop(made.keep());
     if o.detach {
         return Ok(0);
     }
@@ -336,62 +312,30 @@ fn bind(src: &Path, dst: &Path) -> Result<()> {
     };
     let (s, d) = (c(src)?, c(dst)?);
     // CRIU's root must be a mount point whose parent is not overmounted.
-    // SAFETY: valid NUL-terminated paths; no fstype or data.
-    let rc = unsafe {
-        libc::mount(
-            s.as_ptr(),
-            d.as_ptr(),
-            std::ptr::null(),
-            libc::MS_BIND | libc::MS_REC,
-            std::ptr::null(),
-        )
-    };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error())
-            .ctx(|| format!("bind {} to {}", src.display(), dst.display()));
-    }
-    Ok(())
+    crate::sys::mount(Some(&s), &d, None, libc::MS_BIND | libc::MS_REC, None)
+        .ctx(|| format!("bind {} to {}", src.display(), dst.display()))
 }
 
-/// What restore made so far, undone on drop unless kept; the CRIU root
-/// mount goes in any case.
-struct Made {
-    dir: Option<Dir>,
-    cgroup: Option<Cgroup>,
-    mount: Option<PathBuf>,
-}
+/// CRIU's root: the rootfs bound on a directory in the state dir,
+/// unmounted and removed on drop (after CRIU ran, or on a failure).
+struct CriuRoot(PathBuf);
 
-impl Made {
-    fn unmount(&mut self) {
-        if let Some(m) = self.mount.take() {
-            if let Ok(c) = CString::new(m.as_os_str().as_encoded_bytes()) {
-                // SAFETY: unmounting our own bind mount.
-                unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
-            }
-            let _ = std::fs::remove_dir(&m);
+impl CriuRoot {
+    fn bind(rootfs: &Path, at: &Path) -> Result<CriuRoot> {
+        std::fs::create_dir(at).ctx(|| format!("mkdir {}", at.display()))?;
+        if let Err(e) = bind(rootfs, at) {
+            let _ = std::fs::remove_dir(at);
+            return Err(e);
         }
-    }
-
-    fn keep(&mut self) {
-        self.dir = None;
-        self.cgroup = None;
+        Ok(CriuRoot(at.to_path_buf()))
     }
 }
 
-impl Drop for Made {
+impl Drop for CriuRoot {
     fn drop(&mut self) {
-        self.unmount();
-        if let Some(cg) = self.cgroup.take() {
-            if let Ok(pids) = cg.pids() {
-                for p in pids {
-                    // SAFETY: killing leftovers of a failed restore in our cgroup.
-                    unsafe { libc::kill(p, libc::SIGKILL) };
-                }
-            }
-            let _ = cg.remove();
+        if let Ok(c) = CString::new(self.0.as_os_str().as_encoded_bytes()) {
+            let _ = crate::sys::umount2(&c, libc::MNT_DETACH);
         }
-        if let Some(d) = self.dir.take() {
-            let _ = d.destroy();
-        }
+        let _ = std::fs::remove_dir(&self.0);
     }
 }

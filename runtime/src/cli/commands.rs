@@ -78,7 +78,7 @@ fn exec(rt: &Runtime, a: ExecArgs) -> Result<i32> {
 
 fn state(rt: &Runtime, id: &str) -> Result<i32> {
     let st = rt.state(id)?;
-    let json = serde_json::to_string_pretty(&st).map_err(|e| Error::Invalid(e.to_string()))?;
+    let json = serde_json::to_string_pretty(&st).map_err(Error::encode("the state"))?;
     println!("{json}");
     Ok(0)
 }
@@ -173,7 +173,7 @@ fn owner(dir: &Path) -> String {
 fn ps(rt: &Runtime, id: &str, format: Format, args: &[String]) -> Result<i32> {
     let pids = rt.pids(id)?;
     if format == Format::Json {
-        let json = serde_json::to_string(&pids).map_err(|e| Error::Invalid(e.to_string()))?;
+        let json = serde_json::to_string(&pids).map_err(Error::encode("the pids"))?;
         println!("{json}");
         return Ok(0);
     }

@@ -84,7 +84,7 @@ fn parse_size(flag: &str, v: &str) -> Result<i64> {
     if v == "-1" {
         return Ok(-1);
     }
-    let bad = || Error::Invalid(format!("--{flag}: invalid size {v:?}"));
+    let bad = || Error::option(format!("--{flag}"), "", format!("invalid size {v:?}"));
     let lower = v.trim().to_ascii_lowercase();
     let num_end = lower
         .find(|c: char| !c.is_ascii_digit() && c != '.')
@@ -129,7 +129,7 @@ impl UpdateArgs {
                 })?;
             }
             return serde_json::from_slice(&data)
-                .map_err(|e| Error::Invalid(format!("--resources {src}: {e}")));
+                .map_err(|e| Error::option("--resources", src.to_string(), e.to_string()));
         }
         let size = |flag, v: &Option<String>| v.as_deref().map(|v| parse_size(flag, v)).transpose();
         let mut r = LinuxResources::default();

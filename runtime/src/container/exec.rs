@@ -67,7 +67,7 @@ fn exec_process(spec: &Spec, o: &ExecOpts) -> Result<oci_spec::runtime::Process>
     }
     let mut user = p.user().clone();
     if let Some(u) = &o.user {
-        let bad = || Error::Invalid(format!("--user {u:?}: want uid[:gid]"));
+        let bad = || Error::option("--user", format!("{u:?}"), "want uid[:gid]");
         let (uid, gid) = match u.split_once(':') {
             Some((a, b)) => (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?),
             None => (u.parse().map_err(|_| bad())?, 0),
@@ -123,10 +123,11 @@ fn exec_process(spec: &Spec, o: &ExecOpts) -> Result<oci_spec::runtime::Process>
 /// status; detached, returns its pid once it has been executed.
 pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<i32> {
     if o.preserve_fds < 0 {
-        return Err(Error::Invalid(format!(
-            "--preserve-fds {}: must not be negative",
-            o.preserve_fds
-        )));
+        return Err(Error::option(
+            "--preserve-fds",
+            o.preserve_fds.to_string(),
+            "must not be negative",
+        ));
     }
     process::reserve_preserved_fds(o.preserve_fds)?;
     let dir = Dir::open(root, id)?;
@@ -166,7 +167,7 @@ pub fn exec(root: &Path, id: &str, o: &ExecOpts) -> Result<i32> {
         Some(c) => Some(PathBuf::from(c)),
         None => None,
     };
-    let state = stored_hook_state(&st, Status::Running);
+    let state = stored_hook_state(&st, oci_spec::runtime::ContainerState::Running);
     // `exec -t` in the foreground without a console socket: berth keeps the
     // pty and relays it, as runc does.
     let own_tty = process.terminal().unwrap_or(false) && o.console_socket.is_none() && !o.detach;

@@ -17,7 +17,7 @@ const UNITS: &[(&str, f64)] = &[
 
 /// Parse a positive duration; `flag` names the option in the error.
 pub fn parse(flag: &str, s: &str) -> Result<Duration> {
-    let err = |why: &str| Error::Invalid(format!("{flag} {s:?}: {why}"));
+    let err = |why: &str| Error::option(flag, format!("{s:?}"), why);
     let mut rest = s;
     let mut nanos = 0f64;
     if rest.is_empty() {

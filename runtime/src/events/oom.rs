@@ -9,12 +9,12 @@
 //! so an inotify watch on it and a re-read tell when the counter grows.
 
 use std::fs::File;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use crate::cgroups::{Cgroup, Layout};
 use crate::error::{Context, Result};
+use crate::sys;
 
 pub enum Watcher {
     V1 {
@@ -28,14 +28,6 @@ pub enum Watcher {
         events: PathBuf,
         kills: u64,
     },
-}
-
-fn owned(fd: libc::c_int, what: &str) -> Result<OwnedFd> {
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error()).ctx(|| what.to_string());
-    }
-    // SAFETY: a fresh fd the kernel just returned to us.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// memory.events' oom_kill counter (0 if the file or key is missing).
@@ -57,8 +49,7 @@ impl Watcher {
         }
         let control = dir.join("memory.oom_control");
         let file = File::open(&control).ctx(|| format!("open {}", control.display()))?;
-        // SAFETY: plain syscall, result checked by owned().
-        let efd = owned(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) }, "eventfd")?;
+        let efd = sys::event::eventfd().ctx(|| "eventfd")?;
         let reg = dir.join("cgroup.event_control");
         let line = format!("{} {}", efd.as_raw_fd(), file.as_raw_fd());
         std::fs::write(&reg, line).ctx(|| format!("register OOM eventfd in {}", reg.display()))?;
@@ -71,20 +62,8 @@ impl Watcher {
 
     fn v2(dir: &Path) -> Result<Watcher> {
         let events = dir.join("memory.events");
-        // SAFETY: plain syscall, result checked by owned().
-        let ifd = owned(
-            unsafe { libc::inotify_init1(libc::IN_CLOEXEC | libc::IN_NONBLOCK) },
-            "inotify_init1",
-        )?;
-        let mut c = events.as_os_str().as_bytes().to_vec();
-        c.push(0);
-        // SAFETY: c is NUL-terminated and outlives the call.
-        let wd =
-            unsafe { libc::inotify_add_watch(ifd.as_raw_fd(), c.as_ptr().cast(), libc::IN_MODIFY) };
-        if wd < 0 {
-            return Err(std::io::Error::last_os_error())
-                .ctx(|| format!("inotify watch on {}", events.display()));
-        }
+        let ifd = sys::event::inotify_modify(&events)
+            .ctx(|| format!("inotify watch on {}", events.display()))?;
         let text = std::fs::read_to_string(&events).ctx(|| format!("read {}", events.display()))?;
         Ok(Watcher::V2 {
             ifd,
@@ -114,10 +93,8 @@ impl Watcher {
         match self {
             Watcher::V1 { efd, dir, .. } => {
                 let mut buf = [0u8; 8];
-                // SAFETY: an eventfd read fills exactly 8 bytes of buf.
-                if unsafe { libc::read(efd.as_raw_fd(), buf.as_mut_ptr().cast(), 8) } != 8 {
-                    return Err(std::io::Error::last_os_error()).ctx(|| "read OOM eventfd");
-                }
+                // An eventfd read is all 8 bytes or an error.
+                sys::event::read(&*efd, &mut buf).ctx(|| "read OOM eventfd")?;
                 if !dir.join("cgroup.event_control").exists() {
                     return Ok(None);
                 }
@@ -126,10 +103,8 @@ impl Watcher {
             Watcher::V2 { ifd, events, kills } => {
                 let mut buf = [0u8; 512];
                 // Drain every queued notification; the counter says how many OOMs.
-                // SAFETY: buf is writable for its length; the fd is non-blocking.
-                while unsafe { libc::read(ifd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) } > 0
-                {
-                }
+                // The fd is non-blocking: EAGAIN ends it.
+                while sys::event::read(&*ifd, &mut buf).is_ok_and(|n| n > 0) {}
                 let Ok(text) = std::fs::read_to_string(&*events) else {
                     return Ok(None);
                 };

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use oci_spec::runtime::{Linux, Process};
 
 use crate::error::{Context, Error, Result};
-use crate::security;
+use crate::{security, sys};
 
 /// A process ready for execve.
 pub struct Prepared {
@@ -86,7 +86,7 @@ pub fn prepare(
     let env: Vec<String> = p.env().clone().unwrap_or_default();
     let args = p.args().clone().unwrap_or_default();
     let Some(arg0) = args.first() else {
-        return Err(Error::Invalid("process.args must not be empty".into()));
+        return Err(Error::field("process.args", "must not be empty"));
     };
     let path = find_executable(arg0, &env)?;
     let cstr = |s: &str| CString::new(s).map_err(|_| Error::Invalid(format!("NUL byte in {s:?}")));
@@ -101,37 +101,17 @@ pub fn prepare(
 /// execve the prepared process. Every fd above the preserved ones is
 /// marked close-on-exec first. Returns only on failure.
 pub fn exec(e: &Prepared, preserve_fds: i32) -> Error {
-    // SAFETY: close_range with constant flags.
-    unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            3 + preserve_fds as u32,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        );
-    }
+    let _ = sys::proc::close_range(3 + preserve_fds as u32, u32::MAX, true);
     reset_signals();
-    let argv: Vec<*const libc::c_char> = e
-        .argv
-        .iter()
-        .map(|a| a.as_ptr())
-        .chain([std::ptr::null()])
-        .collect();
-    let envp: Vec<*const libc::c_char> = e
-        .envp
-        .iter()
-        .map(|a| a.as_ptr())
-        .chain([std::ptr::null()])
-        .collect();
+    let argv = sys::proc::CArray::new(&e.argv);
+    let envp = sys::proc::CArray::new(&e.envp);
     // Borrowed, so nothing is freed (no syscall) between the load and execve.
     if let Some(f) = &e.seccomp {
         if let Err(err) = f.load() {
             return err.into();
         }
     }
-    // SAFETY: execve with NUL-terminated arrays of live C strings.
-    unsafe { libc::execve(e.path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
-    let err = std::io::Error::last_os_error();
+    let err = sys::proc::execve(&e.path, &argv, &envp);
     Error::Io {
         ctx: format!("exec {:?}", e.path),
         source: err,
@@ -141,13 +121,10 @@ pub fn exec(e: &Prepared, preserve_fds: i32) -> Error {
 /// Restore what the user's program must inherit: Rust ignores SIGPIPE, and
 /// an ignored disposition survives execve.
 fn reset_signals() {
-    // SAFETY: resetting dispositions and the mask of a single-threaded process.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-    }
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
+    let dfl = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    let _ = sys::signal::set_action(Signal::SIGPIPE, &dfl);
+    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
 }
 
 /// Close every fd from `min` up that init does not need, so nothing the
@@ -158,13 +135,11 @@ pub(super) fn close_fds_except(min: i32, keep: &[RawFd]) {
     let mut lo = min as u32;
     for k in keep.into_iter().map(|k| k as u32) {
         if k > lo {
-            // SAFETY: closing fd ranges of our own process.
-            unsafe { libc::syscall(libc::SYS_close_range, lo, k - 1, 0) };
+            let _ = sys::proc::close_range(lo, k - 1, false);
         }
         lo = k + 1;
     }
-    // SAFETY: as above.
-    unsafe { libc::syscall(libc::SYS_close_range, lo, u32::MAX, 0) };
+    let _ = sys::proc::close_range(lo, u32::MAX, false);
 }
 
 /// `chdir_inside`, but false where permission is denied, to retry later.
@@ -233,9 +208,7 @@ fn set_personality(p: &oci_spec::runtime::LinuxPersonality) -> Result<()> {
         D::PerLinux => 0x0000,
         D::PerLinux32 => 0x0008,
     };
-    // SAFETY: personality(2) with a constant.
-    if unsafe { libc::personality(persona) } < 0 {
-        return Err(std::io::Error::last_os_error()).ctx(|| "personality");
-    }
-    Ok(())
+    nix::sys::personality::set(nix::sys::personality::Persona::from_bits_retain(persona))
+        .map(drop)
+        .ctx(|| "personality")
 }

@@ -9,6 +9,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use nix::sched::CloneFlags;
+use nix::sys::prctl;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
@@ -62,12 +63,7 @@ fn differing_namespaces(pid: i32) -> CloneFlags {
 }
 
 fn setns_pidfd(pidfd: BorrowedFd, flags: CloneFlags) -> Result<()> {
-    // SAFETY: setns(2) on a pidfd with namespace flags.
-    if unsafe { libc::setns(pidfd.as_raw_fd(), flags.bits()) } != 0 {
-        return Err(std::io::Error::last_os_error())
-            .ctx(|| format!("join the container's namespaces {flags:?}"));
-    }
-    Ok(())
+    nix::sched::setns(pidfd, flags).ctx(|| format!("join the container's namespaces {flags:?}"))
 }
 
 /// Start the process; returns its host pid once execve has succeeded.
@@ -85,7 +81,12 @@ pub fn spawn(x: &ExecLaunch) -> Result<i32> {
     }
     let console = match (x.process.terminal().unwrap_or(false), x.console_socket) {
         (true, Some(p)) => Some(crate::console::connect(p)?),
-        (true, None) => return Err(Error::Invalid("a terminal needs --console-socket".into())),
+        (true, None) => {
+            return Err(Error::field(
+                "process.terminal",
+                "a terminal needs --console-socket",
+            ))
+        }
         (false, _) => None,
     };
     if let Some(sub) = x.sub_cgroup {
@@ -139,10 +140,11 @@ pub fn spawn(x: &ExecLaunch) -> Result<i32> {
 
 fn check_sub_cgroup(sub: &Path) -> Result<()> {
     if sub.is_absolute() || sub.components().any(|c| c.as_os_str() == "..") {
-        return Err(Error::Invalid(format!(
-            "--cgroup {}: must be a path below the container's cgroup",
-            sub.display()
-        )));
+        return Err(Error::option(
+            "--cgroup",
+            sub.display().to_string(),
+            "must be a path below the container's cgroup",
+        ));
     }
     Ok(())
 }
@@ -168,25 +170,23 @@ fn child_main(
     console: Option<OwnedFd>,
     joiner: &crate::cgroups::Joiner,
 ) -> ! {
-    // SAFETY: prctl with constant arguments; see init::run for why.
-    unsafe {
-        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
-    }
+    // See init::run for why; neither fails with these arguments.
+    let _ = prctl::set_dumpable(false);
+    let _ = prctl::set_pdeathsig(Signal::SIGKILL);
     // While single-threaded, as init does (see cgroups::Joiner).
     let in_cgroup = joiner.self_join();
     crate::interrupt::reset_in_child();
     let err = match child_setup(x, flags, &chan, console.as_ref(), in_cgroup) {
         Ok(prepared) => {
-            // SAFETY: as above; the caller may exit once we exec (-d).
-            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0) };
+            // The caller may exit once we exec (-d).
+            let _ = prctl::set_pdeathsig(None);
             super::apply::exec(&prepared, x.preserve_fds)
         }
         Err(e) => e,
     };
     let _ = chan.send(&Msg::Failed(err.to_string()));
-    // SAFETY: leave without running the parent's destructors.
-    unsafe { libc::_exit(127) }
+    // Without running the parent's destructors.
+    crate::sys::proc::exit_now(127)
 }
 
 fn child_setup(

@@ -4,17 +4,19 @@
 
 use std::ffi::CString;
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 
 use nix::sched::CloneFlags;
-use oci_spec::runtime::{Process, Spec};
+use nix::sys::prctl;
+use nix::sys::signal::Signal;
+use oci_spec::runtime::{ContainerState, Process, Spec};
 
 use super::sync::{Channel, Msg};
 use super::Launch;
 use crate::error::{Context, Error, Result};
 use crate::namespaces::{self, Plan};
 use crate::rootfs::{self, RootfsOpts};
-use crate::{hooks, security};
+use crate::{hooks, security, sys};
 
 pub struct Ctx<'a> {
     pub l: &'a Launch<'a>,
@@ -41,13 +43,11 @@ pub fn run(c: Ctx) -> ! {
     // pid namespace) cannot open /proc/<us>/exe, the host berth binary, nor
     // ptrace us. execve resets it for the user's program.
     // Parent-death signal: if `berth create` dies mid-setup, so do we.
-    // SAFETY: prctl with constant arguments.
-    unsafe {
-        if !c.dumpable_until_go {
-            libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
-        }
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+    // Neither prctl fails with these arguments.
+    if !c.dumpable_until_go {
+        let _ = prctl::set_dumpable(false);
     }
+    let _ = prctl::set_pdeathsig(Signal::SIGKILL);
     // First, while we are surely single-threaded and before we allocate
     // much: what we charge from here on is the container's.
     let in_cgroup = c.joiner.self_join();
@@ -68,17 +68,14 @@ pub fn run(c: Ctx) -> ! {
 fn report_panics(chan: RawFd) {
     std::panic::set_hook(Box::new(move |info| {
         let msg = [b"F".as_slice(), format!("panic: {info}").as_bytes()].concat();
-        // SAFETY: a write of an owned buffer to the channel fd, then _exit.
-        unsafe {
-            libc::write(chan, msg.as_ptr().cast(), msg.len());
-            libc::_exit(1)
-        }
+        let _ = sys::proc::write_raw(chan, &msg);
+        exit(1)
     }));
 }
 
+/// Skips atexit handlers and destructors that belong to the parent.
 fn exit(code: i32) -> ! {
-    // SAFETY: _exit skips atexit handlers and destructors that belong to the parent.
-    unsafe { libc::_exit(code) }
+    sys::proc::exit_now(code)
 }
 
 fn process(spec: &Spec) -> &Process {
@@ -106,8 +103,7 @@ fn setup(
         c.chan.send(&Msg::JoinCgroup)?;
     }
     if c.dumpable_until_go {
-        // SAFETY: prctl with constant arguments.
-        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+        let _ = prctl::set_dumpable(false);
     }
     let mut keep: Vec<RawFd> = vec![c.chan.0.as_raw_fd(), c.fifo.as_raw_fd()];
     keep.extend(c.console.as_ref().map(|f| f.as_raw_fd()));
@@ -128,8 +124,7 @@ fn setup(
         nix::unistd::setresgid(rootg, rootg, rootg).ctx(|| "setgid 0 in user namespace")?;
         nix::unistd::setresuid(root, root, root).ctx(|| "setuid 0 in user namespace")?;
         // A change of credentials clears the parent-death signal.
-        // SAFETY: prctl with constant arguments.
-        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+        let _ = prctl::set_pdeathsig(Signal::SIGKILL);
     }
     // The cgroup namespace waits until init is in its cgroup (join_cgroup).
     let unshare = c.plan.unshare_flags() - CloneFlags::CLONE_NEWCGROUP;
@@ -149,10 +144,9 @@ fn setup(
         nix::unistd::sethostname(h).ctx(|| format!("set hostname {h:?}"))?;
     }
     if let Some(d) = spec.domainname().as_ref().filter(|d| !d.is_empty()) {
-        // SAFETY: setdomainname with a pointer/length pair of a live string.
-        if unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) } != 0 {
-            return Err(std::io::Error::last_os_error()).ctx(|| format!("set domainname {d:?}"));
-        }
+        rustix::system::setdomainname(d.as_bytes())
+            .map_err(std::io::Error::from)
+            .ctx(|| format!("set domainname {d:?}"))?;
     }
     // After the namespaces are joined: a procfs of our pid namespace.
     let procfs = rootfs::private_procfs()?;
@@ -205,7 +199,7 @@ fn setup(
         hooks::run_all(
             "createContainer",
             h,
-            &crate::container::hook_state(l, pid, "created"),
+            &l.hook_state(pid, ContainerState::Created),
         )?;
     }
     rootfs::enter(l.rootfs, &opts)?;
@@ -214,8 +208,7 @@ fn setup(
         crate::console::setup(sock, size)?;
         if opts.new_mntns {
             // The slave is our stdin now.
-            // SAFETY: fd 0 stays open for the duration of the call.
-            rootfs::mount_console(unsafe { std::os::fd::BorrowedFd::borrow_raw(0) })?;
+            rootfs::mount_console(std::io::stdin().as_fd())?;
         }
     }
     rootfs::finalize(spec, &opts)?;
@@ -238,32 +231,21 @@ fn wait_for_start_and_exec(c: &Ctx, e: Exec) -> ! {
     // ours (an init nothing on disk names could never be deleted). Plain
     // read(2): a seccomp profile may already be loaded.
     let mut b = [0u8; 8];
-    // SAFETY: read into an owned buffer from the channel fd.
-    let n = unsafe { libc::read(c.chan.0.as_raw_fd(), b.as_mut_ptr().cast(), b.len()) };
-    if n != 1 || b[0] != b'K' {
+    let n = nix::unistd::read(&c.chan.0, &mut b);
+    if n != Ok(1) || b[0] != b'K' {
         exit(1);
     }
-    // SAFETY: prctl with constant arguments. `create` exits after Detached,
-    // and that must not kill us.
-    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0) };
+    // `create` exits after Detached, and that must not kill us.
+    let _ = prctl::set_pdeathsig(None);
     if c.chan.send(&Msg::Detached).is_err() {
         exit(1);
     }
     let sub = CString::new(format!("self/fd/{}", c.fifo.as_raw_fd())).expect("no NUL");
     // Blocks until `start` opens the read side.
-    // SAFETY: openat with a valid dir fd and C string.
-    let fd = unsafe {
-        libc::openat(
-            e.procfs.as_raw_fd(),
-            sub.as_ptr(),
-            libc::O_WRONLY | libc::O_CLOEXEC,
-        )
-    };
-    if fd < 0 {
+    let Ok(fifo) = sys::openat(e.procfs.as_fd(), &sub, libc::O_WRONLY, 0) else {
         exit(1);
-    }
-    // SAFETY: fresh fd we own.
-    let fifo = unsafe { std::fs::File::from_raw_fd(fd) };
+    };
+    let fifo = std::fs::File::from(fifo);
     drop(e.procfs);
     // Whatever follows the byte that released us is an error `start` reports.
     let fail = |mut fifo: &std::fs::File, err: Error| -> ! {
@@ -285,7 +267,7 @@ fn wait_for_start_and_exec(c: &Ctx, e: Exec) -> ! {
         .as_ref()
         .and_then(|h| h.start_container().as_ref())
     {
-        let state = crate::container::hook_state(c.l, e.pid, "created");
+        let state = c.l.hook_state(e.pid, ContainerState::Created);
         // A startContainer hook without its own env gets the container
         // process's, as with runc (its init holds that environment when it
         // runs the hook); engines rely on it. An explicit `env`, even an
@@ -312,29 +294,7 @@ fn wait_for_start_and_exec(c: &Ctx, e: Exec) -> ! {
 }
 
 fn loopback_up() -> Result<()> {
-    // SAFETY: an ioctl dance on a fresh datagram socket, closed below.
-    unsafe {
-        let s = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
-        if s < 0 {
-            return Err(std::io::Error::last_os_error()).ctx(|| "socket for loopback");
-        }
-        let mut ifr: libc::ifreq = std::mem::zeroed();
-        for (d, s) in ifr.ifr_name.iter_mut().zip(b"lo\0") {
-            *d = *s as libc::c_char;
-        }
-        let r = if libc::ioctl(s, libc::SIOCGIFFLAGS, &mut ifr) == 0 {
-            ifr.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
-            libc::ioctl(s, libc::SIOCSIFFLAGS, &ifr)
-        } else {
-            -1
-        };
-        let err = std::io::Error::last_os_error();
-        libc::close(s);
-        if r != 0 {
-            return Err(err).ctx(|| "bring up loopback");
-        }
-    }
-    Ok(())
+    sys::proc::link_up(c"lo").ctx(|| "bring up loopback")
 }
 
 /// `/proc/self/timens_offsets`, opened for writing, when the config sets
@@ -370,16 +330,10 @@ fn write_time_offsets(spec: &Spec, file: std::io::Result<std::fs::File>) -> Resu
 }
 
 fn join_session_keyring(id: &str) -> Result<()> {
-    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
     let name = CString::new(format!("_ses.{id}")).expect("ids have no NUL");
-    // SAFETY: keyctl with a valid C string.
-    let r = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
-    if r < 0 {
-        let e = std::io::Error::last_os_error();
+    match sys::proc::join_session_keyring(&name) {
         // Kernels without keyrings (or seccomp'd callers) get no keyring, as with runc.
-        if e.raw_os_error() != Some(libc::ENOSYS) {
-            return Err(e).ctx(|| "join session keyring");
-        }
+        Err(e) if e.raw_os_error() != Some(libc::ENOSYS) => Err(e).ctx(|| "join session keyring"),
+        _ => Ok(()),
     }
-    Ok(())
 }

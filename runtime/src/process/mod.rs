@@ -5,7 +5,9 @@
 //! child already holds the parsed config and only the kernel work remains.
 //! The child is born in its cgroup2 cgroup (CLONE_INTO_CGROUP) and moves
 //! itself into its v1 ones first thing (cgroups::Joiner); where that fails
-//! the parent moves it, before the child needs its cgroup.
+//! the parent moves it, before the child needs its cgroup. Where clone3 is
+//! refused (an old kernel, an outer seccomp profile) the child comes from
+//! clone(2) and the parent moves it into the cgroup2 cgroup as well.
 //!
 //! CVE-2019-5736 (overwriting the host runtime through /proc/PID/exe): the
 //! only berth process a container can see is its own init before execve,
@@ -22,19 +24,19 @@ pub mod exec;
 mod init;
 pub mod sync;
 
-use std::ffi::CString;
-use std::os::fd::{AsFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 use nix::sched::CloneFlags;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
-use oci_spec::runtime::Spec;
+use oci_spec::runtime::{ContainerState, Spec};
 
 use crate::cgroups::{Cgroup, Layout};
 use crate::error::{Context, Error, Result};
 use crate::namespaces::{self, Plan};
+use crate::sys;
 use sync::Msg;
 
 /// Everything init needs; init reads it from its copy of our memory.
@@ -53,6 +55,14 @@ pub struct Launch<'a> {
     pub new_keyring: bool,
 }
 
+impl Launch<'_> {
+    /// The state JSON given to the create-time hooks and the seccomp agent.
+    pub fn hook_state(&self, pid: i32, status: ContainerState) -> Vec<u8> {
+        let annotations = self.spec.annotations().as_ref();
+        crate::hooks::state(self.id, status, pid, self.bundle, annotations)
+    }
+}
+
 /// Keep berth's own fds out of the range `--preserve-fds` hands to the
 /// container. A number in 3..3+n that the caller left closed would be taken
 /// by the next fd berth opens (the state directory's lock, say), and the
@@ -62,79 +72,35 @@ pub struct Launch<'a> {
 /// that must outlive the call.
 pub fn reserve_preserved_fds(n: i32) -> Result<()> {
     for fd in 3..3i32.saturating_add(n.max(0)) {
-        crate::rootfs::sys::plug_fd(fd).ctx(|| format!("reserve fd {fd} for --preserve-fds"))?;
+        sys::plug_fd(fd).ctx(|| format!("reserve fd {fd} for --preserve-fds"))?;
     }
     Ok(())
-}
-
-#[repr(C)]
-struct CloneArgs {
-    flags: u64,
-    pidfd: u64,
-    child_tid: u64,
-    parent_tid: u64,
-    exit_signal: u64,
-    stack: u64,
-    stack_size: u64,
-    tls: u64,
-    set_tid: u64,
-    set_tid_size: u64,
-    cgroup: u64,
-}
-
-const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
-
-/// Fork with namespace flags through clone3. Returns 0 in the child.
-pub(crate) fn clone3(flags: CloneFlags, cgroup_fd: Option<RawFd>) -> Result<i32> {
-    let mut args = CloneArgs {
-        flags: flags.bits() as u32 as u64,
-        pidfd: 0,
-        child_tid: 0,
-        parent_tid: 0,
-        exit_signal: libc::SIGCHLD as u64,
-        stack: 0,
-        stack_size: 0,
-        tls: 0,
-        set_tid: 0,
-        set_tid_size: 0,
-        cgroup: 0,
-    };
-    if let Some(fd) = cgroup_fd {
-        args.flags |= CLONE_INTO_CGROUP;
-        args.cgroup = fd as u64;
-    }
-    // SAFETY: clone3 without CLONE_VM behaves as fork; the CLI is
-    // single-threaded, so the child's copy of the heap and locks is consistent.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_clone3,
-            &mut args as *mut CloneArgs,
-            std::mem::size_of::<CloneArgs>(),
-        )
-    };
-    if r < 0 {
-        return Err(std::io::Error::last_os_error())
-            .ctx(|| format!("clone3 with namespaces {flags:?}"));
-    }
-    Ok(r as i32)
 }
 
 /// clone3 into the joiner's cgroup2 directory, if it has one. A hybrid
 /// host's cgroup2 mount may refuse `CLONE_INTO_CGROUP` (not the default
 /// hierarchy in berth's view): then the parent writes the pid instead. On
-/// pure v2 the error stands, as the cgroup itself is the problem.
+/// pure v2 the error stands, as the cgroup itself is the problem. Where
+/// clone3 itself is refused (old kernel, outer seccomp profile) the child
+/// comes from clone(2) and the parent writes the pid as well.
 pub(crate) fn clone_joining(
     flags: CloneFlags,
     cgroup: &Cgroup,
     joiner: &mut crate::cgroups::Joiner,
 ) -> Result<i32> {
-    match clone3(flags, joiner.clone_into_fd()) {
+    let cloned = match sys::clone::clone(flags, joiner.clone_into_fd()) {
         Err(_) if joiner.clone_into_fd().is_some() && cgroup.layout() != Layout::V2 => {
             joiner.drop_clone_into();
-            clone3(flags, None)
+            sys::clone::clone(flags, None)
         }
         r => r,
     }
+    .ctx(|| format!("clone with namespaces {flags:?}"))?;
+    // Also in the child: born outside its cgroup2 cgroup, it must ask.
+    if !cloned.in_cgroup {
+        joiner.drop_clone_into();
+    }
+    Ok(cloned.pid)
 }
 
 /// An init that is set up and holds on to its parent-death signal (and
@@ -160,9 +126,8 @@ impl Pending {
 }
 
 /// Start the container init and drive it until it waits on exec.fifo.
-/// `hook_state` renders the state JSON for prestart/createRuntime hooks.
 /// On error the init is killed and reaped; the caller removes the cgroup.
-pub fn spawn(l: &Launch, hook_state: &dyn Fn(i32) -> Vec<u8>) -> Result<Pending> {
+pub fn spawn(l: &Launch) -> Result<Pending> {
     let mut plan = Plan::from_spec(l.spec)?;
     if let Some((fd, path)) = plan.take_pid_join() {
         namespaces::setns(&fd, CloneFlags::CLONE_NEWPID, &path)?;
@@ -171,12 +136,13 @@ pub fn spawn(l: &Launch, hook_state: &dyn Fn(i32) -> Vec<u8>) -> Result<Pending>
         .spec
         .process()
         .as_ref()
-        .ok_or_else(|| Error::Invalid("process property must not be empty".into()))?;
+        .ok_or_else(|| Error::field("process", "must be set"))?;
     let console = match (process.terminal().unwrap_or(false), l.console_socket) {
         (true, Some(p)) => Some(crate::console::connect(p)?),
         (true, None) => {
-            return Err(Error::Invalid(
-                "process.terminal is true but no --console-socket was given".into(),
+            return Err(Error::field(
+                "process.terminal",
+                "is true but no --console-socket was given",
             ))
         }
         (false, _) => None,
@@ -214,7 +180,7 @@ pub fn spawn(l: &Launch, hook_state: &dyn Fn(i32) -> Vec<u8>) -> Result<Pending>
         let _ = waitpid(Pid::from_raw(pid), None);
         e
     };
-    drive(l, &plan, &parent, pid, hook_state)
+    drive(l, &plan, &parent, pid)
         .map_err(|e| match e {
             // The init's own message beats the broken pipe it left behind.
             Error::Init(_) | Error::Hook(_) | Error::Interrupted(_) => e,
@@ -257,19 +223,14 @@ fn move_net_devices(l: &Launch, plan: &Plan, pid: i32) -> Result<()> {
         .find(|(f, ..)| *f == CloneFlags::CLONE_NEWNET)
     {
         Some((_, fd, _)) => crate::netdev::move_into(l.spec, fd.as_fd()),
-        None => Err(Error::Invalid(
-            "linux.netDevices needs a network namespace".into(),
+        None => Err(Error::field(
+            "linux.netDevices",
+            "needs a network namespace",
         )),
     }
 }
 
-fn drive(
-    l: &Launch,
-    plan: &Plan,
-    chan: &sync::Channel,
-    pid: i32,
-    hook_state: &dyn Fn(i32) -> Vec<u8>,
-) -> Result<()> {
+fn drive(l: &Launch, plan: &Plan, chan: &sync::Channel, pid: i32) -> Result<()> {
     if plan.new.contains(CloneFlags::CLONE_NEWUSER) {
         crate::userns::write_maps(l.spec, pid)?;
     }
@@ -294,12 +255,12 @@ fn drive(
                 let fd = fd.ok_or_else(|| Error::Init("sync: seccomp fd missing".into()))?;
                 let s = l.spec.linux().as_ref().and_then(|x| x.seccomp().as_ref());
                 let s = s.ok_or_else(|| Error::Init("sync: seccomp fd without profile".into()))?;
-                let state = crate::container::hook_state(l, pid, "creating");
+                let state = l.hook_state(pid, ContainerState::Creating);
                 crate::seccomp::send_to_agent(s, &state, pid, fd.as_fd())?;
             }
             Some(Msg::RunHooks) => {
                 let hooks = l.spec.hooks().as_ref();
-                let state = hook_state(pid);
+                let state = l.hook_state(pid, ContainerState::Created);
                 if let Some(h) = hooks.and_then(|h| h.prestart().as_ref()) {
                     crate::hooks::run_all("prestart", h, &state)?;
                 }
@@ -322,13 +283,7 @@ fn drive(
 }
 
 fn open_path(p: &Path) -> Result<OwnedFd> {
-    let c = CString::new(p.as_os_str().as_encoded_bytes())
+    let c = sys::cstring(p.as_os_str())
         .map_err(|_| Error::Invalid(format!("path with NUL: {}", p.display())))?;
-    // SAFETY: open(2) with a valid C string.
-    let fd = unsafe { libc::open(c.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error()).ctx(|| format!("open {}", p.display()));
-    }
-    // SAFETY: fresh fd we own.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    sys::openat(sys::CWD, &c, libc::O_PATH, 0).ctx(|| format!("open {}", p.display()))
 }

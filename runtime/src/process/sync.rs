@@ -2,7 +2,7 @@
 //! datagram, so no framing is needed and a dead peer reads as EOF.
 
 use std::io::{IoSlice, IoSliceMut};
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::sys::socket::{
     recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
@@ -89,12 +89,9 @@ pub fn pair() -> Result<(Channel, Channel)> {
 impl Channel {
     pub fn send(&self, m: &Msg) -> Result<()> {
         let b = m.encode();
-        // SAFETY: plain write of an owned buffer to an fd we own.
-        let n = unsafe { libc::write(self.0.as_raw_fd(), b.as_ptr().cast(), b.len()) };
-        if n < 0 {
-            return Err(std::io::Error::last_os_error()).ctx(|| "sync: send");
-        }
-        Ok(())
+        nix::unistd::write(&self.0, &b)
+            .map(drop)
+            .ctx(|| "sync: send")
     }
 
     /// Send `m` with `fd` attached as SCM_RIGHTS.
@@ -142,8 +139,7 @@ impl Channel {
             for c in msg.cmsgs().ctx(|| "sync: recv control data")? {
                 if let ControlMessageOwned::ScmRights(fds) = c {
                     for f in fds {
-                        // SAFETY: the kernel installed this fd for us; we own it.
-                        let owned = unsafe { OwnedFd::from_raw_fd(f) };
+                        let owned = crate::sys::adopt_fd(f).ctx(|| "sync: received fd")?;
                         fd.get_or_insert(owned);
                     }
                 }
@@ -167,25 +163,17 @@ impl Channel {
     pub fn failure_sent(&self) -> Option<String> {
         let mut buf = vec![0u8; 64 * 1024];
         for _ in 0..64 {
-            // SAFETY: recv into an owned buffer on an fd we own.
-            let n = unsafe {
-                libc::recv(
-                    self.0.as_raw_fd(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                    libc::MSG_DONTWAIT,
-                )
+            let n = match nix::sys::socket::recv(
+                self.0.as_raw_fd(),
+                &mut buf,
+                MsgFlags::MSG_DONTWAIT,
+            ) {
+                Ok(0) => return None,
+                Ok(n) => n,
+                Err(nix::errno::Errno::ECONNRESET | nix::errno::Errno::EINTR) => continue,
+                Err(_) => return None,
             };
-            if n == 0 {
-                return None;
-            }
-            if n < 0 {
-                match std::io::Error::last_os_error().raw_os_error() {
-                    Some(libc::ECONNRESET | libc::EINTR) => continue,
-                    _ => return None,
-                }
-            }
-            if let Some(Msg::Failed(e)) = Msg::decode(&buf[..n as usize]) {
+            if let Some(Msg::Failed(e)) = Msg::decode(&buf[..n]) {
                 return Some(e);
             }
         }

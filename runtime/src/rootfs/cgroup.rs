@@ -13,11 +13,12 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use super::mountinfo::{self, MountInfo};
-use super::mounts::{self, mount_err};
+use super::ctx::Ctx;
+use super::mounts;
 use super::options::{MountOptions, SB_FLAGS};
-use super::sys::{self, MountAttr};
-use super::{Ctx, RootfsError};
+use super::{mount_err, RootfsError};
+use crate::mountinfo::{self, MountInfo};
+use crate::sys::{self, MountAttr};
 
 const HOST_CGROUP: &str = "/sys/fs/cgroup";
 

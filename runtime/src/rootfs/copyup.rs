@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use super::sys;
+use crate::sys;
 
 const DIR_FLAGS: libc::c_int = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW;
 
@@ -76,7 +76,7 @@ fn copy_entry(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, name: &CStr) -> io::Resu
 }
 
 /// Owner first, then the mode: chown clears setuid/setgid bits.
-fn own(fd: BorrowedFd<'_>, st: &libc::stat, perm: libc::mode_t) -> io::Result<()> {
+fn own(fd: BorrowedFd<'_>, st: &sys::Stat, perm: libc::mode_t) -> io::Result<()> {
     sys::fchown_fd(fd, st.st_uid, st.st_gid)?;
     nix::sys::stat::fchmod(fd, nix::sys::stat::Mode::from_bits_truncate(perm))
         .map_err(io::Error::from)

@@ -8,13 +8,15 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
+use nix::sys::stat::{umask, Mode};
 use oci_spec::runtime::{LinuxDeviceType, Spec};
 
+use super::ctx::Ctx;
 use super::mounts::{self, is_bind};
 use super::options::MountOptions;
-use super::resolve::{self, clean, CWD};
-use super::sys;
-use super::{Ctx, RootfsError};
+use super::resolve::{self, clean};
+use super::RootfsError;
+use crate::sys;
 
 struct Device {
     path: PathBuf,
@@ -72,12 +74,10 @@ pub(crate) fn setup(ctx: &mut Ctx<'_>, spec: &Spec) -> Result<(), RootfsError> {
     let devices = device_list(spec)?;
 
     // Exact modes from mknod, without a chmod per node.
-    // SAFETY: umask only swaps the process mask; we restore it below.
-    let old_umask = unsafe { libc::umask(0) };
+    let old_umask = umask(Mode::empty());
     let mut cache = None;
     let res = devices.iter().try_for_each(|d| create(ctx, &mut cache, d));
-    // SAFETY: restoring the saved mask.
-    unsafe { libc::umask(old_umask) };
+    umask(old_umask);
     res?;
 
     let dev = match cache {
@@ -187,7 +187,7 @@ fn rdev(d: &Device) -> libc::dev_t {
     }
 }
 
-fn matches(d: &Device, st: &libc::stat) -> bool {
+fn matches(d: &Device, st: &sys::Stat) -> bool {
     sys::file_type(st) == d.kind && (d.kind == libc::S_IFIFO || st.st_rdev == rdev(d))
 }
 
@@ -256,7 +256,7 @@ fn bind_from_host(
     name: &CString,
 ) -> Result<(), RootfsError> {
     let host = sys::cstring(d.path.as_os_str()).map_err(err(&d.path, "path"))?;
-    let tree = sys::open_tree(CWD, &host, libc::OPEN_TREE_CLONE)
+    let tree = sys::open_tree(sys::CWD, &host, libc::OPEN_TREE_CLONE)
         .map_err(err(&d.path, "open host device"))?;
     let st = sys::fstat(tree.as_fd()).map_err(err(&d.path, "stat host device"))?;
     if !matches(d, &st) {

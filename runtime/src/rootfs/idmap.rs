@@ -7,7 +7,7 @@
 //! user namespace.
 
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use oci_spec::runtime::LinuxIdMapping;
@@ -45,7 +45,7 @@ impl IdmappedTrees {
 }
 
 fn err(dest: &Path, op: impl Into<String>) -> impl FnOnce(io::Error) -> RootfsError {
-    super::mounts::mount_err(dest, op)
+    super::mount_err(dest, op)
 }
 
 /// Idmap the detached tree `tree` (the bind source of `dest`).
@@ -53,29 +53,7 @@ pub(crate) fn apply(tree: BorrowedFd<'_>, m: &Idmap, dest: &Path) -> Result<(), 
     let uid = translate(&m.uid, "/proc/self/uid_map").map_err(err(dest, "uidMappings"))?;
     let gid = translate(&m.gid, "/proc/self/gid_map").map_err(err(dest, "gidMappings"))?;
     let userns = userns_with(&uid, &gid).map_err(err(dest, "make the idmap user namespace"))?;
-    let raw = libc::mount_attr {
-        attr_set: libc::MOUNT_ATTR_IDMAP,
-        attr_clr: 0,
-        propagation: 0,
-        userns_fd: userns.as_raw_fd() as u64,
-    };
-    let mut flags = libc::AT_EMPTY_PATH as libc::c_uint;
-    if m.recursive {
-        flags |= libc::AT_RECURSIVE as libc::c_uint;
-    }
-    // SAFETY: valid fd, empty path, a mount_attr of the declared size.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            tree.as_raw_fd(),
-            c"".as_ptr(),
-            flags,
-            &raw as *const libc::mount_attr,
-            std::mem::size_of::<libc::mount_attr>(),
-        )
-    };
-    if r != 0 {
-        let e = io::Error::last_os_error();
+    if let Err(e) = crate::sys::mount_setattr_idmap(tree, userns.as_fd(), m.recursive) {
         let why = if e.raw_os_error() == Some(libc::EINVAL) {
             " (the source filesystem may not support idmapped mounts)"
         } else {
@@ -123,19 +101,16 @@ fn translate(maps: &[LinuxIdMapping], own: &str) -> io::Result<String> {
 /// A user namespace with these maps, held by a child that lives only until
 /// its namespace fd is open.
 fn userns_with(uid_map: &str, gid_map: &str) -> io::Result<OwnedFd> {
-    let child = crate::process::clone3(nix::sched::CloneFlags::CLONE_NEWUSER, None)
-        .map_err(|e| io::Error::other(e.to_string()))?;
+    let child = crate::sys::clone::clone(nix::sched::CloneFlags::CLONE_NEWUSER, None)?.pid;
     if child == 0 {
-        // SAFETY: the child only waits to be killed. Dumpable, so its
-        // /proc files belong to its own uid (the init's) rather than to
-        // the host root owning the inherited mm, which a container init
-        // in a user namespace could not open for writing.
-        unsafe {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
-            libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0);
-            loop {
-                libc::pause();
-            }
+        // The child only waits to be killed. Dumpable, so its /proc files
+        // belong to its own uid (the init's) rather than to the host root
+        // owning the inherited mm, which a container init in a user
+        // namespace could not open for writing.
+        let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::prctl::set_dumpable(true);
+        loop {
+            nix::unistd::pause();
         }
     }
     let res = (|| {
@@ -159,11 +134,9 @@ fn userns_with(uid_map: &str, gid_map: &str) -> io::Result<OwnedFd> {
             .map(OwnedFd::from)
             .map_err(|e| io::Error::other(format!("open ns/user: {}", chain(&e))))
     })();
-    // SAFETY: kill and reap our own child.
-    unsafe {
-        libc::kill(child, libc::SIGKILL);
-        libc::waitpid(child, std::ptr::null_mut(), 0);
-    }
+    let child = nix::unistd::Pid::from_raw(child);
+    let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+    let _ = nix::sys::wait::waitpid(child, None);
     res
 }
 

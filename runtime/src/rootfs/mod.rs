@@ -15,8 +15,8 @@
 //! - `finalize`, after the pivot: maskedPaths, readonlyPaths, root.readonly
 //!   and the final rootfsPropagation of "/".
 //!
-//! How mounts are made: destinations are resolved to O_PATH fds with
-//! openat2(RESOLVE_IN_ROOT) (libpathrs' emulation when openat2 is missing).
+//! How mounts are made: destinations are resolved to O_PATH fds by libpathrs
+//! (openat2(RESOLVE_IN_ROOT), or its own checked walk where that is missing).
 //! New filesystems are mounted with mount(2) onto "/proc/self/fd/N" of that
 //! fd (one syscall; the host /proc is still ours before the pivot). Bind
 //! mounts are cloned with open_tree, get their flags with mount_setattr while
@@ -28,37 +28,30 @@
 
 mod cgroup;
 mod copyup;
+mod ctx;
 mod devices;
+mod entry;
 mod idmap;
+use ctx::Ctx;
+pub use ctx::RootfsOpts;
 pub use idmap::IdmappedTrees;
-mod mountinfo;
 mod mounts;
 mod options;
 mod paths;
 mod pivot;
 mod resolve;
-pub(crate) mod sys;
 
 use std::io;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
+use crate::sys;
 use resolve::{Root, Undo};
 
 /// The mount options berth gives a meaning to (for `berth features`).
 pub fn known_mount_options() -> Vec<&'static str> {
     options::known()
-}
-
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RootfsOpts {
-    /// --no-pivot: MS_MOVE the rootfs onto "/" and chroot instead of pivot_root.
-    pub no_pivot: bool,
-    /// The init has its own mount namespace (config has a mount namespace).
-    pub new_mntns: bool,
-    /// The init is in a user namespace: mknod is not allowed there.
-    pub in_userns: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -90,28 +83,17 @@ pub enum RootfsError {
     },
 }
 
+pub(crate) fn mount_err(
+    dest: &Path,
+    op: impl Into<String>,
+) -> impl FnOnce(io::Error) -> RootfsError {
+    let (dest, op) = (dest.to_path_buf(), op.into());
+    move |source| RootfsError::Mount { dest, op, source }
+}
+
 pub(crate) fn path_err(op: &str, path: &Path) -> impl FnOnce(io::Error) -> RootfsError {
     let (op, path) = (op.to_string(), path.to_path_buf());
     move |source| RootfsError::Path { op, path, source }
-}
-
-/// Everything a mount step needs. `undo` collects what to take back if a
-/// later step fails.
-pub(crate) struct Ctx<'a> {
-    pub root: &'a Root,
-    pub bundle: &'a Path,
-    pub opts: &'a RootfsOpts,
-    pub cgroupns: bool,
-    pub undo: Undo,
-    /// `context="..."` for new filesystems (linux.mountLabel, SELinux only).
-    pub mount_context: Option<String>,
-    /// linux.uidMappings and gidMappings, for `idmap` without its own.
-    pub user_maps: (
-        Vec<oci_spec::runtime::LinuxIdMapping>,
-        Vec<oci_spec::runtime::LinuxIdMapping>,
-    ),
-    /// Bind sources the runtime already idmapped, by mount index.
-    pub idmapped: IdmappedTrees,
 }
 
 pub fn prepare(
@@ -222,7 +204,7 @@ fn prepare_mounts(
             before_cgroup()?;
         }
         let tree = ctx.idmapped.take(i);
-        mounts::mount_entry(ctx, m, tree)?;
+        entry::mount_entry(ctx, m, tree)?;
     }
     devices::setup(ctx, spec)
 }
@@ -326,14 +308,14 @@ pub fn private_procfs() -> Result<std::os::fd::OwnedFd, RootfsError> {
     let fd = fresh()
         .or_else(|_| {
             sys::open_tree(
-                resolve::CWD,
+                sys::CWD,
                 c"/proc",
                 libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC,
             )
         })
         .or_else(|_| {
             sys::openat(
-                resolve::CWD,
+                sys::CWD,
                 c"/proc",
                 libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW,
                 0,

@@ -2,18 +2,18 @@
 //! destination resolved inside the rootfs.
 
 use std::ffi::OsStr;
-use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use oci_spec::runtime::{LinuxIdMapping, Mount};
 
+use super::ctx::Ctx;
 use super::idmap::Idmap;
 use super::options::{self, MountOptions, SB_FLAGS};
-use super::resolve::{clean, CWD};
-use super::sys::{self, MountAttr, ProcFd};
-use super::{cgroup, copyup, Ctx, RootfsError};
+use super::resolve::clean;
+use super::{copyup, mount_err, RootfsError};
+use crate::sys::{self, MountAttr, ProcFd};
 
 /// Paths under /proc that may be mounted over (lxcfs, CRIU); anything else
 /// there could hide or fake files the runtime or the kernel rely on.
@@ -30,15 +30,7 @@ const PROC_ALLOWED: &[&str] = &[
     "/proc/sys/crypto/fips_enabled",
 ];
 
-pub(crate) fn mount_err(
-    dest: &Path,
-    op: impl Into<String>,
-) -> impl FnOnce(io::Error) -> RootfsError {
-    let (dest, op) = (dest.to_path_buf(), op.into());
-    move |source| RootfsError::Mount { dest, op, source }
-}
-
-fn invalid(dest: &Path, reason: impl Into<String>) -> RootfsError {
+pub(super) fn invalid(dest: &Path, reason: impl Into<String>) -> RootfsError {
     RootfsError::Invalid {
         field: format!("mount {}", dest.display()),
         reason: reason.into(),
@@ -52,93 +44,10 @@ pub(crate) fn is_bind(m: &Mount) -> bool {
             .is_some_and(|o| o.iter().any(|o| o == "bind" || o == "rbind"))
 }
 
-pub(crate) fn mount_entry(
-    ctx: &mut Ctx<'_>,
-    m: &Mount,
-    tree: Option<OwnedFd>,
-) -> Result<(), RootfsError> {
-    let dest = clean(m.destination());
-    let o = options::parse(m.options().as_deref().unwrap_or(&[]), &dest)?;
-    if dest == Path::new("/") {
-        return Err(invalid(
-            &dest,
-            "mounting over the container root is not supported",
-        ));
-    }
-    let typ = m.typ().as_deref().unwrap_or("");
-    if o.copyup && typ != "tmpfs" {
-        return Err(invalid(
-            &dest,
-            format!("tmpcopyup applies to tmpfs, not {typ:?}"),
-        ));
-    }
-    let idmap = idmap_of(&ctx.user_maps, m, &o, &dest)?;
-    if idmap.is_some() && !(o.bind || typ == "bind") {
-        return Err(invalid(
-            &dest,
-            "idmap, ridmap and uid/gidMappings are supported for bind mounts only",
-        ));
-    }
-    if o.bind || typ == "bind" {
-        let source = m
-            .source()
-            .as_deref()
-            .ok_or_else(|| invalid(&dest, "a bind mount needs a source"))?;
-        let source = if source.is_absolute() {
-            source.to_path_buf()
-        } else {
-            ctx.bundle.join(source)
-        };
-        if let Some(tree) = tree {
-            return bind_tree(ctx, tree, &dest, None, &o);
-        }
-        return bind(ctx, &source, &dest, None, &o, idmap.as_ref());
-    }
-    if typ.is_empty() {
-        return Err(invalid(
-            &dest,
-            "type is required unless the mount is a bind mount",
-        ));
-    }
-    let source = m
-        .source()
-        .as_deref()
-        .map_or(OsStr::new(typ), Path::as_os_str);
-    if typ == "cgroup" {
-        return cgroup::mount(ctx, &dest, &o);
-    }
-    match fresh(ctx, typ, source, &dest, &o, false) {
-        Err(RootfsError::Mount { source: e, .. })
-            if typ == "sysfs" && ctx.opts.in_userns && e.raw_os_error() == Some(libc::EPERM) =>
-        {
-            sysfs_bind(ctx, &dest, &o)
-        }
-        r => r.map(drop),
-    }
-}
-
-/// The kernel gives a user namespace a new sysfs only together with a
-/// network namespace it owns; without one, /sys is the host's, bound
-/// recursively with the mount's flags (crun's fallback, and what `spec
-/// --rootless` writes).
-fn sysfs_bind(ctx: &mut Ctx<'_>, dest: &Path, o: &MountOptions) -> Result<(), RootfsError> {
-    crate::logging::debug(|| {
-        format!(
-            "mount {}: sysfs refused in this user namespace, binding the host's /sys",
-            dest.display()
-        )
-    });
-    let mut b = o.clone();
-    b.bind = true;
-    b.recursive_bind = true;
-    b.data.clear();
-    bind(ctx, Path::new("/sys"), dest, None, &b, None)
-}
-
 /// The idmapping a mount asks for: its own mappings, or with only
 /// `idmap`/`ridmap` the container's (runc's rule). Mappings alone imply
 /// `idmap`, as in runc.
-fn idmap_of(
+pub(super) fn idmap_of(
     user_maps: &(Vec<LinuxIdMapping>, Vec<LinuxIdMapping>),
     m: &Mount,
     o: &MountOptions,
@@ -309,7 +218,7 @@ pub(crate) fn bind(
     if o.recursive_bind {
         flags |= libc::AT_RECURSIVE as libc::c_uint;
     }
-    let tree = sys::open_tree(CWD, &c_source, flags).map_err(mount_err(
+    let tree = sys::open_tree(sys::CWD, &c_source, flags).map_err(mount_err(
         dest,
         format!("open bind source {}", source.display()),
     ))?;
@@ -320,7 +229,7 @@ pub(crate) fn bind(
 }
 
 /// Attach a detached bind source at `dest`.
-fn bind_tree(
+pub(super) fn bind_tree(
     ctx: &mut Ctx<'_>,
     tree: OwnedFd,
     dest: &Path,
@@ -362,7 +271,7 @@ pub(crate) fn idmapped_source(
     if o.recursive_bind {
         flags |= libc::AT_RECURSIVE as libc::c_uint;
     }
-    let tree = sys::open_tree(CWD, &c_source, flags).map_err(mount_err(
+    let tree = sys::open_tree(sys::CWD, &c_source, flags).map_err(mount_err(
         &dest,
         format!("open bind source {}", source.display()),
     ))?;

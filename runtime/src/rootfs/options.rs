@@ -6,8 +6,8 @@ use std::path::Path;
 
 use libc::c_ulong;
 
-use super::sys::MountAttr;
 use super::RootfsError;
+use crate::sys::MountAttr;
 
 #[derive(Debug, Default, Clone)]
 pub(crate) struct MountOptions {

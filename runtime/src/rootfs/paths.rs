@@ -11,8 +11,8 @@ use oci_spec::runtime::Spec;
 use super::mounts::is_bind;
 use super::options;
 use super::resolve::{clean, Root};
-use super::sys::{self, MountAttr};
 use super::RootfsError;
+use crate::sys::{self, MountAttr};
 
 const RO: MountAttr = MountAttr {
     set: libc::MOUNT_ATTR_RDONLY,

@@ -3,8 +3,8 @@
 use std::os::fd::AsFd;
 use std::path::Path;
 
-use super::resolve::CWD;
-use super::{mountinfo, path_err, sys, RootfsError, RootfsOpts};
+use super::{path_err, sys, RootfsError, RootfsOpts};
+use crate::mountinfo;
 
 pub(crate) fn enter(rootfs: &Path, opts: &RootfsOpts) -> Result<(), RootfsError> {
     let c = sys::cstring(rootfs.as_os_str()).map_err(path_err("rootfs", rootfs))?;
@@ -23,8 +23,8 @@ pub(crate) fn enter(rootfs: &Path, opts: &RootfsOpts) -> Result<(), RootfsError>
 /// needed in the image.
 fn pivot(rootfs: &Path, c: &std::ffi::CStr) -> Result<(), RootfsError> {
     let dir = libc::O_PATH | libc::O_DIRECTORY;
-    let new_root = sys::openat(CWD, c, dir, 0).map_err(path_err("open", rootfs))?;
-    let old_root = sys::openat(CWD, c"/", dir, 0).map_err(path_err("open", Path::new("/")))?;
+    let new_root = sys::openat(sys::CWD, c, dir, 0).map_err(path_err("open", rootfs))?;
+    let old_root = sys::openat(sys::CWD, c"/", dir, 0).map_err(path_err("open", Path::new("/")))?;
     sys::fchdir(new_root.as_fd()).map_err(path_err("chdir", rootfs))?;
     sys::pivot_root(c".", c".").map_err(path_err("pivot_root", rootfs))?;
     // The kernel does not promise where "." points after the pivot; go to the
@@ -67,7 +67,7 @@ fn move_root(rootfs: &Path, c: &std::ffi::CStr) -> Result<(), RootfsError> {
             Err(e) => return Err(path_err("unmount", p)(e)),
         }
     }
-    let new_root = sys::openat(CWD, c, libc::O_PATH | libc::O_DIRECTORY, 0)
+    let new_root = sys::openat(sys::CWD, c, libc::O_PATH | libc::O_DIRECTORY, 0)
         .map_err(path_err("open", rootfs))?;
     sys::fchdir(new_root.as_fd()).map_err(path_err("chdir", rootfs))?;
     sys::mount(Some(c), c"/", None, libc::MS_MOVE, None)

@@ -1,7 +1,9 @@
 //! Path resolution confined to the container rootfs, and creation of missing
-//! mountpoints. Every lookup goes through openat2(RESOLVE_IN_ROOT), so a
-//! symlink or ".." in the image is resolved as if the rootfs were "/" and can
-//! never reach a host path. Creation happens with *at() calls relative to an
+//! mountpoints. Every lookup goes through libpathrs, which resolves a
+//! symlink or ".." in the image as if the rootfs were "/" (openat2 with
+//! RESOLVE_IN_ROOT where the kernel has it, retrying the EAGAIN a concurrent
+//! rename causes; its own checked walk where not), so nothing can reach a
+//! host path. Creation happens with *at() calls relative to an
 //! already-resolved parent fd, never through a path string.
 
 use std::ffi::{CStr, CString, OsStr};
@@ -10,9 +12,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 use std::rc::Rc;
 
-use super::sys;
-
-const RESOLVE: u64 = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+use crate::sys;
 
 /// Lexically clean `path` into an absolute path: "." dropped, ".." popped but
 /// never above "/". Relative paths are taken relative to "/".
@@ -43,7 +43,7 @@ pub(crate) struct Root {
 impl Root {
     pub(crate) fn open(path: &Path) -> io::Result<Root> {
         let c = sys::cstring(path.as_os_str())?;
-        let fd = sys::openat(CWD, &c, libc::O_PATH | libc::O_DIRECTORY, 0)?;
+        let fd = sys::openat(sys::CWD, &c, libc::O_PATH | libc::O_DIRECTORY, 0)?;
         Ok(Root { fd })
     }
 
@@ -54,20 +54,6 @@ impl Root {
     /// O_PATH fd of `path` inside the root. Mounts on the final component are
     /// traversed, so the fd names the topmost mount there.
     pub(crate) fn resolve(&self, path: &Path, nofollow: bool) -> io::Result<OwnedFd> {
-        let c = sys::cstring(path.as_os_str())?;
-        let mut flags = libc::O_PATH;
-        if nofollow {
-            flags |= libc::O_NOFOLLOW;
-        }
-        match sys::openat2(self.fd(), &c, flags, RESOLVE) {
-            Err(e) if sys::is_errno(&e, libc::ENOSYS) => self.resolve_emulated(path, nofollow),
-            r => r,
-        }
-    }
-
-    /// openat2 is missing (pre-5.6 kernel, or an old seccomp profile that
-    /// rejects it): fall back to libpathrs' userspace in-root resolver.
-    fn resolve_emulated(&self, path: &Path, nofollow: bool) -> io::Result<OwnedFd> {
         let root = pathrs::RootRef::from_fd(self.fd());
         let h = if nofollow {
             root.resolve_nofollow(path)
@@ -147,10 +133,6 @@ impl Root {
     }
 }
 
-pub(crate) const CWD: BorrowedFd<'static> =
-    // SAFETY: AT_FDCWD is a valid "fd" for every *at() call.
-    unsafe { BorrowedFd::borrow_raw(libc::AT_FDCWD) };
-
 struct Created {
     parent: Rc<OwnedFd>,
     name: CString,
@@ -191,7 +173,7 @@ impl Undo {
 
     /// Record an inode created by name (mknod, symlink) under `parent`,
     /// given its lstat.
-    pub(crate) fn record(&mut self, parent: &Rc<OwnedFd>, name: &CStr, st: &libc::stat) {
+    pub(crate) fn record(&mut self, parent: &Rc<OwnedFd>, name: &CStr, st: &sys::Stat) {
         self.created.push(Created {
             parent: Rc::clone(parent),
             name: name.to_owned(),

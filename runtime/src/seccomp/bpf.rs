@@ -2,26 +2,20 @@
 //! with forward labels for the stub berth prepends, and the seccomp(2) load.
 
 use std::io::{Read, Seek, SeekFrom};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 
 use libc::sock_filter;
 use libseccomp::ScmpFilterContext;
+use nix::sys::memfd::{memfd_create, MFdFlags};
 
 use super::SeccompError;
 
 /// The program libseccomp generated, exported through a memfd: unlike a
 /// pipe, it cannot fill up and block this single-threaded process.
 pub fn export(ctx: &ScmpFilterContext) -> Result<Vec<sock_filter>, SeccompError> {
-    // SAFETY: memfd_create with a static C string.
-    let fd = unsafe { libc::memfd_create(c"berth-seccomp".as_ptr(), libc::MFD_CLOEXEC) };
-    if fd < 0 {
-        return Err(io(
-            "memfd for the BPF program",
-            std::io::Error::last_os_error(),
-        ));
-    }
-    // SAFETY: fresh fd we own.
-    let mut f = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    let fd = memfd_create(c"berth-seccomp", MFdFlags::MFD_CLOEXEC)
+        .map_err(|e| io("memfd for the BPF program", e.into()))?;
+    let mut f = std::fs::File::from(fd);
     ctx.export_bpf(&f)
         .map_err(SeccompError::lib("export BPF program"))?;
     let mut bytes = Vec::new();
@@ -50,32 +44,7 @@ pub fn export(ctx: &ScmpFilterContext) -> Result<Vec<sock_filter>, SeccompError>
 /// Install `prog` on the calling thread; returns the listener fd when
 /// `flags` asks for one.
 pub fn load(prog: &[sock_filter], flags: libc::c_ulong) -> Result<Option<OwnedFd>, SeccompError> {
-    let fprog = libc::sock_fprog {
-        len: u16::try_from(prog.len()).map_err(|_| {
-            io(
-                "load filter",
-                std::io::Error::other(format!("{} instructions is too long", prog.len())),
-            )
-        })?,
-        filter: prog.as_ptr().cast_mut(),
-    };
-    // SAFETY: seccomp(2) reads the program through fprog, which borrows `prog`.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_seccomp,
-            libc::SECCOMP_SET_MODE_FILTER,
-            flags,
-            &fprog as *const libc::sock_fprog,
-        )
-    };
-    if r < 0 {
-        return Err(io("load filter", std::io::Error::last_os_error()));
-    }
-    if flags & libc::SECCOMP_FILTER_FLAG_NEW_LISTENER == 0 {
-        return Ok(None);
-    }
-    // SAFETY: with NEW_LISTENER, seccomp(2) returns a fresh fd we own.
-    Ok(Some(unsafe { OwnedFd::from_raw_fd(r as i32) }))
+    crate::sys::bpf::seccomp_load(prog, flags).map_err(|e| io("load filter", e))
 }
 
 fn io(ctx: &str, source: std::io::Error) -> SeccompError {

@@ -3,14 +3,15 @@
 //! default are dropped, and several conditions on one argument become
 //! separate rules (OR) because libseccomp compares each argument once per rule.
 
-use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext};
+use libseccomp::{ScmpAction, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext};
 use libseccomp::{ScmpFilterAttr, ScmpSyscall};
 
 use oci_spec::runtime::{
-    Arch, LinuxSeccomp, LinuxSeccompAction as A, LinuxSeccompArg, LinuxSeccompFilterFlag as F,
+    LinuxSeccomp, LinuxSeccompAction as A, LinuxSeccompArg, LinuxSeccompFilterFlag as F,
     LinuxSeccompOperator as Op, LinuxSyscall,
 };
 
+use super::arch::arch;
 use super::{Filter, SeccompError};
 
 /// Beyond this many rules libseccomp's binary-tree layout is faster to run (runc's threshold).
@@ -202,42 +203,6 @@ fn action(a: A, errno_ret: Option<u32>, ret_field: &str) -> Result<ScmpAction, S
         A::ScmpActNotify => ScmpAction::Notify,
         A::ScmpActAllow => ScmpAction::Allow,
     })
-}
-
-/// OCI arch names and libseccomp's; the OCI enum's values are libseccomp's tokens.
-pub(super) const ARCHES: &[(Arch, ScmpArch)] = &[
-    (Arch::ScmpArchNative, ScmpArch::Native),
-    (Arch::ScmpArchX86, ScmpArch::X86),
-    (Arch::ScmpArchX86_64, ScmpArch::X8664),
-    (Arch::ScmpArchX32, ScmpArch::X32),
-    (Arch::ScmpArchArm, ScmpArch::Arm),
-    (Arch::ScmpArchAarch64, ScmpArch::Aarch64),
-    (Arch::ScmpArchMips, ScmpArch::Mips),
-    (Arch::ScmpArchMips64, ScmpArch::Mips64),
-    (Arch::ScmpArchMips64n32, ScmpArch::Mips64N32),
-    (Arch::ScmpArchMipsel, ScmpArch::Mipsel),
-    (Arch::ScmpArchMipsel64, ScmpArch::Mipsel64),
-    (Arch::ScmpArchMipsel64n32, ScmpArch::Mipsel64N32),
-    (Arch::ScmpArchPpc, ScmpArch::Ppc),
-    (Arch::ScmpArchPpc64, ScmpArch::Ppc64),
-    (Arch::ScmpArchPpc64le, ScmpArch::Ppc64Le),
-    (Arch::ScmpArchS390, ScmpArch::S390),
-    (Arch::ScmpArchS390x, ScmpArch::S390X),
-    (Arch::ScmpArchParisc, ScmpArch::Parisc),
-    (Arch::ScmpArchParisc64, ScmpArch::Parisc64),
-    (Arch::ScmpArchRiscv64, ScmpArch::Riscv64),
-    (Arch::ScmpArchLoongarch64, ScmpArch::Loongarch64),
-    (Arch::ScmpArchM68k, ScmpArch::M68k),
-    (Arch::ScmpArchSh, ScmpArch::Sh),
-    (Arch::ScmpArchSheb, ScmpArch::Sheb),
-];
-
-pub(super) fn arch(a: Arch) -> ScmpArch {
-    ARCHES
-        .iter()
-        .find(|(oci, _)| *oci == a)
-        .map(|(_, s)| *s)
-        .expect("ARCHES lists every OCI arch")
 }
 
 fn invalid(field: &str, msg: &str) -> SeccompError {

@@ -15,8 +15,8 @@ use libc::sock_filter;
 use libseccomp::{ScmpAction, ScmpArch, ScmpSyscall};
 use oci_spec::runtime::{Arch, LinuxSeccomp};
 
+use super::arch::{arch, ARCHES};
 use super::bpf::Asm;
-use super::build::{arch, ARCHES};
 use super::SeccompError;
 
 /// Offsets in struct seccomp_data.

@@ -6,6 +6,7 @@
 //! flags libseccomp 2.5 does not know.
 
 mod agent;
+mod arch;
 mod bpf;
 mod build;
 mod enosys;
@@ -122,7 +123,7 @@ pub mod known {
         super::build::OPERATORS
     }
     pub fn archs() -> impl Iterator<Item = Arch> {
-        super::build::ARCHES.iter().map(|(a, _)| *a)
+        super::arch::ARCHES.iter().map(|(a, _)| *a)
     }
     pub fn flags() -> impl Iterator<Item = LinuxSeccompFilterFlag> {
         super::build::FLAGS.iter().map(|(f, _)| *f)
@@ -138,16 +139,6 @@ pub mod known {
         if bits == 0 {
             return true;
         }
-        // SAFETY: a NULL program is never dereferenced by a kernel that
-        // rejects the call; one that accepts the flags faults on it.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_seccomp,
-                libc::SECCOMP_SET_MODE_FILTER,
-                bits,
-                std::ptr::null::<libc::c_void>(),
-            )
-        };
-        r < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EFAULT)
+        crate::sys::bpf::seccomp_flags_supported(bits)
     }
 }

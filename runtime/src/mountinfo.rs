@@ -1,4 +1,5 @@
-//! Minimal /proc/self/mountinfo reader (only the fields we use).
+//! Minimal /proc/self/mountinfo reader (only the fields berth uses), for
+//! the rootfs (pivot, cgroup mounts) and the cgroup layout discovery.
 
 use std::io;
 
