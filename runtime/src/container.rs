@@ -276,7 +276,7 @@ pub fn start(dir: &Dir, st: &Stored) -> Result<()> {
         Some((b'0', rest)) => {
             return Err(Error::Init(String::from_utf8_lossy(rest).into_owned()));
         }
-        _ => return Err(Error::Init("container init exited before start".into())),
+        _ => return Err(Error::Init("exited before start".into())),
     }
     if !st.poststart.is_empty() {
         let state = stored_hook_state(st, ContainerState::Running);

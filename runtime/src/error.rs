@@ -93,6 +93,16 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Constructors for the typed invalid-input variants (the CLI, a binary
 /// module, builds them too).
 impl Error {
+    /// What a container process reports to berth when its setup fails. The
+    /// parent wraps it in `Init` again, so an `Init` error goes without its
+    /// prefix (else the user reads "container init: container init: …").
+    pub fn child_report(&self) -> String {
+        match self {
+            Error::Init(m) => m.clone(),
+            e => e.to_string(),
+        }
+    }
+
     pub fn field(field: impl Into<String>, reason: impl Into<String>) -> Error {
         Error::InvalidField {
             field: field.into(),
@@ -138,5 +148,22 @@ impl<T> Context<T> for std::result::Result<T, nix::Error> {
             ctx: ctx().into(),
             source,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+
+    #[test]
+    fn a_child_init_error_is_prefixed_once_by_the_parent() {
+        let child = Error::Init("set effective capabilities: EPERM".into());
+        let parent = Error::Init(child.child_report());
+        assert_eq!(
+            parent.to_string(),
+            "container init: set effective capabilities: EPERM"
+        );
+        let other = Error::field("process.cwd", "must be absolute");
+        assert_eq!(other.child_report(), other.to_string());
     }
 }

@@ -11,7 +11,7 @@ pub mod api;
 // The modules below are the implementation. The hidden public ones are
 // reachable for the crate's integration tests (cgroups, rootfs, seccomp),
 // its fuzz targets (events, hooks, seccomp, signal, state, validate) and the
-// command line (logging); none is a stable interface.
+// command line (logging, passwd); none is a stable interface.
 #[doc(hidden)]
 pub mod cgroups;
 mod checkpoint;
@@ -34,6 +34,8 @@ mod namespaces;
 mod netdev;
 mod notify;
 mod ops;
+#[doc(hidden)]
+pub mod passwd;
 mod placement;
 mod process;
 #[doc(hidden)]

@@ -17,6 +17,9 @@ struct Logger {
     path: Option<PathBuf>,
     format: Format,
     debug: bool,
+    /// berth's own pid: without --log, only berth itself writes to stderr,
+    /// never a container process, whose stderr is the container's.
+    pid: u32,
 }
 
 static LOGGER: OnceLock<Logger> = OnceLock::new();
@@ -38,28 +41,34 @@ pub fn init(path: Option<PathBuf>, format: Format, debug: bool) -> crate::Result
         path,
         format,
         debug,
+        pid: std::process::id(),
     });
     Ok(())
 }
 
 fn write(level: &str, msg: &str) {
     let Some(l) = LOGGER.get() else { return };
+    let line = |format| {
+        let time = crate::clock::now_rfc3339();
+        match format {
+            Format::Json => {
+                let v = serde_json::json!({"level": level, "msg": msg, "time": time});
+                format!("{v}\n")
+            }
+            Format::Text => format!("time={time:?} level={level} msg={msg:?}\n"),
+        }
+    };
     let Some(path) = &l.path else {
-        if l.debug && level == "debug" {
-            eprintln!("DEBU {msg}");
+        // Like runc, whose log goes to stderr without --log: a warning
+        // (running without a cgroup, say) must reach the user. Errors are
+        // not repeated: the command prints its own error line.
+        if (level == "warning" || level == "debug") && std::process::id() == l.pid {
+            let _ = std::io::stderr().write_all(line(l.format).as_bytes());
         }
         return;
     };
-    let time = crate::clock::now_rfc3339();
-    let line = match l.format {
-        Format::Json => {
-            let v = serde_json::json!({"level": level, "msg": msg, "time": time});
-            format!("{v}\n")
-        }
-        Format::Text => format!("time={time:?} level={level} msg={msg:?}\n"),
-    };
     if let Ok(mut f) = OpenOptions::new().create(true).append(true).open(path) {
-        let _ = f.write_all(line.as_bytes());
+        let _ = f.write_all(line(l.format).as_bytes());
     }
 }
 

@@ -156,11 +156,7 @@ fn method(m: &[LinuxIdMapping], k: Kind) -> Result<Method> {
         ))
     })?;
     let text = std::fs::read_to_string(k.subid_file()).unwrap_or_default();
-    let name = nix::unistd::User::from_uid(nix::unistd::geteuid())
-        .ok()
-        .flatten()
-        .map(|u| u.name)
-        .unwrap_or_default();
+    let name = crate::passwd::name_of(nix::unistd::geteuid().as_raw()).unwrap_or_default();
     let ranges = subid_ranges(&text, &name, nix::unistd::geteuid().as_raw());
     for x in m {
         let (start, size) = (u64::from(x.host_id()), u64::from(x.size()));

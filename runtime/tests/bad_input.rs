@@ -176,6 +176,8 @@ fn missing_executable() {
     b.args(&["/bin/does-not-exist"]);
     let err = create_fails(&b);
     assert!(err.contains("does-not-exist"), "{err}");
+    // The init's own error is wrapped once, not once per process it crossed.
+    assert_eq!(err.matches("container init:").count(), 1, "{err}");
 }
 
 #[test]

@@ -144,9 +144,40 @@ fn help_says_what_the_options_do() {
     let help = text(&out.stdout);
     assert!(help.contains("--systemd-cgroup"), "{help}");
     assert!(help.contains("transient systemd scope"), "{help}");
+    // Each command's help starts with its own summary.
+    for (cmd, about) in [
+        ("start", "Start a created container"),
+        ("pause", "Freeze every process"),
+        ("update", "Change a live container's cgroup limits"),
+        ("run", "Create and start a container"),
+        ("checkpoint", "Checkpoint a running container"),
+        ("restore", "Restore a container"),
+        ("exec", "Run a process in a running container"),
+    ] {
+        let help = text(&berth(&[cmd, "--help"]).stdout);
+        assert!(help.starts_with(about), "{cmd}: {help}");
+    }
     let help = text(&berth(&["update", "--help"]).stdout);
     assert!(
         !help.contains("l3-cache") && !help.contains("mem-bw"),
         "{help}"
     );
+}
+
+/// build.rs links berth statically. A static link that goes wrong (a
+/// library ld resolved to its .so) gives a binary that crashes at once or
+/// still needs ld.so.
+#[cfg(static_berth)]
+#[test]
+fn berth_is_static_and_starts() {
+    // ld.so lists a dynamic binary's libraries instead of running it; a
+    // static binary ignores the variable and runs.
+    let out = Command::new(BERTH)
+        .arg("--version")
+        .env("LD_TRACE_LOADED_OBJECTS", "1")
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{:?}\n{stdout}", out.status);
+    assert!(stdout.starts_with("berth "), "{stdout}");
 }

@@ -58,6 +58,11 @@ fn poststart_failure_by_oci_version() {
             assert!(marker.exists(), "{version}: poststop did not run");
         } else {
             assert!(out.status.success(), "{version}: {err}");
+            // Without --log, the warning goes to stderr, as runc's does.
+            assert!(
+                err.contains("level=warning") && err.contains("poststart hook #0"),
+                "{version}: the failing hook was not reported: {err}"
+            );
             assert_eq!(b.status(), "running", "{version}");
             b.ok(&["delete", "-f", &id]);
         }

@@ -68,8 +68,8 @@ struct BenchArgs {
     /// Runtime the ratios are relative to (default: the first).
     #[arg(long)]
     baseline: Option<String>,
-    /// Metric groups to run (lifecycle,run,exec,seq,par,shim,scale;
-    /// default all but shim and scale).
+    /// Metric groups to run (lifecycle,run,exec,seq,par,shim,scale,pods;
+    /// default all but shim, scale and pods).
     #[arg(long, value_delimiter = ',')]
     metrics: Vec<String>,
     /// Also run the shim group: containerd-shim-berth-v2 against
@@ -116,6 +116,9 @@ struct BenchArgs {
     /// Container counts N of the scale group (--metrics scale).
     #[arg(long, value_delimiter = ',', default_values_t = [10, 100])]
     scale: Vec<usize>,
+    /// Containers the pods group starts at once through containerd.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pods: usize,
     /// Seconds any single runtime call may take.
     #[arg(long, default_value_t = 30)]
     timeout: u64,
@@ -311,9 +314,12 @@ fn bench(a: BenchArgs) -> Result<bool> {
             .and_then(|e| Some(e.parent()?.to_path_buf()))
             .unwrap_or_default(),
     };
-    if groups.contains(&Group::Shim) && !shim_dir.join("containerd-shim-berth-v2").is_file() {
+    let needs_shim = groups
+        .iter()
+        .any(|g| matches!(g, Group::Shim | Group::Pods));
+    if needs_shim && !shim_dir.join("containerd-shim-berth-v2").is_file() {
         return Err(Error::Usage(format!(
-            "the shim group needs containerd-shim-berth-v2 in {} (--shim-dir)",
+            "the shim and pods groups need containerd-shim-berth-v2 in {} (--shim-dir)",
             shim_dir.display()
         )));
     }
@@ -386,6 +392,7 @@ fn bench(a: BenchArgs) -> Result<bool> {
         shim_dir: &shim_dir,
         pause: Duration::ZERO,
         scale: &a.scale,
+        pods: a.pods,
     };
     let spaced = Ctx {
         pause: Duration::from_millis(a.space),

@@ -160,11 +160,7 @@ fn owner(dir: &Path) -> String {
     let Ok(m) = std::fs::metadata(dir) else {
         return String::new();
     };
-    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(m.uid()))
-        .ok()
-        .flatten()
-        .map(|u| u.name)
-        .unwrap_or_else(|| format!("#{}", m.uid()))
+    berth::passwd::name_of(m.uid()).unwrap_or_else(|| format!("#{}", m.uid()))
 }
 
 /// runc's `ps`: "json" prints the container's host pids as a JSON array;

@@ -8,8 +8,10 @@ use berth::{Error, Result};
 use clap::Args;
 use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxPids};
 
-/// runc's `update` flags; sizes take k/m/g suffixes. runc's Intel RDT flags
-/// (--l3-cache-schema, --mem-bw-schema) are not offered: berth has no Intel RDT.
+// runc's `update` flags; sizes take k/m/g suffixes. runc's Intel RDT flags
+// (--l3-cache-schema, --mem-bw-schema) are not offered: berth has no Intel RDT.
+// (Not a doc comment: a deferred subcommand would take it as its about text
+// instead of the command's own.)
 #[derive(Args, Debug)]
 pub(super) struct UpdateArgs {
     /// A LinuxResources JSON file, or "-" for stdin; other flags are ignored.

@@ -184,7 +184,7 @@ fn child_main(
         }
         Err(e) => e,
     };
-    let _ = chan.send(&Msg::Failed(err.to_string()));
+    let _ = chan.send(&Msg::Failed(err.child_report()));
     // Without running the parent's destructors.
     crate::sys::proc::exit_now(127)
 }

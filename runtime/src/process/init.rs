@@ -56,7 +56,7 @@ pub fn run(c: Ctx) -> ! {
     match setup(&c, offsets, in_cgroup) {
         Ok(exec) => wait_for_start_and_exec(&c, exec),
         Err(e) => {
-            let _ = c.chan.send(&Msg::Failed(e.to_string()));
+            let _ = c.chan.send(&Msg::Failed(e.child_report()));
             exit(1)
         }
     }

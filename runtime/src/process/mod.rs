@@ -119,7 +119,7 @@ impl Pending {
         match r {
             Ok(Some(Msg::Detached)) => Ok(()),
             Ok(Some(Msg::Failed(e))) => Err(Error::Init(e)),
-            Ok(_) => Err(Error::Init("container init exited during create".into())),
+            Ok(_) => Err(Error::Init("exited during create".into())),
             Err(e) => Err(self.chan.failure_sent().map_or(e, Error::Init)),
         }
     }
@@ -273,11 +273,7 @@ fn drive(l: &Launch, plan: &Plan, chan: &sync::Channel, pid: i32) -> Result<()> 
             Some(Msg::Ready) => return Ok(()),
             Some(Msg::Failed(e)) => return Err(Error::Init(e)),
             Some(m) => return Err(Error::Init(format!("sync: unexpected {m:?}"))),
-            None => {
-                return Err(Error::Init(
-                    "container init exited during setup".to_string(),
-                ))
-            }
+            None => return Err(Error::Init("exited during setup".to_string())),
         }
     }
 }

@@ -114,12 +114,32 @@ impl Channel {
         Ok(self.recv_fd()?.0)
     }
 
+    /// The length of the next message, waiting for it (0 at EOF). Messages
+    /// are a byte or a short error text: a buffer sized to each one, not a
+    /// fixed 64 KiB one, keeps berth's and the init's heap small.
+    fn next_len(&self) -> nix::Result<usize> {
+        // SEQPACKET keeps message boundaries, and MSG_TRUNC makes the peek
+        // return the whole message's length however small the buffer.
+        nix::sys::socket::recv(
+            self.0.as_raw_fd(),
+            &mut [],
+            MsgFlags::MSG_PEEK | MsgFlags::MSG_TRUNC,
+        )
+    }
+
     /// Receive one message and the fd that came with it, if any. recvmsg
     /// costs what read does, and a plain read would drop an attached fd.
     pub fn recv_fd(&self) -> Result<(Option<Msg>, Option<OwnedFd>)> {
-        let mut buf = vec![0u8; 64 * 1024];
         let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
         loop {
+            let mut buf = match self.next_len() {
+                Ok(n) => vec![0u8; n.max(1)],
+                Err(nix::errno::Errno::EINTR) => {
+                    crate::interrupt::check()?;
+                    continue;
+                }
+                Err(e) => return Err(e).ctx(|| "sync: recv"),
+            };
             let mut iov = [IoSliceMut::new(&mut buf)];
             let r = recvmsg::<()>(
                 self.0.as_raw_fd(),
@@ -161,8 +181,16 @@ impl Channel {
     /// send of ours fails with EPIPE without reading it at all: a sync error
     /// is only worth reporting when there is no such message.
     pub fn failure_sent(&self) -> Option<String> {
-        let mut buf = vec![0u8; 64 * 1024];
         for _ in 0..64 {
+            let mut buf = match nix::sys::socket::recv(
+                self.0.as_raw_fd(),
+                &mut [],
+                MsgFlags::MSG_PEEK | MsgFlags::MSG_TRUNC | MsgFlags::MSG_DONTWAIT,
+            ) {
+                Ok(n) => vec![0u8; n.max(1)],
+                Err(nix::errno::Errno::ECONNRESET | nix::errno::Errno::EINTR) => continue,
+                Err(_) => return None,
+            };
             let n = match nix::sys::socket::recv(
                 self.0.as_raw_fd(),
                 &mut buf,
@@ -196,5 +224,35 @@ impl Channel {
             Some(m) => Err(Error::Init(format!("sync: expected {want:?}, got {m:?}"))),
             None => Err(Error::Init(format!("sync: peer went away before {want:?}"))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_of_any_length_come_through_whole() {
+        let (a, b) = pair().unwrap();
+        let long = "x".repeat(100_000);
+        for m in [Msg::Go(4242), Msg::Ready, Msg::Failed(long.clone())] {
+            a.send(&m).unwrap();
+            assert_eq!(b.recv().unwrap(), Some(m));
+        }
+        a.send(&Msg::Failed(long.clone())).unwrap();
+        drop(a);
+        assert_eq!(b.failure_sent(), Some(long));
+        assert_eq!(b.recv().unwrap(), None);
+    }
+
+    #[test]
+    fn an_fd_rides_along() {
+        let (a, b) = pair().unwrap();
+        let (r, _w) = nix::unistd::pipe().unwrap();
+        use std::os::fd::AsFd;
+        a.send_fd(&Msg::SeccompFd, r.as_fd()).unwrap();
+        let (m, fd) = b.recv_fd().unwrap();
+        assert_eq!(m, Some(Msg::SeccompFd));
+        assert!(fd.is_some());
     }
 }

@@ -9,6 +9,7 @@
 mod batch;
 mod exec;
 mod lifecycle;
+mod pods;
 mod scale;
 mod shim;
 
@@ -48,6 +49,9 @@ pub enum Group {
     Shim,
     /// The cost curve: N long-running containers (not in the default set).
     Scale,
+    /// N containers at once through containerd, berth's shim against
+    /// runc-v2 (not in the default set).
+    Pods,
 }
 
 impl Group {
@@ -60,7 +64,7 @@ impl Group {
     ];
 
     /// Every group `--metrics` accepts.
-    pub const KNOWN: [Group; 7] = [
+    pub const KNOWN: [Group; 8] = [
         Group::Lifecycle,
         Group::Run,
         Group::Exec,
@@ -68,6 +72,7 @@ impl Group {
         Group::Par,
         Group::Shim,
         Group::Scale,
+        Group::Pods,
     ];
 
     pub fn key(self) -> &'static str {
@@ -79,6 +84,7 @@ impl Group {
             Group::Par => "par",
             Group::Shim => "shim",
             Group::Scale => "scale",
+            Group::Pods => "pods",
         }
     }
 
@@ -110,6 +116,7 @@ impl Group {
             Group::Par => batch::measure_par(ctx)?,
             Group::Shim => shim::measure(ctx)?,
             Group::Scale => scale::measure(ctx)?,
+            Group::Pods => pods::measure(ctx)?,
         };
         for m in &mut metrics {
             m.finish(ctx.baseline);
@@ -139,6 +146,8 @@ pub struct Ctx<'a> {
     pub pause: Duration,
     /// Container counts of the scale group.
     pub scale: &'a [usize],
+    /// Containers the pods group starts at once.
+    pub pods: usize,
 }
 
 /// In which order the runtimes take their turn within a round.

@@ -41,16 +41,16 @@ const NS: &str = "berth-bench";
 const TEN: usize = 10;
 
 /// One side of the comparison: a row name and what `ctr run` needs.
-struct Shim {
-    row: &'static str,
-    args: Vec<String>,
+pub(super) struct Shim {
+    pub(super) row: &'static str,
+    pub(super) args: Vec<String>,
     /// Whether the memory metrics include this row.
     memory: bool,
 }
 
 /// A private containerd for the group; stopped (tasks, mounts, cgroups,
 /// state) when dropped.
-struct Containerd {
+pub(super) struct Containerd {
     dir: PathBuf,
     bin: PathBuf,
     sock: PathBuf,
@@ -79,7 +79,7 @@ fn run_checked(what: &str, cmd: &mut Command) -> Result<String> {
 }
 
 impl Containerd {
-    fn start(work: &Path, shim_dir: &Path) -> Result<Containerd> {
+    pub(super) fn start(work: &Path, shim_dir: &Path) -> Result<Containerd> {
         let dir = work.join("containerd");
         let c = Containerd {
             bin: work.join("shim-bin"),
@@ -120,7 +120,7 @@ impl Containerd {
         cmd
     }
 
-    fn ctr_cmd<S: AsRef<OsStr>>(&self, args: &[S]) -> Command {
+    pub(super) fn ctr_cmd<S: AsRef<OsStr>>(&self, args: &[S]) -> Command {
         let mut cmd = Command::new("timeout");
         cmd.arg("60")
             .arg("ctr")
@@ -131,11 +131,11 @@ impl Containerd {
         cmd
     }
 
-    fn ctr<S: AsRef<OsStr>>(&self, args: &[S]) -> Result<String> {
+    pub(super) fn ctr<S: AsRef<OsStr>>(&self, args: &[S]) -> Result<String> {
         run_checked("ctr", &mut self.ctr_cmd(args))
     }
 
-    fn run_args(&self, s: &Shim, detach: bool, id: &str, argv: &[&str]) -> Vec<String> {
+    pub(super) fn run_args(&self, s: &Shim, detach: bool, id: &str, argv: &[&str]) -> Vec<String> {
         let mut a: Vec<String> = vec!["run".into()];
         a.push(if detach { "-d" } else { "--rm" }.into());
         a.extend(["--null-io".into(), "--fifo-dir".into()]);
@@ -220,7 +220,7 @@ impl Drop for Containerd {
     }
 }
 
-fn parent_of(pid: &str) -> Result<String> {
+pub(super) fn parent_of(pid: &str) -> Result<String> {
     let p = format!("/proc/{pid}/stat");
     let stat = fs::read_to_string(&p).map_err(|e| Error::io("read", &p, e))?;
     // Field 4, after the parenthesised command name.
@@ -231,7 +231,7 @@ fn parent_of(pid: &str) -> Result<String> {
 }
 
 /// The `berth-helper` children of `shim`.
-fn helpers_of(shim: &str) -> Result<Vec<String>> {
+pub(super) fn helpers_of(shim: &str) -> Result<Vec<String>> {
     let procs = fs::read_dir("/proc").map_err(|e| Error::io("read", "/proc", e))?;
     Ok(procs
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
@@ -244,7 +244,7 @@ fn helpers_of(shim: &str) -> Result<Vec<String>> {
         .collect())
 }
 
-fn memory_of(pid: &str) -> Result<(f64, f64)> {
+pub(super) fn memory_of(pid: &str) -> Result<(f64, f64)> {
     let p = format!("/proc/{pid}/smaps_rollup");
     let text = fs::read_to_string(&p).map_err(|e| Error::io("read", &p, e))?;
     let kb = |key: &str| {
@@ -255,7 +255,7 @@ fn memory_of(pid: &str) -> Result<(f64, f64)> {
     Ok((kb("Rss:")?, kb("Pss:")?))
 }
 
-fn metric(key: &str, title: &str, unit: &str, note: &str, shims: &[Shim]) -> Metric {
+pub(super) fn metric(key: &str, title: &str, unit: &str, note: &str, shims: &[Shim]) -> Metric {
     Metric {
         key: key.into(),
         title: title.into(),
@@ -271,7 +271,7 @@ fn metric(key: &str, title: &str, unit: &str, note: &str, shims: &[Shim]) -> Met
     }
 }
 
-fn record(r: &mut RuntimeResult, e: &Error) {
+pub(super) fn record(r: &mut RuntimeResult, e: &Error) {
     r.failures += 1;
     r.last_error = Some(e.to_string());
 }
@@ -289,20 +289,42 @@ fn exec_config(work: &Path) -> Result<PathBuf> {
     Ok(p)
 }
 
-pub fn measure(ctx: &Ctx) -> Result<Vec<Metric>> {
-    let runc = ctx
-        .rts
+/// The runc binary runc-v2 drives: the one of `--runtimes`, else PATH's.
+pub(super) fn runc(ctx: &Ctx, group: &str) -> Result<PathBuf> {
+    ctx.rts
         .iter()
         .find(|r| r.name == "runc")
         .map(|r| r.path.clone())
         .or_else(|| crate::which("runc"))
-        .ok_or_else(|| Error::Usage("the shim group needs runc".into()))?;
-    let shims = [
+        .ok_or_else(|| Error::Usage(format!("the {group} group needs runc")))
+}
+
+/// berth's shim and runc-v2, as `ctr run` arguments.
+pub(super) fn berth_and_runc(runc: &Path) -> [Shim; 2] {
+    [
         Shim {
             row: "berth",
             args: vec!["--runtime".into(), "io.containerd.berth.v2".into()],
             memory: true,
         },
+        Shim {
+            row: "runc",
+            args: vec![
+                "--runtime".into(),
+                "io.containerd.runc.v2".into(),
+                "--runc-binary".into(),
+                runc.display().to_string(),
+            ],
+            memory: true,
+        },
+    ]
+}
+
+pub fn measure(ctx: &Ctx) -> Result<Vec<Metric>> {
+    let runc = runc(ctx, "shim")?;
+    let [berth, runc_row] = berth_and_runc(&runc);
+    let shims = [
+        berth,
         Shim {
             row: "berth-exec",
             args: vec![
@@ -315,16 +337,7 @@ pub fn measure(ctx: &Ctx) -> Result<Vec<Metric>> {
             // own memory is shim-mem.sh's with BERTH_SHIM_EXEC=1.
             memory: false,
         },
-        Shim {
-            row: "runc",
-            args: vec![
-                "--runtime".into(),
-                "io.containerd.runc.v2".into(),
-                "--runc-binary".into(),
-                runc.display().to_string(),
-            ],
-            memory: true,
-        },
+        runc_row,
     ];
     let who = "rows: berth = containerd-shim-berth-v2 running berth's code, berth-exec = the same shim exec'ing the berth binary, runc = containerd-shim-runc-v2 with runc";
     let ctrd = Containerd::start(ctx.work, ctx.shim_dir)?;
