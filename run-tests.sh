@@ -94,6 +94,9 @@ stage engines suite conformance/engines/run-all.sh
 stage cri suite env WANT_SHIMS=1 REQUIRE_STATS=1 conformance/cri/run.sh
 # The suite's cgroup scenarios on pure cgroup v2 (QEMU guest).
 stage cgroup-v2-vm suite conformance/vm/run-v2.sh
+# The CVE regression tests (runtime/tests/cve.rs) on that guest's kernel
+# (Debian 12's 6.1), which decides whether `#!/proc/self/exe` gets through.
+stage cve-v2-vm suite conformance/vm/cve-v2.sh
 # The systemd cgroup driver on a systemd guest (QEMU, Debian 12, pure cgroup
 # v2; the image is built once per recipe), and the engines at their systemd
 # settings, beside runc and crun.

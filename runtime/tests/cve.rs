@@ -101,10 +101,323 @@ fn cve_2019_5736_shebang_to_proc_self_exe_never_runs_berth() {
     std::fs::set_permissions(&evil, std::fs::Permissions::from_mode(0o755)).unwrap();
     b.args(&["/bin/evil"]);
     let (code, out, err) = b.run();
+    // The kernel's answer, for the log (refused on 6.18 with ENOENT and on
+    // Debian 12's 6.1 so far).
+    eprintln!("#!/proc/self/exe on {}: {}", kernel(), err.trim());
     assert_ne!(code, 0, "the host binary ran in the container: {out} {err}");
     assert!(
         err.contains("container init: exec \"/bin/evil\""),
         "the exec must fail in the init, not run berth: {err}"
     );
+    b.assert_clean();
+}
+
+fn kernel() -> String {
+    nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// The config's /dev replaced by a bind of `dev` (a directory the image
+/// controls): berth then makes no device nodes, so whatever is at /dev/null
+/// is what masking would use. All other /dev mounts are kept.
+fn bind_own_dev(b: &mut Bundle, dev: &std::path::Path) {
+    let mounts = b.config["mounts"].as_array_mut().unwrap();
+    mounts.retain(|m| m["destination"] != "/dev");
+    mounts.insert(
+        0,
+        json!({"destination": "/dev", "type": "bind", "source": dev, "options": ["rbind"]}),
+    );
+}
+
+/// CVE-2025-31133: files in maskedPaths are hidden under the container's
+/// /dev/null. If that is a symlink (to a procfs file such as core_pattern,
+/// or any file) or not the null device at all, masking must not bind it:
+/// the container either fails with a reason or sees the real null device.
+#[test]
+fn cve_2025_31133_masking_never_binds_a_fake_dev_null() {
+    use std::os::unix::fs::symlink;
+    type Make = fn(&std::path::Path);
+    let cases: [(&str, Make); 4] = [
+        ("symlink to a procfs file", |p| {
+            symlink("/proc/sys/kernel/core_pattern", p).unwrap()
+        }),
+        ("symlink to a file", |p| symlink("/secret", p).unwrap()),
+        ("regular file", |p| std::fs::write(p, "fake-null").unwrap()),
+        ("another device (zero)", |p| {
+            nix::sys::stat::mknod(
+                p,
+                nix::sys::stat::SFlag::S_IFCHR,
+                nix::sys::stat::Mode::from_bits_truncate(0o666),
+                nix::sys::stat::makedev(1, 5),
+            )
+            .unwrap()
+        }),
+    ];
+    for (what, make) in cases {
+        let mut b = Bundle::new("cve31133");
+        let dev = b.dir.join("imagedev");
+        std::fs::create_dir(&dev).unwrap();
+        make(&dev.join("null"));
+        std::fs::write(b.dir.join("rootfs/secret"), "secret-data").unwrap();
+        std::fs::write(b.dir.join("rootfs/masked"), "masked-data").unwrap();
+        bind_own_dev(&mut b, &dev);
+        b.config["linux"]["maskedPaths"] = json!(["/masked"]);
+        b.config["linux"]["readonlyPaths"] = json!([]);
+        b.sh("stat -c '%F %t:%T' /masked; head -c 64 /masked; echo");
+        let (code, out, err) = b.run();
+        if code == 0 {
+            assert!(
+                out.starts_with("character special file 1:3\n"),
+                "{what}: /masked is not the null device: {out}"
+            );
+        } else {
+            assert!(
+                err.contains("/dev/null") && err.starts_with("berth: "),
+                "{what}: {err}"
+            );
+        }
+        assert!(!out.contains("secret-data"), "{what}: {out}");
+        assert!(!out.contains("masked-data"), "{what}: {out}");
+        b.assert_clean();
+    }
+}
+
+/// CVE-2025-52565: the pty is bound onto /dev/console. If the image's
+/// /dev/console is a symlink, the bind must not follow it onto its target
+/// (runc's case was /dev/pts/N swapped for a symlink; berth takes the slave
+/// from the master's fd, TIOCGPTPEER, so no path is involved there).
+#[test]
+fn cve_2025_52565_console_symlink_never_redirects_the_pty() {
+    use std::os::unix::fs::symlink;
+    use std::os::unix::net::UnixListener;
+    let mut b = Bundle::new("cve52565");
+    let dev = b.dir.join("imagedev");
+    std::fs::create_dir(&dev).unwrap();
+    symlink("/target", dev.join("console")).unwrap();
+    symlink("pts/ptmx", dev.join("ptmx")).unwrap();
+    symlink("/dev/null", dev.join("nullish")).unwrap();
+    std::fs::write(b.dir.join("rootfs/target"), "target-data").unwrap();
+    bind_own_dev(&mut b, &dev);
+    b.config["process"]["terminal"] = json!(true);
+    b.config["linux"]["maskedPaths"] = json!([]);
+    b.config["linux"]["readonlyPaths"] = json!([]);
+    b.sh("stat -c '%F' /target; stat -c '%F %t' /dev/console");
+    let sock = b.dir.join("console.sock");
+    let l = UnixListener::bind(&sock).unwrap();
+    // Accept and hold the connection (and the master it carries) so the
+    // container's output has somewhere to go.
+    let keeper = std::thread::spawn(move || {
+        let (s, _) = l.accept().unwrap();
+        let mut buf = [0u8; 256];
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        use std::os::fd::AsRawFd;
+        let msg = nix::sys::socket::recvmsg::<()>(
+            s.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            nix::sys::socket::MsgFlags::empty(),
+        )
+        .unwrap();
+        let mut master = None;
+        for c in msg.cmsgs().unwrap() {
+            if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
+                master = fds.first().copied();
+            }
+        }
+        let master = master.expect("no pty master received");
+        // SAFETY: the fd was just received and is ours.
+        let mut f = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(master) };
+        let mut out = Vec::new();
+        let mut buf = [0u8; 1024];
+        while let Ok(n) = std::io::Read::read(&mut f, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&out).replace('\r', "")
+    });
+    let id = b.id();
+    let out = b.berth(&[
+        "run",
+        "--console-socket",
+        sock.to_str().unwrap(),
+        "-b",
+        b.dir.to_str().unwrap(),
+        &id,
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    if out.status.success() {
+        let seen = keeper.join().unwrap();
+        assert!(
+            seen.contains("regular file\n"),
+            "the pty was bound onto the symlink's target: {seen}"
+        );
+    } else {
+        assert!(
+            err.contains("/dev/console") && err.starts_with("berth: "),
+            "{err}"
+        );
+        // The target is untouched and nothing is mounted on it.
+        assert_eq!(
+            std::fs::read_to_string(b.dir.join("rootfs/target")).unwrap(),
+            "target-data"
+        );
+    }
+    b.assert_clean();
+}
+
+/// CVE-2025-52881: writes to /proc (here oom_score_adj, and the reopening
+/// of the exec fifo through /proc/self/fd) must reach the real procfs even
+/// when the container joins a mount namespace whose /proc is a plain
+/// directory of symlinks: the other container's to fake. Before the fix
+/// berth wrote "7" into the attacker's /victim and "0" into a /victimN.
+#[test]
+fn cve_2025_52881_procfs_writes_never_follow_a_fake_proc() {
+    use std::os::unix::fs::symlink;
+    // The attacker: no procfs at /proc, a writable root.
+    let mut a = Bundle::new("cve52881a");
+    let mut v = Bundle::new("cve52881b");
+    let arootfs = a.dir.join("rootfs");
+    a.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|m| m["destination"] != "/proc");
+    a.config["linux"]["maskedPaths"] = json!([]);
+    a.config["linux"]["readonlyPaths"] = json!([]);
+    a.config["root"]["readonly"] = json!(false);
+    a.args(&["sleep", "1000"]);
+    std::fs::create_dir_all(arootfs.join("proc/self/fd")).unwrap();
+    symlink("/victim", arootfs.join("proc/self/oom_score_adj")).unwrap();
+    // The victim's rootfs path, as seen in the attacker's namespace.
+    let vroot_in_a = arootfs.join(v.dir.join("rootfs").strip_prefix("/").unwrap());
+    std::fs::create_dir_all(vroot_in_a.join("bin")).unwrap();
+    std::fs::hard_link(
+        v.dir.join("rootfs/bin/busybox"),
+        vroot_in_a.join("bin/busybox"),
+    )
+    .unwrap();
+    symlink("busybox", vroot_in_a.join("bin/sh")).unwrap();
+    let mut victims = vec![arootfs.join("victim")];
+    for n in 3..=32 {
+        symlink(
+            format!("/victim{n}"),
+            arootfs.join(format!("proc/self/fd/{n}")),
+        )
+        .unwrap();
+        victims.push(arootfs.join(format!("victim{n}")));
+        victims.push(vroot_in_a.join(format!("victim{n}")));
+    }
+    for p in &victims {
+        std::fs::write(p, "orig").unwrap();
+    }
+    let aid = a.id();
+    a.ok(&["run", "-d", "-b", a.dir.to_str().unwrap(), &aid]);
+    let st: serde_json::Value = serde_json::from_str(&a.ok(&["state", &aid])).unwrap();
+    let apid = st["pid"].as_i64().unwrap();
+
+    // The victim joins the attacker's mount namespace.
+    for ns in v.config["linux"]["namespaces"].as_array_mut().unwrap() {
+        if ns["type"] == "mount" {
+            ns["path"] = json!(format!("/proc/{apid}/ns/mnt"));
+        }
+    }
+    v.config["mounts"] = json!([]);
+    v.config["linux"]["maskedPaths"] = json!([]);
+    v.config["linux"]["readonlyPaths"] = json!([]);
+    v.config["root"]["readonly"] = json!(false);
+    v.config["process"]["oomScoreAdj"] = json!(7);
+    v.sh("echo ran");
+    // A fifo write gone astray leaves `start` waiting for ever.
+    v.write();
+    let vid = v.id();
+    let mut child = std::process::Command::new(common::BERTH)
+        .arg("--root")
+        .arg(&v.root)
+        .args(["run", "-b", v.dir.to_str().unwrap(), &vid])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let hung = child.try_wait().unwrap().is_none();
+    if hung {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().unwrap();
+    let changed: Vec<_> = victims
+        .iter()
+        .filter(|p| std::fs::read_to_string(p).unwrap() != "orig")
+        .map(|p| p.strip_prefix(&arootfs).unwrap().display().to_string())
+        .collect();
+    v.ok(&["delete", "-f", &vid]);
+    a.ok(&["delete", "-f", &aid]);
+    assert!(
+        changed.is_empty(),
+        "writes went through the fake /proc to {changed:?}"
+    );
+    assert!(!hung, "run hung: the exec fifo was not reopened");
+    // Refusing is fine too, with a reason: the point is where the writes go.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        (out.status.success() && String::from_utf8_lossy(&out.stdout) == "ran\n")
+            || (!out.status.success() && err.starts_with("berth: ")),
+        "{out:?}"
+    );
+    v.assert_clean();
+    a.assert_clean();
+}
+
+/// CVE-2016-9962: during setup (and while `created`) the init holds host
+/// fds and runs the host binary; a process in the container must not be
+/// able to ptrace it or read its fds, environment or exe. In a user
+/// namespace the capability checks alone do not stop that (a container
+/// process with all capabilities there has every capability the init
+/// has): only the init being non-dumpable does. The map is the identity
+/// one on purpose: with another, the init's setuid inside the namespace
+/// changes its ids and the kernel (fs.suid_dumpable = 0) clears
+/// dumpability by itself, hiding whether berth does. And the exec'd
+/// process itself holds no fd beyond its stdio.
+#[test]
+fn cve_2016_9962_init_is_not_reachable_from_the_container() {
+    let mut b = Bundle::new("cve9962");
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
+    let map = json!([{"containerID": 0, "hostID": 0, "size": 65536}]);
+    b.config["linux"]["uidMappings"] = map.clone();
+    b.config["linux"]["gidMappings"] = map;
+    let all: Vec<String> = caps::all().iter().map(|c| c.to_string()).collect();
+    for set in ["bounding", "effective", "permitted"] {
+        b.config["process"]["capabilities"][set] = json!(all);
+    }
+    b.args(&["sleep", "1000"]);
+    let id = b.id();
+    b.ok(&["create", "-b", b.dir.to_str().unwrap(), &id]);
+    // The init is now berth, holding its channel, the exec fifo and its
+    // procfs, waiting for start.
+    let probe = b.berth(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "for f in environ fd/0 fd/3 fd/4 fd/5 exe cwd root; do \
+           if cat /proc/1/$f >/dev/null 2>&1 || ls /proc/1/$f/ >/dev/null 2>&1; then echo \"REACHED $f\"; fi; \
+         done; cat /proc/1/environ 2>&1 >/dev/null; echo own: $(ls /proc/self/fd/)",
+    ]);
+    let text = String::from_utf8_lossy(&probe.stdout).into_owned();
+    b.ok(&["delete", "-f", &id]);
+    assert!(probe.status.success(), "{probe:?}");
+    assert!(!text.contains("REACHED"), "the init was reachable: {text}");
+    assert!(text.contains("ermission denied"), "{text}");
+    // ls opens one directory fd of its own (3).
+    assert!(text.contains("own: 0 1 2 3\n"), "{text}");
     b.assert_clean();
 }

@@ -85,7 +85,8 @@ fn process(spec: &Spec) -> &Process {
 /// What remains once setup is done: the program to exec.
 struct Exec {
     pid: i32,
-    proc_fd: OwnedFd,
+    /// Reopens the exec fifo at start, even if the container has no /proc.
+    procfs: OwnedFd,
     prepared: super::apply::Prepared,
 }
 
@@ -147,8 +148,10 @@ fn setup(
             .map_err(std::io::Error::from)
             .ctx(|| format!("set domainname {d:?}"))?;
     }
+    // After the namespaces are joined: a procfs of our pid namespace.
+    let procfs = rootfs::private_procfs()?;
     if let Some(v) = p.oom_score_adj() {
-        security::write_oom_score_adj(v)?;
+        security::write_oom_score_adj(procfs.as_fd(), v)?;
     }
     if c.plan.new.contains(CloneFlags::CLONE_NEWNET) {
         loopback_up()?;
@@ -199,9 +202,6 @@ fn setup(
             &l.hook_state(pid, ContainerState::Created),
         )?;
     }
-    // The host procfs, opened before we leave it, reopens the exec fifo
-    // through its O_PATH fd even if the container has no /proc.
-    let proc_fd = open_dir("/proc")?;
     rootfs::enter(l.rootfs, &opts)?;
     if let Some(sock) = &c.console {
         let size = p.console_size().as_ref().map(|b| (b.height(), b.width()));
@@ -218,7 +218,7 @@ fn setup(
     })?;
     Ok(Exec {
         pid,
-        proc_fd,
+        procfs,
         prepared,
     })
 }
@@ -242,11 +242,11 @@ fn wait_for_start_and_exec(c: &Ctx, e: Exec) -> ! {
     }
     let sub = CString::new(format!("self/fd/{}", c.fifo.as_raw_fd())).expect("no NUL");
     // Blocks until `start` opens the read side.
-    let Ok(fifo) = sys::openat(e.proc_fd.as_fd(), &sub, libc::O_WRONLY, 0) else {
+    let Ok(fifo) = sys::openat(e.procfs.as_fd(), &sub, libc::O_WRONLY, 0) else {
         exit(1);
     };
     let fifo = std::fs::File::from(fifo);
-    drop(e.proc_fd);
+    drop(e.procfs);
     // Whatever follows the byte that released us is an error `start` reports.
     let fail = |mut fifo: &std::fs::File, err: Error| -> ! {
         let _ = fifo.write_all(err.to_string().as_bytes());
@@ -291,11 +291,6 @@ fn wait_for_start_and_exec(c: &Ctx, e: Exec) -> ! {
     // fifo, whose closing tells `start` that the exec happened (EOF).
     let err = super::apply::exec(&e.prepared, c.l.preserve_fds);
     fail(&fifo, err)
-}
-
-fn open_dir(p: &str) -> Result<OwnedFd> {
-    let c = CString::new(p).expect("no NUL");
-    sys::openat(sys::CWD, &c, libc::O_PATH | libc::O_DIRECTORY, 0).ctx(|| format!("open {p}"))
 }
 
 fn loopback_up() -> Result<()> {

@@ -26,6 +26,24 @@ pub(crate) fn openat(
     Ok(rustix::fs::openat(dir, path, flags, mode(m))?)
 }
 
+/// openat2(2): `resolve` holds RESOLVE_* flags.
+pub(crate) fn openat2(
+    dir: BorrowedFd<'_>,
+    path: &CStr,
+    flags: libc::c_int,
+    resolve: u64,
+) -> io::Result<OwnedFd> {
+    let flags = OFlags::from_bits_retain(flags as u32) | OFlags::CLOEXEC;
+    let resolve = rustix::fs::ResolveFlags::from_bits_retain(resolve);
+    Ok(rustix::fs::openat2(
+        dir,
+        path,
+        flags,
+        Mode::empty(),
+        resolve,
+    )?)
+}
+
 pub(crate) fn fstat(fd: BorrowedFd<'_>) -> io::Result<Stat> {
     Ok(rustix::fs::fstat(fd)?)
 }
