@@ -180,12 +180,12 @@ fn without_cgroup(
             "linux.cgroupsPath: this user may not create it ({e})"
         )));
     }
-    crate::logging::warn(&format!(
+    crate::logging::notice(&format!(
         "running without a cgroup: this user may not write the cgroup tree ({e}); pause, resume, update, ps and events need one"
     ));
     if !pipeline::has_own_pidns(spec) {
         // As with runc: nothing then finds the init's descendants.
-        crate::logging::warn(
+        crate::logging::notice(
             "without a cgroup or a pid namespace of its own, kill --all and delete reach only the container's init",
         );
     }

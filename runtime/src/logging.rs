@@ -80,6 +80,16 @@ pub fn warn(msg: &str) {
     write("warning", msg);
 }
 
+/// A warning for the --log file only: a condition that is normal for how
+/// berth was called (an ordinary user without a writable cgroup tree, where
+/// runc and crun say nothing), which must not show up in the output of a
+/// script that captures stderr.
+pub fn notice(msg: &str) {
+    if LOGGER.get().is_some_and(|l| l.path.is_some()) {
+        write("warning", msg);
+    }
+}
+
 pub fn debug(msg: impl FnOnce() -> String) {
     if LOGGER.get().is_some_and(|l| l.debug) {
         write("debug", &msg());

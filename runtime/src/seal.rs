@@ -60,8 +60,18 @@ fn sealed(exe: &File) -> Result<bool> {
 pub fn ensure_sealed() -> Result<()> {
     let exe = File::open("/proc/self/exe").ctx(|| "open /proc/self/exe")?;
     if sealed(&exe)? {
-        // Not for hooks or anything else this process starts.
-        std::env::remove_var(MARK);
+        if std::env::var_os(MARK).is_some() {
+            // Not for hooks or anything else this process starts.
+            std::env::remove_var(MARK);
+            // An exec through an fd names the process after the fd (or the
+            // memfd) on older kernels; ps and pgrep should still see berth.
+            if let Some(name) = std::env::args_os().next() {
+                let base = std::path::Path::new(&name).file_name().unwrap_or_default();
+                if let Ok(c) = CString::new(base.as_encoded_bytes()) {
+                    let _ = nix::sys::prctl::set_name(&c);
+                }
+            }
+        }
         return Ok(());
     }
     if std::env::var_os(MARK).is_some() {
