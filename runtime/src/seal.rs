@@ -17,8 +17,9 @@
 //! from a copy nobody can write: a detached read-only bind mount of its own
 //! file (no mount is visible anywhere, and the page cache is shared, so it
 //! costs one execve and no memory), or, where berth may not mount (an
-//! ordinary user), a sealed memfd copy. crun does the same on every call;
-//! runc seals through a private overlay mount.
+//! ordinary user who can write the binary), a sealed memfd copy. An
+//! ordinary user who cannot write it needs neither. crun copies on every
+//! call; runc seals through a private overlay mount.
 
 use std::ffi::{CString, OsString};
 use std::fs::File;
@@ -72,6 +73,14 @@ pub fn ensure_sealed() -> Result<()> {
                 }
             }
         }
+        return Ok(());
+    }
+    if !nix::unistd::geteuid().is_root()
+        && nix::unistd::access("/proc/self/exe", nix::unistd::AccessFlags::W_OK).is_err()
+    {
+        // An ordinary user who cannot write the binary (an installed berth
+        // owned by root): neither can containers, which hold at most this
+        // user's rights on host files. No copy needed.
         return Ok(());
     }
     if std::env::var_os(MARK).is_some() {
