@@ -50,8 +50,10 @@ JSON
 }
 
 RUNTIMES="berth:/share/berth runc:/usr/sbin/runc crun:/usr/bin/crun"
-# GUEST_PARTS=engines (run.sh) runs only the engine checks
-[ "$(cat /share/parts 2>/dev/null)" = engines ] && RUNTIMES=
+# GUEST_PARTS (run.sh): engines = only the engine checks, shim = only
+# containerd through berth's shim
+PARTS=$(cat /share/parts 2>/dev/null)
+case "$PARTS" in engines | shim) RUNTIMES= ;; esac
 for entry in $RUNTIMES; do
 	rt=${entry%%:*}
 	bin=${entry#*:}

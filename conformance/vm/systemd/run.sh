@@ -14,8 +14,8 @@
 #   VM_TIMEOUT       seconds for the whole guest run (default 900).
 #   RT_TIMEOUT       seconds for each runtime call in the guest (default 60).
 #   BUILD_ONLY=1     build (or find) the image and stop.
-#   GUEST_PARTS=engines  only the docker and containerd checks.
-#   GUEST_BERTH_SHIM=1   also containerd through berth's own shim (hangs today).
+#   GUEST_PARTS=engines  only the docker and containerd checks;
+#   GUEST_PARTS=shim     only containerd through berth's own shim.
 # Needs debootstrap, qemu-system-x86 and e2fsprogs (installed when missing).
 # Measured on a 2-core host under TCG (shared with other work): image build
 # about 170 s (once per recipe), boot to the test 17-35 s, the runtime and
@@ -110,11 +110,10 @@ fi
 SHARE=$(mktemp -d /tmp/berth-sd.XXXXXX)
 trap 'rm -rf "$SHARE"' EXIT
 cp "$RT" "$SHARE/berth"
-cp "$HERE/guest-test.sh" "$HERE/guest-engines.sh" "$SHARE/"
+cp "$HERE"/guest-*.sh "$SHARE/"
 # berth's shim, for containerd's io.containerd.berth.v2 runtime
 SHIM=${BERTH_SHIM:-$(dirname "$RT")/containerd-shim-berth-v2}
 [ -x "$SHIM" ] && cp "$SHIM" "$SHARE/"
-[ "${GUEST_BERTH_SHIM:-0}" = 1 ] && : >"$SHARE/berth-shim"
 echo "${RT_TIMEOUT:-60}" >"$SHARE/rt-timeout"
 echo "${GUEST_PARTS:-all}" >"$SHARE/parts"
 
