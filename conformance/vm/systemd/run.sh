@@ -15,7 +15,10 @@
 #   RT_TIMEOUT       seconds for each runtime call in the guest (default 60).
 #   BUILD_ONLY=1     build (or find) the image and stop.
 #   GUEST_PARTS=engines  only the docker and containerd checks;
-#   GUEST_PARTS=shim     only containerd through berth's own shim.
+#   GUEST_PARTS=shim     only containerd through berth's own shim;
+#   GUEST_PARTS=cri      only the CRI pod test (conformance/cri) in a kubelet-style
+#                        slice with SystemdCgroup = true.
+#   BERTH_CRI_TEST       a berth-cri-test binary (default: built here).
 # Needs debootstrap, qemu-system-x86 and e2fsprogs (installed when missing).
 # Measured on a 2-core host under TCG (shared with other work): image build
 # about 170 s (once per recipe), boot to the test 17-35 s, the runtime and
@@ -104,8 +107,22 @@ if [ ! -s "$IMG/img.raw" ]; then
 fi
 [ "${BUILD_ONLY:-0}" = 1 ] && exit 0
 
+PARTS=${GUEST_PARTS:-all}
+cri=0
+case "$PARTS" in all | cri) cri=1 ;; esac
 if [ "$RT" = "$ROOT/target/debug/berth" ]; then
 	cargo build --quiet --manifest-path "$ROOT/Cargo.toml" -p berth -p containerd-shim-berth
+fi
+if [ "$cri" = 1 ]; then
+	# the CRI pod test's client (k8s-cri generates its bindings with protoc)
+	# and its images, built offline here
+	for p in protoc:protobuf-compiler jq:jq; do
+		command -v "${p%%:*}" >/dev/null ||
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${p#*:}" >&2
+	done
+	[ -e /bin/busybox ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >&2
+	CRI_TEST=${BERTH_CRI_TEST:-$ROOT/target/debug/berth-cri-test}
+	[ -n "${BERTH_CRI_TEST:-}" ] || cargo build --quiet --manifest-path "$ROOT/Cargo.toml" -p berth-cri-test
 fi
 SHARE=$(mktemp -d /tmp/berth-sd.XXXXXX)
 trap 'rm -rf "$SHARE"' EXIT
@@ -115,7 +132,17 @@ cp "$HERE"/guest-*.sh "$SHARE/"
 SHIM=${BERTH_SHIM:-$(dirname "$RT")/containerd-shim-berth-v2}
 [ -x "$SHIM" ] && cp "$SHIM" "$SHARE/"
 echo "${RT_TIMEOUT:-60}" >"$SHARE/rt-timeout"
-echo "${GUEST_PARTS:-all}" >"$SHARE/parts"
+echo "$PARTS" >"$SHARE/parts"
+if [ "$cri" = 1 ]; then
+	cp "$CRI_TEST" "$ROOT/conformance/cri/berth-cri-eth0" "$SHARE/"
+	mkdir -p "$SHARE/cri-img"
+	OUT=$SHARE/img "$ROOT/conformance/engines/make-busybox-image.sh" >/dev/null
+	mv "$SHARE/img/busybox-oci.tar" "$SHARE/cri-img/busybox.tar"
+	OUT=$SHARE/img REF=localhost/pause:latest CMD_JSON='["sleep","2147483647"]' \
+		"$ROOT/conformance/engines/make-busybox-image.sh" >/dev/null
+	mv "$SHARE/img/busybox-oci.tar" "$SHARE/cri-img/pause.tar"
+	rm -rf "$SHARE/img"
+fi
 
 # A TCG guest has been seen to wedge now and then with no output: a boot
 # that did not finish (no DONE) is tried once more; a finished one is final.
