@@ -18,6 +18,8 @@
 #   GUEST_PARTS=shim     only containerd through berth's own shim;
 #   GUEST_PARTS=cri      only the CRI pod test (conformance/cri) in a kubelet-style
 #                        slice with SystemdCgroup = true.
+#   GUEST_PARTS=conf     only the conformance suite's cgroup scenarios with
+#                        --systemd-cgroup (berth, runc, crun).
 #   BERTH_CRI_TEST       a berth-cri-test binary (default: built here).
 # Needs debootstrap, qemu-system-x86 and e2fsprogs (installed when missing).
 # Measured on a 2-core host under TCG (shared with other work): image build
@@ -124,6 +126,13 @@ if [ "$cri" = 1 ]; then
 	CRI_TEST=${BERTH_CRI_TEST:-$ROOT/target/debug/berth-cri-test}
 	[ -n "${BERTH_CRI_TEST:-}" ] || cargo build --quiet --manifest-path "$ROOT/Cargo.toml" -p berth-cri-test
 fi
+conf=0
+case "$PARTS" in all | conf) conf=1 ;; esac
+if [ "$conf" = 1 ]; then
+	# the conformance driver and its static checker
+	cargo build --quiet --manifest-path "$ROOT/Cargo.toml" -p berth-conformance
+	"$ROOT/conformance/build-checker.sh" >/dev/null
+fi
 SHARE=$(mktemp -d /tmp/berth-sd.XXXXXX)
 trap 'rm -rf "$SHARE"' EXIT
 cp "$RT" "$SHARE/berth"
@@ -133,6 +142,9 @@ SHIM=${BERTH_SHIM:-$(dirname "$RT")/containerd-shim-berth-v2}
 [ -x "$SHIM" ] && cp "$SHIM" "$SHARE/"
 echo "${RT_TIMEOUT:-60}" >"$SHARE/rt-timeout"
 echo "$PARTS" >"$SHARE/parts"
+if [ "$conf" = 1 ]; then
+	cp "$ROOT/target/debug/berth-conformance" "$ROOT/target/conformance/berth-check" "$SHARE/"
+fi
 if [ "$cri" = 1 ]; then
 	cp "$CRI_TEST" "$ROOT/conformance/cri/berth-cri-eth0" "$SHARE/"
 	mkdir -p "$SHARE/cri-img"
