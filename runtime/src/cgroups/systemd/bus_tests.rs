@@ -95,6 +95,11 @@ impl Manager {
 
     fn reset_failed_unit(&self, _name: String) {}
 
+    #[zbus(property)]
+    fn version(&self) -> String {
+        "243.9-1".into()
+    }
+
     fn set_unit_properties(
         &self,
         name: String,
@@ -189,4 +194,7 @@ fn start_update_stop_against_a_stand_in_manager() {
     let e = bus.stop_unit("t-x.scope").unwrap_err();
     assert_eq!(e.name(), Some(NO_SUCH_UNIT), "{e}");
     bus.reset_failed_unit("t-x.scope").unwrap();
+
+    // An older systemd's version is read for the gating (see `version`).
+    assert_eq!(bus.version().unwrap(), "243.9-1");
 }

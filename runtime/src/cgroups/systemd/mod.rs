@@ -25,6 +25,7 @@
 mod bus;
 mod props;
 mod unit;
+mod version;
 
 use std::collections::HashMap;
 
@@ -105,10 +106,12 @@ pub(super) fn start(cg: &Cgroup, pid: i32, p: &Pending) -> Result<(), CgroupErro
         p.devices.as_deref(),
     )?;
     all.extend(props::devices(&rules));
-    all.extend(u.extra.iter().cloned());
     let t0 = std::time::Instant::now();
     let bus = bus::Bus::system()?;
     let t1 = t0.elapsed();
+    gate(&bus, &mut all);
+    // Annotations are the user's own properties: passed as given.
+    all.extend(u.extra.iter().cloned());
     if let Err(e) = bus.start_transient_unit(&u.name, &all) {
         if e.name() != Some(bus::UNIT_EXISTS) {
             return Err(e.into());
@@ -148,11 +151,34 @@ pub(super) fn start(cg: &Cgroup, pid: i32, p: &Pending) -> Result<(), CgroupErro
 
 pub(super) fn update(cg: &Cgroup, resources: &LinuxResources) -> Result<(), CgroupError> {
     let mut plan = plan::build_update(cg, resources)?;
-    let props = props::from_writes(&mut plan.writes, cg.layout == Layout::V2)?;
+    let mut props = props::from_writes(&mut plan.writes, cg.layout == Layout::V2)?;
     if !props.is_empty() {
-        bus::Bus::system()?.set_unit_properties(&unit(cg).name, &props)?;
+        let bus = bus::Bus::system()?;
+        gate(&bus, &mut props);
+        if !props.is_empty() {
+            bus.set_unit_properties(&unit(cg).name, &props)?;
+        }
     }
     plan::apply_update(cg, &plan)
+}
+
+/// Leaves out the properties the running systemd is too old for (see
+/// `version`); the version is asked for only when one is present. A
+/// version that cannot be read leaves them in: systemd then names any it
+/// refuses.
+fn gate(bus: &bus::Bus, props: &mut Vec<props::Prop>) {
+    if !version::matters(props) {
+        return;
+    }
+    let Some(v) = bus.version().ok().and_then(|v| version::parse(&v)) else {
+        return;
+    };
+    let dropped = version::gate(props, v);
+    if !dropped.is_empty() {
+        crate::logging::debug(|| {
+            format!("systemd {v} predates {dropped:?}: set through the cgroup files only")
+        });
+    }
 }
 
 fn stop(cg: &Cgroup, bus: &bus::Bus) -> Result<(), CgroupError> {
