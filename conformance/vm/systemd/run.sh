@@ -18,6 +18,7 @@
 #   GUEST_PARTS=shim     only containerd through berth's own shim;
 #   GUEST_PARTS=cri      only the CRI pod test (conformance/cri) in a kubelet-style
 #                        slice with SystemdCgroup = true.
+#   GUEST_PARTS=restore  only checkpoint/restore with the systemd driver;
 #   GUEST_PARTS=conf     only the conformance suite's cgroup scenarios with
 #                        --systemd-cgroup (berth, runc, crun).
 #   BERTH_CRI_TEST       a berth-cri-test binary (default: built here).
@@ -53,7 +54,7 @@ build_image() {
 	rm -rf "$r"
 	# podman needs containernetworking-plugins named, or debootstrap cannot resolve it.
 	timeout 1200 debootstrap --variant=minbase \
-		--include=systemd-sysv,dbus,udev,kmod,procps,iproute2,linux-image-amd64,initramfs-tools,runc,crun,podman,containernetworking-plugins,docker.io,containerd,busybox-static \
+		--include=systemd-sysv,dbus,udev,kmod,procps,iproute2,linux-image-amd64,initramfs-tools,runc,crun,podman,containernetworking-plugins,docker.io,containerd,busybox-static,criu \
 		bookworm "$r" "$mirror" >"$dir/debootstrap.log" 2>&1 ||
 		{ tail -20 "$dir/debootstrap.log" >&2; return 1; }
 	echo guest >"$r/etc/hostname"

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::LinuxNamespaceType;
 
-use crate::cgroups::{Cgroup, Layout};
+use crate::cgroups::{Cgroup, Driver, Layout};
 use crate::error::{Context, Error, Result};
 use crate::state::{self, Dir, Status, Stored};
 pub use criu::CriuError;
@@ -197,7 +197,10 @@ fn mnt_arg(key: &Path, val: &Path) -> String {
 
 /// Restore a checkpointed container as `id`; returns the exit status to
 /// use (the container's, unless detached).
-pub fn restore(root: &Path, id: &str, o: &RestoreOpts) -> Result<i32> {
+/// With the systemd driver the unit is started by the CRIU process itself
+/// (see `criu::child`), as runc puts CRIU's pid in it: CRIU restores the
+/// tasks into its own cgroup.
+pub fn restore(root: &Path, id: &str, o: &RestoreOpts, driver: Driver) -> Result<i32> {
     state::validate_id(id)?;
     cgroup_mode(&o.criu)?;
     if o.console_socket.is_some() {
@@ -228,7 +231,12 @@ pub fn restore(root: &Path, id: &str, o: &RestoreOpts) -> Result<i32> {
         .map(|w| prepare_dir("--work-path", w))
         .transpose()?;
     let linux = spec.linux().as_ref();
-    let cgroup = Cgroup::resolve(linux.and_then(|l| l.cgroups_path().as_deref()), id)?;
+    let cgroup = Cgroup::resolve_with(
+        driver,
+        linux.and_then(|l| l.cgroups_path().as_deref()),
+        spec.annotations().as_ref(),
+        id,
+    )?;
 
     let dir = Dir::create(root, id)?;
     let state_dir = dir.path.clone();

@@ -94,6 +94,12 @@ fn unit(cg: &Cgroup) -> &Unit {
 }
 
 pub(super) fn start(cg: &Cgroup, pid: i32, p: &Pending) -> Result<(), CgroupError> {
+    // 0 is the calling process, as for the cgroup files (restore's CRIU).
+    let pid = if pid == 0 {
+        std::process::id() as i32
+    } else {
+        pid
+    };
     let u = unit(cg);
     let v2 = cg.layout == Layout::V2;
     let mut plan = plan::build(cg, p.resources.as_ref(), p.devices.as_deref())?;
