@@ -22,6 +22,10 @@
 //! applied; an allow list is also given to systemd as DevicePolicy=strict
 //! and DeviceAllow= (see `props::devices`), so that both filters agree.
 
+#[cfg(feature = "systemd")]
+mod bus;
+#[cfg(not(feature = "systemd"))]
+#[path = "bus_off.rs"]
 mod bus;
 mod props;
 mod unit;
@@ -60,6 +64,11 @@ pub(super) fn resolve(
     annotations: &HashMap<String, String>,
     id: &str,
 ) -> Result<Cgroup, CgroupError> {
+    if !cfg!(feature = "systemd") {
+        // Built without the client: this is the refusal, before anything
+        // is made.
+        bus::Bus::system()?;
+    }
     let name = unit::parse(cgroups_path, id)?;
     let path = unit::cgroup_path(&name);
     let mut cg = super::layout::resolve(
@@ -213,5 +222,5 @@ pub(super) fn remove(cg: &Cgroup) -> Result<(), CgroupError> {
     first_err.map_or(Ok(()), Err)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "systemd"))]
 mod tests;
