@@ -54,7 +54,7 @@ RUNTIMES="berth:/share/berth runc:/usr/sbin/runc crun:/usr/bin/crun"
 # containerd through berth's shim, cri = only the CRI pod test, conf = only
 # the conformance suite's cgroup scenarios, restore = only checkpoint/restore
 PARTS=$(cat /share/parts 2>/dev/null)
-case "$PARTS" in engines | shim | cri | conf | restore) RUNTIMES= ;; esac
+case "$PARTS" in engines | shim | cri | conf | restore | v1) RUNTIMES= ;; esac
 for entry in $RUNTIMES; do
 	rt=${entry%%:*}
 	bin=${entry#*:}
@@ -172,6 +172,7 @@ for entry in $RUNTIMES; do
 	echo "TIME $rt podman(run-d+exec+rm) $(ms "$t0")ms" >>"$OUT"
 done
 echo "INFO podman $(podman info --format '{{.Host.CgroupManager}} cgroup{{.Host.CgroupsVersion}}' 2>&1)" >>"$OUT"
+case "$PARTS" in v1) . /share/guest-v1.sh ;; esac
 case "$PARTS" in all | restore) . /share/guest-restore.sh ;; esac
 case "$PARTS" in all | conf) . /share/guest-conformance.sh ;; esac
 case "$PARTS" in all | engines | shim) . /share/guest-engines.sh ;; esac

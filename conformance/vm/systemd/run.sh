@@ -21,6 +21,8 @@
 #   GUEST_PARTS=restore  only checkpoint/restore with the systemd driver;
 #   GUEST_PARTS=conf     only the conformance suite's cgroup scenarios with
 #                        --systemd-cgroup (berth, runc, crun).
+#   GUEST_CGROUP=hybrid  boot systemd's hybrid layout (v1 controllers, cgroup2 at
+#                        /sys/fs/cgroup/unified) and run only the v1 checks.
 #   BERTH_CRI_TEST       a berth-cri-test binary (default: built here).
 # Needs debootstrap, qemu-system-x86 and e2fsprogs (installed when missing).
 # Measured on a 2-core host under TCG (shared with other work): image build
@@ -110,7 +112,13 @@ if [ ! -s "$IMG/img.raw" ]; then
 fi
 [ "${BUILD_ONLY:-0}" = 1 ] && exit 0
 
-PARTS=${GUEST_PARTS:-all}
+# GUEST_CGROUP=hybrid boots systemd's hybrid layout (v1 controllers) and
+# runs the v1 checks there (guest-v1.sh).
+case "${GUEST_CGROUP:-v2}" in
+v2) unified=1 PARTS=${GUEST_PARTS:-all} ;;
+hybrid) unified=0 PARTS=v1 ;;
+*) say "GUEST_CGROUP: v2 or hybrid, not ${GUEST_CGROUP}"; exit 2 ;;
+esac
 cri=0
 case "$PARTS" in all | cri) cri=1 ;; esac
 if [ "$RT" = "$ROOT/target/debug/berth" ]; then
@@ -167,7 +175,7 @@ for attempt in 1 2; do
 	timeout "${VM_TIMEOUT:-900}" qemu-system-x86_64 -accel tcg -m 2048 -smp 2 -snapshot \
 		-kernel "$(ls "$IMG"/kernel/vmlinuz-* | head -1)" \
 		-initrd "$(ls "$IMG"/kernel/initrd.img-* | head -1)" \
-		-append "root=/dev/vda rw console=ttyS0 quiet systemd.unified_cgroup_hierarchy=1" \
+		-append "root=/dev/vda rw console=ttyS0 quiet systemd.unified_cgroup_hierarchy=$unified" \
 		-drive file="$IMG/img.raw",format=raw,if=virtio \
 		-virtfs "local,path=$SHARE,mount_tag=share,security_model=passthrough,id=share" \
 		-device virtio-rng-pci -nic none -display none -serial "file:$SHARE/console.log" \
