@@ -95,9 +95,12 @@ stage cri suite env WANT_SHIMS=1 REQUIRE_STATS=1 conformance/cri/run.sh
 # The suite's cgroup scenarios on pure cgroup v2 (QEMU guest).
 stage cgroup-v2-vm suite conformance/vm/run-v2.sh
 # The systemd cgroup driver on a systemd guest (QEMU, Debian 12, pure cgroup
-# v2; the image is built once per recipe), and the engines at their systemd
-# settings, beside runc and crun.
+# v2; the image is built once per recipe): the runtime checks, restore, the
+# suite's cgroup scenarios, the engines at their systemd settings (containerd
+# through both shims) and the CRI pod in a kubelet-style slice, beside runc
+# and crun. Then the same image booted with systemd's hybrid layout (v1).
 stage systemd-vm suite conformance/vm/systemd/run.sh
+stage systemd-vm-hybrid suite env GUEST_CGROUP=hybrid conformance/vm/systemd/run.sh
 # The shim built without in-process berth (exec per command).
 stage shim-exec-clippy lint cargo clippy -p containerd-shim-berth --no-default-features --all-targets -- -D warnings
 stage shim-exec-e2e suite env SHIM_FEATURES=--no-default-features shim/tests/e2e.sh
