@@ -99,7 +99,8 @@ stage cgroup-v2-vm suite conformance/vm/run-v2.sh
 # suite's cgroup scenarios, the engines at their systemd settings (containerd
 # through both shims) and the CRI pod in a kubelet-style slice, beside runc
 # and crun. Then the same image booted with systemd's hybrid layout (v1).
-stage systemd-vm suite conformance/vm/systemd/run.sh
+stage systemd-vm suite env GUEST_PARTS=core conformance/vm/systemd/run.sh
+stage systemd-vm-engines suite env GUEST_PARTS=engines conformance/vm/systemd/run.sh
 stage systemd-vm-hybrid suite env GUEST_CGROUP=hybrid conformance/vm/systemd/run.sh
 # The shim built without in-process berth (exec per command).
 stage shim-exec-clippy lint cargo clippy -p containerd-shim-berth --no-default-features --all-targets -- -D warnings

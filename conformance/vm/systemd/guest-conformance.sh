@@ -30,7 +30,7 @@ conformance_test() {
 			PASS | FAIL | SKIP) res "conf-$1" "$rt" "$2" "${*:7}" ;;
 			esac
 		done <"/tmp/conf-$rt.out"
-		grep -q ' PASS ' "/tmp/conf-$rt.out" || res conf-run "$rt" FAIL "$(tail -2 "/tmp/conf-$rt.out" | tr '\n' ' ')"
+		grep -q '^scenarios: ' "/tmp/conf-$rt.out" || res conf-run "$rt" FAIL "$(tail -2 "/tmp/conf-$rt.out" | tr '\n' ' ')"
 		# the failed assertions, for the log
 		grep -a '^ *not ok\|^   ' "/tmp/conf-$rt.out" | head -8 | cut -c1-250 | sed "s/^/INFO conf $rt: /" >>"$OUT"
 		echo "TIME $rt conformance(systemd) $(ms "$t0")ms" >>"$OUT"

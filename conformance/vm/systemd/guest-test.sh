@@ -50,11 +50,12 @@ JSON
 }
 
 RUNTIMES="berth:/share/berth runc:/usr/sbin/runc crun:/usr/bin/crun"
-# GUEST_PARTS (run.sh): engines = only the engine checks, shim = only
-# containerd through berth's shim, cri = only the CRI pod test, conf = only
-# the conformance suite's cgroup scenarios, restore = only checkpoint/restore
+# GUEST_PARTS (run.sh): core = the runtime and podman checks, restore and
+# the conformance scenarios; engines = docker, containerd (both shims) and
+# the CRI pod test; shim, cri, conf, restore = that part alone; v1 = the
+# hybrid-layout checks; all = core and engines.
 PARTS=$(cat /share/parts 2>/dev/null)
-case "$PARTS" in engines | shim | cri | conf | restore | v1) RUNTIMES= ;; esac
+case "$PARTS" in all | core) ;; *) RUNTIMES= ;; esac
 for entry in $RUNTIMES; do
 	rt=${entry%%:*}
 	bin=${entry#*:}
@@ -173,9 +174,9 @@ for entry in $RUNTIMES; do
 done
 echo "INFO podman $(podman info --format '{{.Host.CgroupManager}} cgroup{{.Host.CgroupsVersion}}' 2>&1)" >>"$OUT"
 case "$PARTS" in v1) . /share/guest-v1.sh ;; esac
-case "$PARTS" in all | restore) . /share/guest-restore.sh ;; esac
-case "$PARTS" in all | conf) . /share/guest-conformance.sh ;; esac
+case "$PARTS" in all | core | restore) . /share/guest-restore.sh ;; esac
+case "$PARTS" in all | core | conf) . /share/guest-conformance.sh ;; esac
 case "$PARTS" in all | engines | shim) . /share/guest-engines.sh ;; esac
-case "$PARTS" in all | cri) . /share/guest-cri.sh ;; esac
+case "$PARTS" in all | engines | cri) . /share/guest-cri.sh ;; esac
 echo DONE >>"$OUT"
 sync

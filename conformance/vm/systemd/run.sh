@@ -14,7 +14,10 @@
 #   VM_TIMEOUT       seconds for the whole guest run (default 900).
 #   RT_TIMEOUT       seconds for each runtime call in the guest (default 60).
 #   BUILD_ONLY=1     build (or find) the image and stop.
-#   GUEST_PARTS=engines  only the docker and containerd checks;
+#   GUEST_PARTS=core     the runtime and podman checks, restore and the
+#                        conformance scenarios (one CI stage);
+#   GUEST_PARTS=engines  docker, containerd (both shims) and the CRI pod test
+#                        (another stage); all (the default) is both in one boot;
 #   GUEST_PARTS=shim     only containerd through berth's own shim;
 #   GUEST_PARTS=cri      only the CRI pod test (conformance/cri) in a kubelet-style
 #                        slice with SystemdCgroup = true.
@@ -120,7 +123,7 @@ hybrid) unified=0 PARTS=v1 ;;
 *) say "GUEST_CGROUP: v2 or hybrid, not ${GUEST_CGROUP}"; exit 2 ;;
 esac
 cri=0
-case "$PARTS" in all | cri) cri=1 ;; esac
+case "$PARTS" in all | engines | cri) cri=1 ;; esac
 if [ "$RT" = "$ROOT/target/debug/berth" ]; then
 	cargo build --quiet --manifest-path "$ROOT/Cargo.toml" -p berth -p containerd-shim-berth
 fi
@@ -136,7 +139,7 @@ if [ "$cri" = 1 ]; then
 	[ -n "${BERTH_CRI_TEST:-}" ] || cargo build --quiet --manifest-path "$ROOT/Cargo.toml" -p berth-cri-test
 fi
 conf=0
-case "$PARTS" in all | conf) conf=1 ;; esac
+case "$PARTS" in all | core | conf) conf=1 ;; esac
 if [ "$conf" = 1 ]; then
 	# the conformance driver and its static checker
 	cargo build --quiet --manifest-path "$ROOT/Cargo.toml" -p berth-conformance
