@@ -151,11 +151,17 @@ pub(super) fn start(cg: &Cgroup, pid: i32, p: &Pending) -> Result<(), CgroupErro
             }
             fsutil::mkdir_p(dir)?;
             dir.created.set(dir.created.get().max(1));
+        }
+        // The files before the pid: a new v1 cpuset cgroup (a hierarchy
+        // systemd does not manage) takes no task until apply has filled its
+        // cpus and mems.
+        plan::apply(cg, &plan)?;
+        for dir in cg.dirs.iter().filter(|_| !v2 || is_slice) {
             let path = dir.path.join("cgroup.procs");
             fsutil::write_file(&path, pid.to_string().as_bytes())
                 .map_err(|source| CgroupError::AddPid { pid, path, source })?;
         }
-        plan::apply(cg, &plan)
+        Ok(())
     })();
     if let Err(e) = joined {
         let _ = stop(cg, &bus);
