@@ -61,7 +61,7 @@ fn linux() -> Result<LinuxFeature> {
         .v2(true)
         // --systemd-cgroup: a transient unit on the system bus; no user bus
         // (rootless) yet. linux.resources.rdma is refused.
-        .systemd(true)
+        .systemd(cfg!(feature = "systemd"))
         .systemd_user(false)
         .rdma(false)
         .build()

@@ -32,6 +32,14 @@ fn main() {
     // arena would cost each of them resident pages.
     // SAFETY: mallopt before any thread exists.
     unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
+    // containerd runs as a systemd Type=notify service and passes its
+    // NOTIFY_SOCKET on to its shims. It is containerd's, not the
+    // containers': berth given one proxies it into the container and makes
+    // `start` wait for the container's READY=1, which a task never sends, so
+    // every start would hang. containerd's runc client drops it for runc
+    // likewise. Removed here, before any thread, for the helper's workers
+    // and the berth binary alike.
+    std::env::remove_var("NOTIFY_SOCKET");
     let f = match flags::parse(std::env::args().skip(1)) {
         Ok(f) => f,
         Err(e) => {

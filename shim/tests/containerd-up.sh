@@ -32,8 +32,10 @@ write_config() {
 start() {
   if [ -f "$PIDF" ] && kill -0 "$(cat "$PIDF")" 2>/dev/null; then echo "already running pid $(cat "$PIDF")"; return 0; fi
   write_config
-  # PATH: our shim dir first, so `containerd-shim-<name>-<ver>` resolves there first
-  PATH="$SHIM_BIN_DIR:$PATH" setsid containerd --config "$CFG" --log-level ${LOGLEVEL:-info} \
+  # PATH: our shim dir first, so `containerd-shim-<name>-<ver>` resolves there first.
+  # NOTIFY_SOCKET: as systemd gives containerd.service (Type=notify); containerd
+  # passes it on to its shims, which must not hand it to the runtime.
+  NOTIFY_SOCKET="$CTRD_DIR/notify.sock" PATH="$SHIM_BIN_DIR:$PATH" setsid containerd --config "$CFG" --log-level ${LOGLEVEL:-info} \
       >"$LOG" 2>&1 < /dev/null &
   echo $! > "$PIDF"
   for _ in $(seq 100); do

@@ -5,11 +5,9 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
 
-pub const SHIM_NAME: &str = "containerd-shim-berth-v2";
-
-/// Pids of the berth shims started by the containerd at `address`. The `-address` flag is what
-/// tells our shims from those of any other containerd on the host.
-pub fn shims_of(address: &str) -> BTreeSet<u32> {
+/// Pids of the shims named `shim` (the binary's file name) started by the containerd at
+/// `address`. The `-address` flag is what tells our shims from those of any other containerd.
+pub fn shims_of(shim: &str, address: &str) -> BTreeSet<u32> {
     let mut out = BTreeSet::new();
     let Ok(dir) = fs::read_dir("/proc") else {
         return out;
@@ -25,7 +23,7 @@ pub fn shims_of(address: &str) -> BTreeSet<u32> {
         let args: Vec<&[u8]> = raw.split(|b| *b == 0).collect();
         let is_shim = args
             .first()
-            .is_some_and(|a0| a0.rsplit(|b| *b == b'/').next() == Some(SHIM_NAME.as_bytes()));
+            .is_some_and(|a0| a0.rsplit(|b| *b == b'/').next() == Some(shim.as_bytes()));
         let ours = args
             .windows(2)
             .any(|w| w[0] == b"-address" && w[1] == address.as_bytes());

@@ -6,6 +6,7 @@ mod cri;
 mod host;
 mod pod;
 mod report;
+mod systemd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,12 +31,21 @@ pub struct Args {
     /// The run's private directory: pod logs go below it, and no mount may stay below it.
     #[arg(long)]
     pub work: PathBuf,
-    /// berth's state root the shim was configured with (must be empty of our ids at the end).
+    /// The runtime's state root the shim was configured with (must be empty of our ids at the
+    /// end).
     #[arg(long)]
     pub berth_root: PathBuf,
-    /// Cgroup parent of the pod (cgroupfs driver): `/<name>`.
+    /// Cgroup parent of the pod: `/<name>` (cgroupfs driver), or with `--systemd` a slice
+    /// as kubelet names it (`kubepods-besteffort-pod<uid>.slice`).
     #[arg(long)]
     pub cgroup_parent: String,
+    /// The handler runs with systemd cgroups (SystemdCgroup = true): each container must be a
+    /// `cri-containerd-<id>.scope` unit in the parent slice, and none may be left.
+    #[arg(long)]
+    pub systemd: bool,
+    /// File name of the shim binary the handler runs (its processes are looked for).
+    #[arg(long, default_value = "containerd-shim-berth-v2")]
+    pub shim: String,
     /// Fail when ContainerStats is not answered (set once the shim implements Stats).
     #[arg(long)]
     pub require_stats: bool,

@@ -90,6 +90,8 @@ async fn exercise(
         verbose: true,
     };
     let mut pids = Vec::new();
+    // (name, container id, pid) for the systemd checks
+    let mut procs = Vec::new();
     match call("PodSandboxStatus", t, c.pod_sandbox_status(req)).await {
         Ok(s) => {
             let st = s.status.unwrap_or_default();
@@ -112,7 +114,10 @@ async fn exercise(
                 if ip.is_empty() { "none".into() } else { ip },
             );
             match cri::info_field(&s.info, "pid").and_then(|v| v.as_u64()) {
-                Some(p) if p > 0 => pids.push(("sandbox".to_string(), p as u32)),
+                Some(p) if p > 0 => {
+                    pids.push(("sandbox".to_string(), p as u32));
+                    procs.push(("sandbox".to_string(), sandbox.to_string(), p as u32));
+                }
                 other => rep.fail("sandbox pid", format!("verbose info pid: {other:?}")),
             }
         }
@@ -176,7 +181,10 @@ async fn exercise(
                     ),
                 );
                 match cri::info_field(&s.info, "pid").and_then(|v| v.as_u64()) {
-                    Some(p) if p > 0 => pids.push((name.to_string(), p as u32)),
+                    Some(p) if p > 0 => {
+                        pids.push((name.to_string(), p as u32));
+                        procs.push((name.to_string(), id.clone(), p as u32));
+                    }
                     other => rep.fail(
                         &format!("{name} pid"),
                         format!("verbose info pid: {other:?}"),
@@ -187,6 +195,9 @@ async fn exercise(
         }
     }
     pod_shape(a, rep, &pids);
+    if a.systemd {
+        crate::systemd::check_running(&a.cgroup_parent, rep, &procs);
+    }
     let log = a.work.join("pod-logs/c2.log");
     rep.check(
         "c2 stdout in its CRI log",
@@ -261,11 +272,11 @@ async fn exercise(
     true
 }
 
-/// Every process of the pod must be a child of a berth shim of our containerd; the pod's
+/// Every process of the pod must be a child of a shim (`--shim`) of our containerd; the pod's
 /// containers share the sandbox's network namespace. Reports how many shims served it.
 fn pod_shape(a: &Args, rep: &mut Report, pids: &[(String, u32)]) {
     let address = a.socket.display().to_string();
-    let ours = host::shims_of(&address);
+    let ours = host::shims_of(&a.shim, &address);
     let mut serving = BTreeSet::new();
     for (name, pid) in pids {
         let parent = host::ppid(*pid);
@@ -278,10 +289,10 @@ fn pod_shape(a: &Args, rep: &mut Report, pids: &[(String, u32)]) {
                 "pid {pid}: parent {other:?} is not one of our shims {ours:?}"
             )),
         };
-        rep.check(&format!("{name}: child of a berth shim"), r);
+        rep.check(&format!("{name}: child of a shim"), r);
     }
     rep.note(
-        "berth shims serving the pod",
+        "shims serving the pod",
         format!("{} (goal 1) {serving:?}", serving.len()),
     );
     if let Some(n) = a.want_shims {
@@ -402,13 +413,13 @@ async fn teardown(
 async fn leaks(a: &Args, rep: &mut Report, ids: &[String], netns_before: &BTreeSet<String>) {
     let address = a.socket.display().to_string();
     // A shim exits shortly after its last task is deleted.
-    let mut shims = host::shims_of(&address);
+    let mut shims = host::shims_of(&a.shim, &address);
     for _ in 0..50 {
         if shims.is_empty() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
-        shims = host::shims_of(&address);
+        shims = host::shims_of(&a.shim, &address);
     }
     rep.check(
         "no shim process left",
@@ -419,25 +430,17 @@ async fn leaks(a: &Args, rep: &mut Report, ids: &[String], netns_before: &BTreeS
         .filter(|e| ids.iter().any(|id| e.contains(id.as_str())) || !a.berth_root.join(e).is_dir())
         .collect();
     rep.check(
-        "no berth state left",
+        "no runtime state left",
         want_eq("entries", Vec::<String>::new(), state),
     );
     let needles: Vec<&str> = ids.iter().map(String::as_str).collect();
     let m = host::mounts_matching(&a.work, &needles);
     rep.check("no mount left", want_eq("mounts", Vec::<String>::new(), m));
-    let cg: Vec<String> = host::cgroups_named(&a.cgroup_parent)
-        .into_iter()
-        .flat_map(|d| {
-            host::entries_below(std::path::Path::new(&d))
-                .into_iter()
-                .map(move |e| format!("{d}/{e}"))
-        })
-        .filter(|p| std::path::Path::new(p).is_dir())
-        .collect();
-    rep.check(
-        "no container cgroup left",
-        want_eq("cgroups", Vec::<String>::new(), cg),
-    );
+    if a.systemd {
+        crate::systemd::leaks(&a.cgroup_parent, rep, ids);
+    } else {
+        cgroupfs_leaks(a, rep);
+    }
     // libcni caches each ADD result until the matching DEL.
     let cached: Vec<String> = host::entries_below(std::path::Path::new("/var/lib/cni/results"))
         .into_iter()
@@ -452,5 +455,22 @@ async fn leaks(a: &Args, rep: &mut Report, ids: &[String], netns_before: &BTreeS
     rep.check(
         "no network namespace left",
         want_eq("new netns", Vec::<&String>::new(), new),
+    );
+}
+
+/// No cgroup is left below the pod's cgroupfs parent, in any hierarchy.
+fn cgroupfs_leaks(a: &Args, rep: &mut Report) {
+    let cg: Vec<String> = host::cgroups_named(&a.cgroup_parent)
+        .into_iter()
+        .flat_map(|d| {
+            host::entries_below(std::path::Path::new(&d))
+                .into_iter()
+                .map(move |e| format!("{d}/{e}"))
+        })
+        .filter(|p| std::path::Path::new(p).is_dir())
+        .collect();
+    rep.check(
+        "no container cgroup left",
+        want_eq("cgroups", Vec::<String>::new(), cg),
     );
 }

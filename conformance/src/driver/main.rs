@@ -51,6 +51,11 @@ struct Args {
     /// Print every failed assertion under its scenario.
     #[arg(short, long)]
     verbose: bool,
+    /// Run the runtime with --systemd-cgroup: each case's cgroupsPath is
+    /// `system.slice:<prefix>:<case>` (a transient scope) instead of a path.
+    /// Scenarios about path forms (relative, foreign parents) do not apply.
+    #[arg(long)]
+    systemd_cgroup: bool,
 }
 
 /// `name` next to this program (target/<profile>/).
@@ -189,6 +194,7 @@ fn main() {
         root: work.join("state"),
         timeout: Duration::from_secs(a.timeout),
         scratch: work.clone(),
+        systemd_cgroup: a.systemd_cgroup,
     };
     println!(
         "# runtime {} ({}), checker {}",
@@ -201,6 +207,7 @@ fn main() {
         work: work.clone(),
         base_rootfs: base,
         prefix: format!("berth-conformance-{}", std::process::id()),
+        systemd: a.systemd_cgroup,
         host: features::Host::probe(),
     };
     if let Some(n) = a

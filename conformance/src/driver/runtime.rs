@@ -15,6 +15,8 @@ pub struct Runtime {
     pub timeout: Duration,
     /// Scratch directory for the stdio files of each call.
     pub scratch: PathBuf,
+    /// Pass --systemd-cgroup (a global flag) on every call.
+    pub systemd_cgroup: bool,
 }
 
 /// The result of one call; `code` is None when the call timed out.
@@ -93,6 +95,9 @@ impl Runtime {
         };
         let start_len = std::fs::metadata(&e).map(|m| m.len()).unwrap_or(0);
         let mut cmd = Command::new(&self.bin);
+        if self.systemd_cgroup {
+            cmd.arg("--systemd-cgroup");
+        }
         cmd.arg("--root").arg(&self.root).args(args);
         cmd.stdin(Stdio::null())
             .stdout(fo)

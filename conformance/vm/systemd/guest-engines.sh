@@ -1,6 +1,7 @@
 # Sourced by guest-test.sh (uses its res/check/prop/gone and $ROOTFS, $T):
 # docker with native.cgroupdriver=systemd and containerd with SystemdCgroup,
-# each with berth, runc and crun; plus containerd through berth's own shim.
+# each with berth, runc and crun; then containerd through berth's own shim
+# (guest-shim.sh).
 # Each container: the unit holds the memory limit, the container sees it,
 # and removing the container removes the unit.
 
@@ -17,6 +18,7 @@ engine_checks() { # engine_checks ENGINE RT PID UNIT EXEC... (EXEC runs a comman
 }
 
 
+if [ "$PARTS" != shim ]; then
 # --- docker (its own config: systemd cgroup driver, no network setup) ---
 mkdir -p /etc/docker
 cat >/etc/docker/daemon.json <<JSON
@@ -52,6 +54,9 @@ for rt in berth runc crun; do
 	echo "TIME $rt docker(run-d+exec+rm) $(ms "$t0")ms" >>"$OUT"
 done
 timeout 60 systemctl stop docker.service docker.socket >/dev/null 2>&1
+else
+	timeout 180 systemctl start containerd.service
+fi
 
 # --- containerd: runc-v2 shim with SystemdCgroup (ctr --runc-systemd-cgroup) ---
 C=(timeout "${CTR_TIMEOUT:-120}" ctr -n berth-sd)
@@ -59,9 +64,11 @@ ctr_run() { # ctr_run NAME ID RUNTIME-ARGS...
 	local name=$1 id=$2
 	shift 2
 	t0=$(ts)
+	local C=(timeout "${CTR_TIMEOUT:-120}" ctr -n berth-sd)
 	if ! "${C[@]}" run -d --rootfs --memory-limit 67108864 --cgroup "system.slice:ctr:$id" "$@" \
 		"$ROOTFS" "$id" /bin/sleep 600 >/tmp/err 2>&1; then
 		res "$name-run" "$rt" FAIL "$(tail -1 /tmp/err)"
+		[ -n "${CTR_DIAG:-}" ] && "$CTR_DIAG" "$id"
 		journalctl -u containerd --no-pager -o cat 2>&1 | grep -a -i "$id\|berth" | tail -6 | sed 's/^/INFO containerd: /' >>"$OUT"
 		ps -eo pid,ppid,stat,wchan:24,args | grep -a -i -e shim -e berth -e "$id" | grep -v grep |
 			sed 's/^/INFO ps: /' >>"$OUT"
@@ -84,18 +91,10 @@ ctr_run() { # ctr_run NAME ID RUNTIME-ARGS...
 	fi
 	echo "TIME $rt $name(run-d+exec+rm) $(ms "$t0")ms" >>"$OUT"
 }
-for entry in berth:/share/berth runc:/usr/sbin/runc crun:/usr/bin/crun; do
+RUNC_V2="berth:/share/berth runc:/usr/sbin/runc crun:/usr/bin/crun"
+[ "$PARTS" = shim ] && RUNC_V2=
+for entry in $RUNC_V2; do
 	rt=${entry%%:*}
 	ctr_run containerd-runc-v2 "cr-$rt" --runtime io.containerd.runc.v2 --runc-binary "${entry#*:}" --runc-systemd-cgroup
 done
-# Off by default: in this guest, `ctr run` through berth's shim with
-# SystemdCgroup = true hangs (and containerd with it) for reasons not yet
-# found; GUEST_BERTH_SHIM=1 (run.sh) runs it.
-if [ -x /share/containerd-shim-berth-v2 ] && [ -e /share/berth-shim ]; then
-	ln -sf /share/containerd-shim-berth-v2 /usr/local/bin/containerd-shim-berth-v2
-	rt=berth
-	# ctr passes runc's flags only to runc-v2; other shims get a config file
-	echo 'SystemdCgroup = true' >/tmp/berth-shim.toml
-	CTR_TIMEOUT=40
-	ctr_run containerd-berth-shim cb-berth --runtime io.containerd.berth.v2 --runtime-config-path /tmp/berth-shim.toml
-fi
+. /share/guest-shim.sh

@@ -50,9 +50,13 @@ JSON
 }
 
 RUNTIMES="berth:/share/berth runc:/usr/sbin/runc crun:/usr/bin/crun"
-# GUEST_PARTS=engines|rootless (run.sh) runs only the engine or the rootless checks
+# GUEST_PARTS (run.sh): core = the runtime and podman checks, restore and
+# the conformance scenarios; engines = docker, containerd (both shims) and
+# the CRI pod test; rootless = the checks as an ordinary user through its
+# own systemd instance; shim, cri, conf, restore = that part alone; v1 = the
+# hybrid-layout checks; all = core, engines and rootless.
 PARTS=$(cat /share/parts 2>/dev/null)
-case $PARTS in engines | rootless) RUNTIMES= ;; esac
+case "$PARTS" in all | core) ;; *) RUNTIMES= ;; esac
 for entry in $RUNTIMES; do
 	rt=${entry%%:*}
 	bin=${entry#*:}
@@ -170,8 +174,11 @@ for entry in $RUNTIMES; do
 	echo "TIME $rt podman(run-d+exec+rm) $(ms "$t0")ms" >>"$OUT"
 done
 echo "INFO podman $(podman info --format '{{.Host.CgroupManager}} cgroup{{.Host.CgroupsVersion}}' 2>&1)" >>"$OUT"
-# As an ordinary user through its own systemd instance (rootless-guest.sh).
-[ "$PARTS" = engines ] || . /share/rootless-guest.sh
-[ "$PARTS" = rootless ] || . /share/guest-engines.sh
+case "$PARTS" in v1) . /share/guest-v1.sh ;; esac
+case "$PARTS" in all | core | restore) . /share/guest-restore.sh ;; esac
+case "$PARTS" in all | core | conf) . /share/guest-conformance.sh ;; esac
+case "$PARTS" in all | rootless) . /share/rootless-guest.sh ;; esac
+case "$PARTS" in all | engines | shim) . /share/guest-engines.sh ;; esac
+case "$PARTS" in all | engines | cri) . /share/guest-cri.sh ;; esac
 echo DONE >>"$OUT"
 sync

@@ -14,10 +14,22 @@
 #   VM_TIMEOUT       seconds for the whole guest run (default 900).
 #   RT_TIMEOUT       seconds for each runtime call in the guest (default 60).
 #   BUILD_ONLY=1     build (or find) the image and stop.
-#   GUEST_PARTS=engines  only the docker and containerd checks;
-#   GUEST_PARTS=rootless only the rootless checks (rootless-guest.sh: an ordinary
-#                        user's systemd instance, rootless podman).
-#   GUEST_BERTH_SHIM=1   also containerd through berth's own shim (hangs today).
+#   GUEST_PARTS=core     the runtime and podman checks, restore and the
+#                        conformance scenarios (one CI stage);
+#   GUEST_PARTS=engines  docker, containerd (both shims) and the CRI pod test
+#                        (another stage);
+#   GUEST_PARTS=rootless the rootless checks (rootless-guest.sh: an ordinary
+#                        user's systemd instance, rootless podman; a third stage);
+#                        all (the default) is the three in one boot;
+#   GUEST_PARTS=shim     only containerd through berth's own shim;
+#   GUEST_PARTS=cri      only the CRI pod test (conformance/cri) in a kubelet-style
+#                        slice with SystemdCgroup = true.
+#   GUEST_PARTS=restore  only checkpoint/restore with the systemd driver;
+#   GUEST_PARTS=conf     only the conformance suite's cgroup scenarios with
+#                        --systemd-cgroup (berth, runc, crun).
+#   GUEST_CGROUP=hybrid  boot systemd's hybrid layout (v1 controllers, cgroup2 at
+#                        /sys/fs/cgroup/unified) and run only the v1 checks.
+#   BERTH_CRI_TEST       a berth-cri-test binary (default: built here).
 # Needs debootstrap, qemu-system-x86 and e2fsprogs (installed when missing).
 # Measured on a 2-core host under TCG (shared with other work): image build
 # about 170 s (once per recipe), boot to the test 17-35 s, the runtime and
@@ -52,7 +64,7 @@ build_image() {
 	rm -rf "$r"
 	# podman needs containernetworking-plugins named, or debootstrap cannot resolve it.
 	timeout 1200 debootstrap --variant=minbase \
-		--include=systemd-sysv,dbus,dbus-user-session,uidmap,udev,kmod,procps,iproute2,linux-image-amd64,initramfs-tools,runc,crun,podman,containernetworking-plugins,docker.io,containerd,busybox-static \
+		--include=systemd-sysv,dbus,dbus-user-session,uidmap,udev,kmod,procps,iproute2,linux-image-amd64,initramfs-tools,runc,crun,podman,containernetworking-plugins,docker.io,containerd,busybox-static,criu \
 		bookworm "$r" "$mirror" >"$dir/debootstrap.log" 2>&1 ||
 		{ tail -20 "$dir/debootstrap.log" >&2; return 1; }
 	echo guest >"$r/etc/hostname"
@@ -108,19 +120,58 @@ if [ ! -s "$IMG/img.raw" ]; then
 fi
 [ "${BUILD_ONLY:-0}" = 1 ] && exit 0
 
+# GUEST_CGROUP=hybrid boots systemd's hybrid layout (v1 controllers) and
+# runs the v1 checks there (guest-v1.sh).
+case "${GUEST_CGROUP:-v2}" in
+v2) unified=1 PARTS=${GUEST_PARTS:-all} ;;
+hybrid) unified=0 PARTS=v1 ;;
+*) say "GUEST_CGROUP: v2 or hybrid, not ${GUEST_CGROUP}"; exit 2 ;;
+esac
+cri=0
+case "$PARTS" in all | engines | cri) cri=1 ;; esac
 if [ "$RT" = "$ROOT/target/debug/berth" ]; then
 	cargo build --quiet --manifest-path "$ROOT/Cargo.toml" -p berth -p containerd-shim-berth
+fi
+if [ "$cri" = 1 ]; then
+	# the CRI pod test's client (k8s-cri generates its bindings with protoc)
+	# and its images, built offline here
+	for p in protoc:protobuf-compiler jq:jq; do
+		command -v "${p%%:*}" >/dev/null ||
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${p#*:}" >&2
+	done
+	[ -e /bin/busybox ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >&2
+	CRI_TEST=${BERTH_CRI_TEST:-$ROOT/target/debug/berth-cri-test}
+	[ -n "${BERTH_CRI_TEST:-}" ] || cargo build --quiet --manifest-path "$ROOT/Cargo.toml" -p berth-cri-test
+fi
+conf=0
+case "$PARTS" in all | core | conf) conf=1 ;; esac
+if [ "$conf" = 1 ]; then
+	# the conformance driver and its static checker
+	cargo build --quiet --manifest-path "$ROOT/Cargo.toml" -p berth-conformance
+	"$ROOT/conformance/build-checker.sh" >/dev/null
 fi
 SHARE=$(mktemp -d /tmp/berth-sd.XXXXXX)
 trap 'rm -rf "$SHARE"' EXIT
 cp "$RT" "$SHARE/berth"
-cp "$HERE/guest-test.sh" "$HERE/guest-engines.sh" "$HERE/rootless-guest.sh" "$SHARE/"
+cp "$HERE"/guest-*.sh "$HERE/rootless-guest.sh" "$SHARE/"
 # berth's shim, for containerd's io.containerd.berth.v2 runtime
 SHIM=${BERTH_SHIM:-$(dirname "$RT")/containerd-shim-berth-v2}
 [ -x "$SHIM" ] && cp "$SHIM" "$SHARE/"
-[ "${GUEST_BERTH_SHIM:-0}" = 1 ] && : >"$SHARE/berth-shim"
 echo "${RT_TIMEOUT:-60}" >"$SHARE/rt-timeout"
-echo "${GUEST_PARTS:-all}" >"$SHARE/parts"
+echo "$PARTS" >"$SHARE/parts"
+if [ "$conf" = 1 ]; then
+	cp "$ROOT/target/debug/berth-conformance" "$ROOT/target/conformance/berth-check" "$SHARE/"
+fi
+if [ "$cri" = 1 ]; then
+	cp "$CRI_TEST" "$ROOT/conformance/cri/berth-cri-eth0" "$SHARE/"
+	mkdir -p "$SHARE/cri-img"
+	OUT=$SHARE/img "$ROOT/conformance/engines/make-busybox-image.sh" >/dev/null
+	mv "$SHARE/img/busybox-oci.tar" "$SHARE/cri-img/busybox.tar"
+	OUT=$SHARE/img REF=localhost/pause:latest CMD_JSON='["sleep","2147483647"]' \
+		"$ROOT/conformance/engines/make-busybox-image.sh" >/dev/null
+	mv "$SHARE/img/busybox-oci.tar" "$SHARE/cri-img/pause.tar"
+	rm -rf "$SHARE/img"
+fi
 
 # A TCG guest has been seen to wedge now and then with no output: a boot
 # that did not finish (no DONE) is tried once more; a finished one is final.
@@ -132,7 +183,7 @@ for attempt in 1 2; do
 	timeout "${VM_TIMEOUT:-900}" qemu-system-x86_64 -accel tcg -m 2048 -smp 2 -snapshot \
 		-kernel "$(ls "$IMG"/kernel/vmlinuz-* | head -1)" \
 		-initrd "$(ls "$IMG"/kernel/initrd.img-* | head -1)" \
-		-append "root=/dev/vda rw console=ttyS0 quiet systemd.unified_cgroup_hierarchy=1" \
+		-append "root=/dev/vda rw console=ttyS0 quiet systemd.unified_cgroup_hierarchy=$unified" \
 		-drive file="$IMG/img.raw",format=raw,if=virtio \
 		-virtfs "local,path=$SHARE,mount_tag=share,security_model=passthrough,id=share" \
 		-device virtio-rng-pci -nic none -display none -serial "file:$SHARE/console.log" \

@@ -167,14 +167,12 @@ impl Runtime {
         Ok(Runtime::new(crate::rootless::default_root()?))
     }
 
-    /// Restore does not place a container in a systemd unit yet.
-    fn need_cgroupfs(&self) -> Result<()> {
+    fn driver(&self) -> crate::cgroups::Driver {
         if self.systemd_cgroup {
-            return Err(Error::Unsupported(
-                "restore with --systemd-cgroup (the systemd cgroup driver)".into(),
-            ));
+            crate::cgroups::Driver::Systemd
+        } else {
+            crate::cgroups::Driver::Cgroupfs
         }
-        Ok(())
     }
 
     /// The options with the runtime's settings. Commands after create take
@@ -182,11 +180,7 @@ impl Runtime {
     fn create_opts(&self, o: &CreateOptions) -> CreateOptions {
         CreateOptions {
             rootless: self.rootless,
-            cgroup_driver: if self.systemd_cgroup {
-                crate::cgroups::Driver::Systemd
-            } else {
-                crate::cgroups::Driver::Cgroupfs
-            },
+            cgroup_driver: self.driver(),
             ..o.clone()
         }
     }
@@ -318,12 +312,11 @@ impl Runtime {
     /// Restore a container from a CRIU checkpoint; returns the exit status
     /// (the container's unless detached).
     pub fn restore(&self, id: &str, o: &RestoreOptions) -> Result<i32> {
-        self.need_cgroupfs()?;
         let o = RestoreOptions {
             criu: self.criu_opts(&o.criu),
             ..o.clone()
         };
-        crate::checkpoint::restore(&self.root, id, &o)
+        crate::checkpoint::restore(&self.root, id, &o, self.driver())
     }
 
     /// The state root.

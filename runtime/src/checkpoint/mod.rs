@@ -200,7 +200,10 @@ fn mnt_arg(key: &Path, val: &Path) -> String {
 /// Restore a checkpointed container as `id`; returns the exit status to
 /// use (the container's, unless detached). The bundle is prepared and the
 /// records saved as by `create` (CRASH-CONSISTENCY.md, "restore").
-pub fn restore(root: &Path, id: &str, o: &RestoreOpts) -> Result<i32> {
+/// With the systemd driver the unit is started by the CRIU process itself
+/// (see `criu::child`), as runc puts CRIU's pid in it: CRIU restores the
+/// tasks into its own cgroup.
+pub fn restore(root: &Path, id: &str, o: &RestoreOpts, driver: Driver) -> Result<i32> {
     cgroup_mode(&o.criu)?;
     if o.console_socket.is_some() {
         // CRIU hands the new pty master over only in its RPC (swrk) mode.
@@ -208,8 +211,7 @@ pub fn restore(root: &Path, id: &str, o: &RestoreOpts) -> Result<i32> {
             "restore --console-socket (a terminal needs criu's swrk mode)".into(),
         ));
     }
-    // cgroupfs: restore does not drive a systemd unit yet.
-    let p = Prepared::new(id, &o.bundle, Driver::Cgroupfs)?;
+    let p = Prepared::new(id, &o.bundle, driver)?;
     let images = std::fs::canonicalize(&o.criu.image_path)
         .ctx(|| format!("--image-path {}", o.criu.image_path.display()))?;
     let descriptors = external::load_descriptors(&images)?;

@@ -136,7 +136,8 @@ fn one(c: &mut Case, relative: bool, res: Value) {
     for (k, v) in res.as_object().expect("resources are an object") {
         base.insert(k.clone(), v.clone());
     }
-    if relative {
+    // A systemd unit has no relative form: the case keeps its scope.
+    if relative && !c.env.systemd {
         c.cfg["linux"]["cgroupsPath"] = json!(format!("{}/{}", c.env.prefix, c.name));
     }
     c.run_checker();

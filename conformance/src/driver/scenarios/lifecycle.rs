@@ -373,7 +373,7 @@ fn delete_resources(c: &mut Case) {
     }
     let pid = c.pid(&id).unwrap_or(0);
     let dirs = cgroup_dirs(pid);
-    let want = format!("/{}/{}", c.env.prefix, c.name);
+    let want = c.env.cgroup_dir(&c.env.cgroups_path(c.name));
     let ours = dirs
         .iter()
         .all(|d| d.ends_with(want.trim_start_matches('/')));

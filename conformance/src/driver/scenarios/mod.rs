@@ -53,7 +53,31 @@ pub struct Env {
     pub base_rootfs: PathBuf,
     /// First component of every cgroupsPath this run uses.
     pub prefix: String,
+    /// The runtime runs with --systemd-cgroup (see `cgroups_path`).
+    pub systemd: bool,
     pub host: Host,
+}
+
+impl Env {
+    /// The cgroupsPath of case `name`: `/<prefix>/<name>`, or with systemd
+    /// `system.slice:<prefix>:<name>`, the unit `<prefix>-<name>.scope`.
+    pub fn cgroups_path(&self, name: &str) -> String {
+        if self.systemd {
+            format!("system.slice:{}:{name}", self.prefix)
+        } else {
+            format!("/{}/{name}", self.prefix)
+        }
+    }
+
+    /// Where a cgroupsPath puts the container, relative to the cgroup root
+    /// (absolute) or to the runtime's cgroup: a systemd `slice:prefix:name`
+    /// is `/<slice>/<prefix>-<name>.scope` (slices here are not nested).
+    pub fn cgroup_dir(&self, cgroups_path: &str) -> String {
+        match cgroups_path.split(':').collect::<Vec<_>>()[..] {
+            [slice, prefix, name] if self.systemd => format!("/{slice}/{prefix}-{name}.scope"),
+            _ => cgroups_path.to_string(),
+        }
+    }
 }
 
 pub struct Case<'a> {
@@ -75,7 +99,7 @@ impl<'a> Case<'a> {
     pub fn new(env: &'a Env, name: &'static str) -> std::io::Result<Case<'a>> {
         let dir = env.work.join(name);
         bundle::link_tree(&env.base_rootfs, &dir.join("rootfs"))?;
-        let cfg = bundle::base_config(&format!("/{}/{name}", env.prefix));
+        let cfg = bundle::base_config(&env.cgroups_path(name));
         let t = Tap::new(Vec::new());
         Ok(Case {
             env,
@@ -233,8 +257,8 @@ impl<'a> Case<'a> {
     /// The container's cgroup, as the host sees it, is linux.cgroupsPath
     /// (absolute), or ends with it (relative to the runtime's own cgroup).
     pub fn cgroup_path_check(&mut self, id: &str) {
-        let Some(want) =
-            conformance::json::str_at(&self.cfg, "linux.cgroupsPath").map(str::to_string)
+        let Some(want) = conformance::json::str_at(&self.cfg, "linux.cgroupsPath")
+            .map(|p| self.env.cgroup_dir(p))
         else {
             return;
         };
@@ -323,8 +347,10 @@ impl<'a> Case<'a> {
             let _ = h.wait();
         }
         left.extend(unmount_under(&self.dir));
-        let cg = format!("{}/{}", self.env.prefix, self.name);
-        left.extend(remove_cgroups(&cg));
+        let cg = self.env.cgroups_path(self.name);
+        left.extend(remove_cgroups(
+            self.env.cgroup_dir(&cg).trim_start_matches('/'),
+        ));
         if let Err(e) = std::fs::remove_dir_all(&self.dir) {
             left.push(format!("bundle not removed: {e}"));
         }

@@ -327,6 +327,30 @@ impl Bus {
             .map(drop)
     }
 
+    /// The Manager's Version property, e.g. "252.39-1~deb12u2".
+    pub fn version(&self) -> Result<String, BusError> {
+        let reply = self
+            .conn
+            .call_method(
+                Some(DEST),
+                PATH,
+                Some("org.freedesktop.DBus.Properties"),
+                "Get",
+                &(MANAGER, "Version"),
+            )
+            .and_then(|m| m.body().deserialize::<zvariant::OwnedValue>())
+            .map_err(|source| BusError::Call {
+                method: "Get Version",
+                unit: String::new(),
+                source: Box::new(source),
+            })?;
+        String::try_from(reply).map_err(|e| BusError::Call {
+            method: "Get Version",
+            unit: String::new(),
+            source: Box::new(e.into()),
+        })
+    }
+
     pub fn reset_failed_unit(&self, unit: &str) -> Result<(), BusError> {
         self.call("ResetFailedUnit", unit, &(unit,)).map(drop)
     }

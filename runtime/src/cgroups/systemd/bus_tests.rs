@@ -114,6 +114,11 @@ impl Manager {
         "/user.slice/user-1000.slice/user@1000.service".into()
     }
 
+    #[zbus(property)]
+    fn version(&self) -> String {
+        "243.9-1".into()
+    }
+
     fn set_unit_properties(
         &self,
         name: String,
@@ -216,6 +221,9 @@ fn start_update_stop_against_a_stand_in_manager() {
     let e = bus.stop_unit("t-x.scope").unwrap_err();
     assert_eq!(e.name(), Some(NO_SUCH_UNIT), "{e}");
     bus.reset_failed_unit("t-x.scope").unwrap();
+
+    // An older systemd's version is read for the gating (see `version`).
+    assert_eq!(bus.version().unwrap(), "243.9-1");
 }
 
 #[test]

@@ -34,9 +34,14 @@
 //! applied; an allow list is also given to systemd as DevicePolicy=strict
 //! and DeviceAllow= (see `props::devices`), so that both filters agree.
 
+#[cfg(feature = "systemd")]
+mod bus;
+#[cfg(not(feature = "systemd"))]
+#[path = "bus_off.rs"]
 mod bus;
 mod props;
 mod unit;
+mod version;
 
 use std::collections::HashMap;
 
@@ -79,6 +84,11 @@ pub(super) fn resolve(
     id: &str,
     user: Option<u32>,
 ) -> Result<Cgroup, CgroupError> {
+    if !cfg!(feature = "systemd") {
+        // Built without the client: this is the refusal, before anything
+        // is made.
+        bus::Bus::system()?;
+    }
     let name = unit::parse(cgroups_path, id, user.is_some())?;
     let manager = user.map(|uid| format!("/user.slice/user-{uid}.slice/user@{uid}.service"));
     let path = format!(
@@ -152,6 +162,12 @@ fn unit(cg: &Cgroup) -> &Unit {
 }
 
 pub(super) fn start(cg: &Cgroup, pid: i32, p: &Pending) -> Result<(), CgroupError> {
+    // 0 is the calling process, as for the cgroup files (restore's CRIU).
+    let pid = if pid == 0 {
+        std::process::id() as i32
+    } else {
+        pid
+    };
     let u = unit(cg);
     let v2 = cg.layout == Layout::V2;
     let mut plan = plan::build(cg, p.resources.as_ref(), p.devices.as_deref())?;
@@ -164,7 +180,6 @@ pub(super) fn start(cg: &Cgroup, pid: i32, p: &Pending) -> Result<(), CgroupErro
         p.devices.as_deref(),
     )?;
     all.extend(props::devices(&rules));
-    all.extend(u.extra.iter().cloned());
     let t0 = std::time::Instant::now();
     let bus = connect(u)?;
     if let Some(expected) = &u.manager {
@@ -178,6 +193,9 @@ pub(super) fn start(cg: &Cgroup, pid: i32, p: &Pending) -> Result<(), CgroupErro
         }
     }
     let t1 = t0.elapsed();
+    gate(&bus, &mut all);
+    // Annotations are the user's own properties: passed as given.
+    all.extend(u.extra.iter().cloned());
     if let Err(e) = bus.start_transient_unit(&u.name, &all) {
         if e.name() != Some(bus::UNIT_EXISTS) {
             return Err(e.into());
@@ -202,11 +220,17 @@ pub(super) fn start(cg: &Cgroup, pid: i32, p: &Pending) -> Result<(), CgroupErro
             }
             fsutil::mkdir_p(dir)?;
             dir.created.set(dir.created.get().max(1));
+        }
+        // The files before the pid: a new v1 cpuset cgroup (a hierarchy
+        // systemd does not manage) takes no task until apply has filled its
+        // cpus and mems.
+        plan::apply(cg, &plan)?;
+        for dir in cg.dirs.iter().filter(|_| !v2 || is_slice) {
             let path = dir.path.join("cgroup.procs");
             fsutil::write_file(&path, pid.to_string().as_bytes())
                 .map_err(|source| CgroupError::AddPid { pid, path, source })?;
         }
-        plan::apply(cg, &plan)
+        Ok(())
     })();
     if let Err(e) = joined {
         let _ = stop(cg, &bus);
@@ -228,11 +252,34 @@ pub(super) fn attach(cg: &Cgroup, pid: i32) -> Result<(), CgroupError> {
 
 pub(super) fn update(cg: &Cgroup, resources: &LinuxResources) -> Result<(), CgroupError> {
     let mut plan = plan::build_update(cg, resources)?;
-    let props = props::from_writes(&mut plan.writes, cg.layout == Layout::V2)?;
+    let mut props = props::from_writes(&mut plan.writes, cg.layout == Layout::V2)?;
     if !props.is_empty() {
-        connect(unit(cg))?.set_unit_properties(&unit(cg).name, &props)?;
+        let bus = connect(unit(cg))?;
+        gate(&bus, &mut props);
+        if !props.is_empty() {
+            bus.set_unit_properties(&unit(cg).name, &props)?;
+        }
     }
     plan::apply_update(cg, &plan)
+}
+
+/// Leaves out the properties the running systemd is too old for (see
+/// `version`); the version is asked for only when one is present. A
+/// version that cannot be read leaves them in: systemd then names any it
+/// refuses.
+fn gate(bus: &bus::Bus, props: &mut Vec<props::Prop>) {
+    if !version::matters(props) {
+        return;
+    }
+    let Some(v) = bus.version().ok().and_then(|v| version::parse(&v)) else {
+        return;
+    };
+    let dropped = version::gate(props, v);
+    if !dropped.is_empty() {
+        crate::logging::debug(|| {
+            format!("systemd {v} predates {dropped:?}: set through the cgroup files only")
+        });
+    }
 }
 
 fn stop(cg: &Cgroup, bus: &bus::Bus) -> Result<(), CgroupError> {
@@ -261,5 +308,5 @@ pub(super) fn remove(cg: &Cgroup) -> Result<(), CgroupError> {
     first_err.map_or(Ok(()), Err)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "systemd"))]
 mod tests;
