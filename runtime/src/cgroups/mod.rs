@@ -77,6 +77,8 @@ mod bpf;
 mod devices;
 mod freezer;
 mod fsutil;
+#[cfg(fuzzing)]
+pub mod fuzz;
 mod join;
 mod layout;
 mod plan;

@@ -362,6 +362,22 @@ fn enable_controllers(dir: &Path, enable: &str) -> Result<(), CgroupError> {
     fsutil::write_file(&path, subset.as_bytes()).map_err(|e| err(&subset, e))
 }
 
+#[cfg(fuzzing)]
+impl Plan {
+    pub(super) fn device_filter(&self) -> Option<&[Insn]> {
+        self.device_filter.as_deref()
+    }
+
+    pub(super) fn enable(&self) -> &str {
+        &self.enable
+    }
+}
+
+#[cfg(fuzzing)]
+pub(super) fn ancestor_of(dir: &Dir, k: u16) -> &Path {
+    ancestor(dir, k)
+}
+
 #[cfg(test)]
 #[path = "plan_tests.rs"]
 mod tests;
