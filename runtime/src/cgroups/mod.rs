@@ -74,6 +74,8 @@
 //! nothing (an empty `unified` map, `disableOOMKiller: false`) is accepted.
 
 mod bpf;
+#[cfg(any(test, fuzzing))]
+mod bpf_sim;
 mod devices;
 mod freezer;
 mod fsutil;

@@ -78,7 +78,7 @@ pub(super) fn build(
     let restricts = rules.iter().any(|r| !r.allow);
     let mut device_filter = None;
     if restricts && v2 {
-        device_filter = Some(bpf::program(&rules));
+        device_filter = Some(bpf::program(&rules)?);
     } else if restricts {
         for r in &rules {
             let file = if r.allow {
