@@ -12,6 +12,7 @@ use std::sync::OnceLock;
 use oci_spec::runtime::{LinuxDevice, LinuxResources};
 
 use super::bpf::{self, Insn};
+use super::bpf_sim;
 use super::plan::{self, Plan};
 use super::{devices, layout, systemd, Cgroup, Driver, Layout};
 
@@ -246,7 +247,9 @@ fn valid_cpu_max(v: &str) -> bool {
     quota && period && f.next().is_none()
 }
 
-/// The device rules alone (v1 lines and the v2 program) for any rule list.
+/// The device rules alone: their v1 lines, and the v2 program run by an
+/// interpreter against the rules' meaning for every device type and
+/// access and for the device numbers the rules name (and their neighbours).
 pub fn fuzz_device_rules(
     configured: Option<&[oci_spec::runtime::LinuxDeviceCgroup]>,
     devs: Option<&[LinuxDevice]>,
@@ -259,5 +262,33 @@ pub fn fuzz_device_rules(
             check_v1_device_line(&line);
         }
     }
-    check_bpf(&bpf::program(&rules));
+    let Ok(insns) = bpf::program(&rules) else {
+        return;
+    };
+    check_bpf(&insns);
+    let mut numbers: Vec<u32> = vec![0, 1];
+    for r in &rules {
+        for n in [r.major, r.minor].into_iter().flatten() {
+            numbers.extend([n, n.wrapping_add(1)]);
+        }
+    }
+    // What a device can have (12-bit majors, 20-bit minors); the filter
+    // never matches a number above i32::MAX, which is right for no device has it.
+    numbers.retain(|n| *n < 1 << 20);
+    numbers.sort_unstable();
+    numbers.dedup();
+    numbers.truncate(12);
+    for typ in [1, 2] {
+        for access in 1..8 {
+            for &major in &numbers {
+                for &minor in &numbers {
+                    assert_eq!(
+                        bpf_sim::run(&insns, typ, access, major, minor),
+                        bpf_sim::model(&rules, typ, access, major, minor),
+                        "type {typ} access {access} {major}:{minor}"
+                    );
+                }
+            }
+        }
+    }
 }
