@@ -113,6 +113,7 @@ pub(super) fn parse_size(flag: &str, v: &str) -> Result<i64> {
 impl UpdateArgs {
     /// Whether the resources come from a file or stdin (`-r`).
     #[cfg(fuzzing)]
+    #[allow(dead_code)] // the fuzz target's
     pub(super) fn reads_input(&self) -> bool {
         self.resources.is_some()
     }
