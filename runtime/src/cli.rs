@@ -2,6 +2,10 @@
 //! one small function per command over `berth::api`.
 
 mod commands;
+// For the fuzz target, which includes this module tree; unused by the binary.
+#[cfg(fuzzing)]
+#[allow(dead_code)]
+pub mod fuzz;
 mod update;
 
 use std::path::PathBuf;
@@ -451,6 +455,21 @@ fn usage_error(e: &clap::Error, args: &[std::ffi::OsString]) -> i32 {
         return 0;
     }
     let text = e.render().to_string();
+    let (one_line, rest) = summarize(&text);
+    let (log, format) = log_args(args);
+    // An unusable --log is reported below with the usage error itself.
+    let _ = logging::init(log, format, false);
+    logging::error(&one_line);
+    eprintln!("berth: {one_line}");
+    for line in rest {
+        eprintln!("{line}");
+    }
+    1
+}
+
+/// clap's report as one line (the error and its tip) and the rest (the
+/// usage and the pointer to --help).
+fn summarize(text: &str) -> (String, Vec<&str>) {
     let mut summary = Vec::new();
     let mut rest = Vec::new();
     for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
@@ -469,15 +488,7 @@ fn usage_error(e: &clap::Error, args: &[std::ffi::OsString]) -> i32 {
         }
         one_line.push_str(part);
     }
-    let (log, format) = log_args(args);
-    // An unusable --log is reported below with the usage error itself.
-    let _ = logging::init(log, format, false);
-    logging::error(&one_line);
-    eprintln!("berth: {one_line}");
-    for line in rest {
-        eprintln!("{line}");
-    }
-    1
+    (one_line, rest)
 }
 
 /// --log and --log-format from a command line clap refused, so that the

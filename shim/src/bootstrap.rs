@@ -59,7 +59,12 @@ struct Annotated {
 pub fn group(bundle: &Path, id: &str) -> Result<String> {
     let p = bundle.join("config.json");
     let data = std::fs::read(&p).map_err(Error::io("read", &p))?;
-    let spec: Annotated = serde_json::from_slice(&data)
+    group_of(&data, &p, id)
+}
+
+/// The group named by the config.json text `data` (read from `p`).
+pub(crate) fn group_of(data: &[u8], p: &Path, id: &str) -> Result<String> {
+    let spec: Annotated = serde_json::from_slice(data)
         .map_err(|e| Error::invalid(p.display().to_string(), e.to_string()))?;
     Ok(GROUP_ANNOTATIONS
         .iter()

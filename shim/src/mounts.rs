@@ -9,7 +9,7 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use crate::error::{Error, Result};
 
 /// Split mount(8)-style options into flags and the data string.
-fn parse_options(opts: &[String]) -> (MsFlags, String) {
+pub(crate) fn parse_options(opts: &[String]) -> (MsFlags, String) {
     let mut flags = MsFlags::empty();
     let mut data = Vec::new();
     for o in opts {
@@ -54,7 +54,7 @@ const PAGE: usize = 4096;
 /// layers): the lowerdirs relative to their common parent directory, for a
 /// mount made with that directory as the working directory. None when the
 /// options fit, or the layers share no directory but `/`.
-fn compact_lowerdir(data: &str) -> Option<(PathBuf, String)> {
+pub(crate) fn compact_lowerdir(data: &str) -> Option<(PathBuf, String)> {
     if data.len() < PAGE {
         return None;
     }

@@ -40,15 +40,7 @@ impl Handle {
     /// containerd marshals the OCI `LinuxResources` as JSON inside the Any
     /// (it is not a protobuf type).
     pub fn update(&self, reaper: &Reaper, resources: Option<&Any>) -> Result<()> {
-        let any = resources.ok_or_else(|| Error::invalid("update resources", "missing"))?;
-        if type_name(&any.type_url) != RESOURCES_TYPE {
-            return Err(Error::invalid(
-                "update resources",
-                format!("unsupported type {:?}", any.type_url),
-            ));
-        }
-        let resources: Box<LinuxResources> = serde_json::from_slice(&any.value)
-            .map_err(|e| Error::invalid("update resources", e.to_string()))?;
+        let resources = update_resources(resources)?;
         let id = self.id.clone();
         self.simple(reaper, Request::Update { id, resources })
     }
@@ -69,7 +61,20 @@ impl Handle {
     }
 }
 
-fn checkpoint_options(path: &str, options: Option<&Any>) -> Result<BerthCheckpoint> {
+/// UpdateTaskRequest.resources as the OCI type.
+pub(crate) fn update_resources(resources: Option<&Any>) -> Result<Box<LinuxResources>> {
+    let any = resources.ok_or_else(|| Error::invalid("update resources", "missing"))?;
+    if type_name(&any.type_url) != RESOURCES_TYPE {
+        return Err(Error::invalid(
+            "update resources",
+            format!("unsupported type {:?}", any.type_url),
+        ));
+    }
+    serde_json::from_slice(&any.value)
+        .map_err(|e| Error::invalid("update resources", e.to_string()))
+}
+
+pub(crate) fn checkpoint_options(path: &str, options: Option<&Any>) -> Result<BerthCheckpoint> {
     let o = match options.filter(|a| !a.type_url.is_empty()) {
         None => CheckpointOptions::default(),
         Some(a) if type_name(&a.type_url) == CHECKPOINT_TYPE => {

@@ -73,6 +73,14 @@ fn from_runc(value: &[u8]) -> Result<Options> {
 /// runtimeoptions.v1.Options { string type_url = 1; string config_path = 2; }
 /// is not in the protos crate; two string fields are decoded by hand.
 fn from_generic(value: &[u8]) -> Result<Options> {
+    match generic_config_path(value)? {
+        None => Ok(Options::default()),
+        Some(path) => read_config(Path::new(&path)),
+    }
+}
+
+/// The config file a runtimeoptions.v1.Options names, if any.
+pub(crate) fn generic_config_path(value: &[u8]) -> Result<Option<String>> {
     let mut is = CodedInputStream::from_bytes(value);
     let mut config_path = String::new();
     let proto = |source| Error::Proto {
@@ -95,16 +103,18 @@ fn from_generic(value: &[u8]) -> Result<Options> {
             }
         }
     }
-    if config_path.is_empty() {
-        return Ok(Options::default());
-    }
-    read_config(Path::new(&config_path))
+    Ok(Some(config_path).filter(|p| !p.is_empty()))
 }
 
 /// The shim's config file: a flat TOML subset, `Key = "string"` or
 /// `Key = true|false` lines, with the runc option names.
 pub fn read_config(path: &Path) -> Result<Options> {
     let text = std::fs::read_to_string(path).map_err(Error::io("read shim config", path))?;
+    parse_config(&text, path)
+}
+
+/// The text of the config file at `path` (named in errors).
+pub(crate) fn parse_config(text: &str, path: &Path) -> Result<Options> {
     let mut o = Options::default();
     for (n, raw) in text.lines().enumerate() {
         let line = raw.split('#').next().unwrap_or("").trim();

@@ -77,7 +77,7 @@ pub fn run(
     }))
 }
 
-fn starts_process(req: &Request) -> bool {
+pub(crate) fn starts_process(req: &Request) -> bool {
     match req {
         Request::Create { .. } => true,
         Request::Exec { options, .. } => options.detach,
@@ -99,7 +99,7 @@ fn read_pid(path: &Path) -> Result<i32> {
         .map_err(|_| Error::invalid(path.display().to_string(), format!("not a pid: {s:?}")))
 }
 
-fn global_args(b: &Berth) -> Vec<OsString> {
+pub(crate) fn global_args(b: &Berth) -> Vec<OsString> {
     let mut v: Vec<OsString> = vec![
         "--root".into(),
         b.root.clone().into(),
@@ -116,7 +116,7 @@ fn global_args(b: &Berth) -> Vec<OsString> {
 
 /// The berth command line of `req`. Options the shim never sets and the
 /// command line cannot carry are refused by name, never dropped.
-fn command_args(req: &Request, pid_file: Option<&Path>) -> Result<Vec<OsString>> {
+pub(crate) fn command_args(req: &Request, pid_file: Option<&Path>) -> Result<Vec<OsString>> {
     let mut a: Vec<OsString> = vec![req.name().into()];
     let flag = |on: bool, f: &str, a: &mut Vec<OsString>| {
         if on {

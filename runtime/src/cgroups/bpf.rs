@@ -84,17 +84,20 @@ impl Asm {
         self.op(code, dst, 0, 0, imm);
     }
 
-    fn finish(mut self) -> Vec<Insn> {
+    /// None when a jump spans more than eBPF's 16-bit offset reaches.
+    fn finish(mut self) -> Option<Vec<Insn>> {
         for (at, label) in self.fixups {
             let off = self.labels[label] as isize - at as isize - 1;
-            // Programs are a few hundred instructions: far below i16.
-            self.insns[at].off = i16::try_from(off).expect("jump offset fits in 16 bits");
+            self.insns[at].off = i16::try_from(off).ok()?;
         }
-        self.insns
+        Some(self.insns)
     }
 }
 
-pub(super) fn program(rules: &[Rule]) -> Vec<Insn> {
+/// The filter for `rules`. A typical rule list makes a few hundred
+/// instructions; some thousands of rules make jumps too long for eBPF,
+/// which is an error naming the field rather than a program that wraps.
+pub(super) fn program(rules: &[Rule]) -> Result<Vec<Insn>, CgroupError> {
     let mut a = Asm::default();
     a.op(LDX_W, R2, R1, 0, 0);
     a.op(MOV64_X, R3, R2, 0, 0);
@@ -147,7 +150,13 @@ pub(super) fn program(rules: &[Rule]) -> Vec<Insn> {
     }
     a.op(MOV64_K, R0, 0, 0, 1);
     a.op(EXIT, 0, 0, 0, 0);
-    a.finish()
+    a.finish().ok_or_else(|| CgroupError::Invalid {
+        field: "linux.resources.devices".into(),
+        reason: format!(
+            "{} device rules are more than an eBPF device filter can hold",
+            rules.len()
+        ),
+    })
 }
 
 fn load(insns: &[Insn], log: Option<&mut [u8]>) -> io::Result<OwnedFd> {

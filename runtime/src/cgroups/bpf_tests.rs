@@ -1,62 +1,7 @@
 use super::*;
+use crate::cgroups::bpf_sim::{model, run};
 use crate::cgroups::devices::rules;
 use oci_spec::runtime::LinuxDeviceCgroup;
-
-/// A tiny interpreter for the instructions `program` emits.
-fn run(p: &[Insn], typ: u32, access: u32, major: u32, minor: u32) -> u64 {
-    let ctx = [(access << 16) | typ, major, minor];
-    let mut r = [0u64; 11];
-    let mut pc = 0usize;
-    let mut steps = 0;
-    loop {
-        steps += 1;
-        assert!(steps < 100_000, "program loops");
-        let i = p[pc];
-        let (dst, src) = (usize::from(i.regs & 0xf), usize::from(i.regs >> 4));
-        let imm = i64::from(i.imm) as u64;
-        pc += 1;
-        let target = (pc as isize + isize::from(i.off)) as usize;
-        match i.code {
-            LDX_W => {
-                assert_eq!(src, 1, "loads only from the context");
-                r[dst] = u64::from(ctx[usize::try_from(i.off / 4).unwrap()]);
-            }
-            MOV64_X => r[dst] = r[src],
-            MOV64_K => r[dst] = imm,
-            AND64_K => r[dst] &= imm,
-            RSH64_K => r[dst] >>= imm,
-            JA => pc = target,
-            JNE_K if r[dst] != imm => pc = target,
-            JSET_K if r[dst] & imm != 0 => pc = target,
-            JNE_K | JSET_K => {}
-            EXIT => return r[0],
-            c => panic!("unexpected opcode {c:#x}"),
-        }
-    }
-}
-
-/// The intended semantics, straight from the rule list.
-fn model(rs: &[Rule], typ: u32, access: u32, major: u32, minor: u32) -> u64 {
-    for bit in [MKNOD, READ, WRITE] {
-        if access & u32::from(bit) == 0 {
-            continue;
-        }
-        let hit = rs.iter().rev().find(|r| {
-            r.access & bit != 0
-                && match r.kind {
-                    Kind::All => true,
-                    Kind::Char => typ == 2,
-                    Kind::Block => typ == 1,
-                }
-                && r.major.is_none_or(|m| m == major)
-                && r.minor.is_none_or(|m| m == minor)
-        });
-        if hit.is_some_and(|r| !r.allow) {
-            return 0;
-        }
-    }
-    1
-}
 
 fn cfg(json: &str) -> Vec<LinuxDeviceCgroup> {
     serde_json::from_str(json).unwrap()
@@ -70,7 +15,7 @@ const TYPICAL: &str = r#"[{"allow":false,"access":"rwm"},
 #[test]
 fn typical_config() {
     let rs = rules(Some(&cfg(TYPICAL)), None).unwrap();
-    let p = program(&rs);
+    let p = program(&rs).unwrap();
     let (c, b) = (2, 1);
     let (m, r, w) = (1, 2, 4);
     assert_eq!(run(&p, c, r | w, 1, 3), 1, "/dev/null rw");
@@ -96,7 +41,7 @@ fn program_matches_model_everywhere() {
     ];
     for json in configs {
         let rs = rules(Some(&cfg(json)), None).unwrap();
-        let p = program(&rs);
+        let p = program(&rs).unwrap();
         for typ in [1, 2] {
             for access in 1..8 {
                 for major in [0, 1, 5, 8, 10, 136, 200] {
@@ -114,16 +59,36 @@ fn program_matches_model_everywhere() {
 }
 
 #[test]
+fn too_many_rules_are_an_error() {
+    // Each rule needs a few instructions per access bit, and the jump over
+    // a bit's rules must fit in 16 bits: 20000 rules do not. This panicked.
+    let many: Vec<String> = (0..20000)
+        .map(|i| format!(r#"{{"allow":true,"type":"c","major":{i},"minor":1,"access":"rwm"}}"#))
+        .collect();
+    let rs = rules(Some(&cfg(&format!("[{}]", many.join(",")))), None).unwrap();
+    let e = program(&rs).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "linux.resources.devices: {} device rules are more than an eBPF device filter can hold",
+            rs.len()
+        )
+    );
+    // The most that still fits is far beyond any real config.
+    assert!(program(&rs[..2000]).is_ok());
+}
+
+#[test]
 fn unconditional_rules_cut_shadowed_code() {
     let rs = rules(Some(&cfg(r#"[{"allow":false,"access":"rwm"}]"#)), None).unwrap();
-    let with_deny = program(&rs).len();
+    let with_deny = program(&rs).unwrap().len();
     let rs2 = rules(
         Some(&cfg(r#"[{"allow":true,"type":"c","major":3,"minor":3,"access":"rwm"},{"allow":false,"access":"rwm"}]"#)),
         None,
     )
     .unwrap();
     // The leading rule is shadowed by the deny-all for every bit.
-    assert_eq!(program(&rs2).len(), with_deny);
+    assert_eq!(program(&rs2).unwrap().len(), with_deny);
 }
 
 fn is_root() -> bool {
@@ -142,7 +107,7 @@ fn kernel_accepts_programs() {
     }
     for json in [TYPICAL, "[]", r#"[{"allow":true,"access":"m"}]"#] {
         let rs = rules(Some(&cfg(json)), None).unwrap();
-        let insns = program(&rs);
+        let insns = program(&rs).unwrap();
         if let Err(e) = load(&insns, None) {
             panic!("{json}: {e}{}", last_log_line(&insns));
         }
@@ -197,15 +162,15 @@ fn kernel_enforces_attached_filter() {
     )
     .unwrap();
     // Only the config rules: the defaults would allow /dev/zero writes.
-    let result = attach(&dir, &program(&rs[..2])).map(|()| {
+    let result = attach(&dir, &program(&rs[..2]).unwrap()).map(|()| {
         [
             sh_in(&dir, "true < /dev/zero"),
             sh_in(&dir, "true > /dev/zero"),
             sh_in(&dir, "true < /dev/null"),
         ]
     });
-    let full =
-        attach(&dir, &program(&rs)).map(|()| sh_in(&dir, "true < /dev/full && true > /dev/null"));
+    let full = attach(&dir, &program(&rs).unwrap())
+        .map(|()| sh_in(&dir, "true < /dev/full && true > /dev/null"));
     std::fs::remove_dir(&dir).unwrap();
     assert_eq!(result.unwrap(), [true, false, false]);
     // A second program is ANDed with the first (BPF_F_ALLOW_MULTI): the

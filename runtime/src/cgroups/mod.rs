@@ -74,9 +74,13 @@
 //! nothing (an empty `unified` map, `disableOOMKiller: false`) is accepted.
 
 mod bpf;
+#[cfg(any(test, fuzzing))]
+mod bpf_sim;
 mod devices;
 mod freezer;
 mod fsutil;
+#[cfg(fuzzing)]
+pub mod fuzz;
 mod join;
 mod layout;
 mod plan;

@@ -83,7 +83,7 @@ pub(super) fn build(
             "no eBPF device filter in a user's systemd instance: the user may not load one".into()
         });
     } else if restricts && v2 {
-        device_filter = Some(bpf::program(&rules));
+        device_filter = Some(bpf::program(&rules)?);
     } else if restricts {
         for r in &rules {
             let file = if r.allow {
@@ -376,6 +376,22 @@ fn enable_controllers(dir: &Path, enable: &str) -> Result<(), CgroupError> {
     }
     let subset = subset.join(" ");
     fsutil::write_file(&path, subset.as_bytes()).map_err(|e| err(&subset, e))
+}
+
+#[cfg(fuzzing)]
+impl Plan {
+    pub(super) fn device_filter(&self) -> Option<&[Insn]> {
+        self.device_filter.as_deref()
+    }
+
+    pub(super) fn enable(&self) -> &str {
+        &self.enable
+    }
+}
+
+#[cfg(fuzzing)]
+pub(super) fn ancestor_of(dir: &Dir, k: u16) -> &Path {
+    ancestor(dir, k)
 }
 
 #[cfg(test)]

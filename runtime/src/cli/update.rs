@@ -82,7 +82,7 @@ pub(super) struct UpdateArgs {
 
 /// docker/go-units' RAMInBytes, which runc uses: a number with an optional
 /// binary unit (k, m, g, t, p; an optional "b" or "ib" after it).
-fn parse_size(flag: &str, v: &str) -> Result<i64> {
+pub(super) fn parse_size(flag: &str, v: &str) -> Result<i64> {
     if v == "-1" {
         return Ok(-1);
     }
@@ -113,6 +113,13 @@ fn parse_size(flag: &str, v: &str) -> Result<i64> {
 }
 
 impl UpdateArgs {
+    /// Whether the resources come from a file or stdin (`-r`).
+    #[cfg(fuzzing)]
+    #[allow(dead_code)] // the fuzz target's
+    pub(super) fn reads_input(&self) -> bool {
+        self.resources.is_some()
+    }
+
     /// The requested change as a partial LinuxResources.
     pub(super) fn to_resources(&self) -> Result<LinuxResources> {
         if let Some(src) = &self.resources {

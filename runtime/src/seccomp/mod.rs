@@ -105,6 +105,14 @@ impl Filter {
     }
 }
 
+#[cfg(fuzzing)]
+impl Filter {
+    /// The program `load` would install (the fuzz target checks its shape).
+    pub fn program(&self) -> &[libc::sock_filter] {
+        &self.prog
+    }
+}
+
 /// Compile and load `s` on the calling thread.
 pub fn load(s: &LinuxSeccomp) -> Result<Option<OwnedFd>, SeccompError> {
     compile(s)?.load()

@@ -170,16 +170,8 @@ pub(super) fn start(cg: &Cgroup, pid: i32, p: &Pending) -> Result<(), CgroupErro
     };
     let u = unit(cg);
     let v2 = cg.layout == Layout::V2;
-    let mut plan = plan::build(cg, p.resources.as_ref(), p.devices.as_deref())?;
     let is_slice = u.name.ends_with(".slice");
-    // systemd refuses PIDs for a slice: its init joins through the files.
-    let mut all = props::base(&u.name, &u.slice, is_slice, (!is_slice).then_some(pid), v2);
-    all.extend(props::from_writes(&mut plan.writes, v2)?);
-    let rules = devices::rules(
-        p.resources.as_ref().and_then(|r| r.devices().as_deref()),
-        p.devices.as_deref(),
-    )?;
-    all.extend(props::devices(&rules));
+    let (plan, mut all) = properties(cg, pid, p)?;
     let t0 = std::time::Instant::now();
     let bus = connect(u)?;
     if let Some(expected) = &u.manager {
@@ -248,6 +240,40 @@ pub(super) fn attach(cg: &Cgroup, pid: i32) -> Result<(), CgroupError> {
     })?;
     connect(u)?.attach_processes_to_unit(&u.name, &[pid])?;
     Ok(())
+}
+
+/// The unit's properties and the file writes that go with them.
+fn properties(
+    cg: &Cgroup,
+    pid: i32,
+    p: &Pending,
+) -> Result<(plan::Plan, Vec<props::Prop>), CgroupError> {
+    let u = unit(cg);
+    let v2 = cg.layout == Layout::V2;
+    let mut plan = plan::build(cg, p.resources.as_ref(), p.devices.as_deref())?;
+    let is_slice = u.name.ends_with(".slice");
+    // systemd refuses PIDs for a slice: its init joins through the files.
+    let mut all = props::base(&u.name, &u.slice, is_slice, (!is_slice).then_some(pid), v2);
+    all.extend(props::from_writes(&mut plan.writes, v2)?);
+    let rules = devices::rules(
+        p.resources.as_ref().and_then(|r| r.devices().as_deref()),
+        p.devices.as_deref(),
+    )?;
+    all.extend(props::devices(&rules));
+    Ok((plan, all))
+}
+
+/// `create` then `start`'s properties, without the bus (the fuzz target).
+#[cfg(fuzzing)]
+pub(super) fn fuzz_properties(
+    cg: &Cgroup,
+    resources: Option<&LinuxResources>,
+    devices: Option<&[LinuxDevice]>,
+) -> Result<(plan::Plan, Vec<props::Prop>), CgroupError> {
+    let pending = create(cg, resources, devices)?;
+    let (plan, mut all) = properties(cg, 1, &pending)?;
+    all.extend(unit(cg).extra.iter().cloned());
+    Ok((plan, all))
 }
 
 pub(super) fn update(cg: &Cgroup, resources: &LinuxResources) -> Result<(), CgroupError> {

@@ -74,9 +74,13 @@ pub fn base(unit: &str, slice: &str, is_slice: bool, pid: Option<i32>, v2: bool)
     p
 }
 
+/// A file value as a property: the plan writes any negative v1 limit as
+/// it came (the kernel takes -1 and refuses the others), and it means no
+/// limit, as on v2.
 fn limit(v: &str) -> Option<u64> {
     match v.trim() {
-        "max" | "-1" => Some(INFINITY),
+        "max" => Some(INFINITY),
+        s if s.starts_with('-') => s.parse::<i64>().ok().map(|_| INFINITY),
         s => s.parse().ok(),
     }
 }

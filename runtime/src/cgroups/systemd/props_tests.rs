@@ -55,6 +55,28 @@ fn v1_writes_map_onto_v1_properties() {
 }
 
 #[test]
+fn negative_v1_limits_are_no_limit() {
+    // The plan accepts any negative limit (found by the cgroup_plan fuzz
+    // target: the systemd driver refused -2 as "not a number" where the
+    // cgroupfs driver took it).
+    let mut writes = vec![
+        w("memory", "memory.limit_in_bytes", "-2".into(), "m"),
+        w("memory", "memory.memsw.limit_in_bytes", "-1".into(), "m"),
+    ];
+    let p = from_writes(&mut writes, false).unwrap();
+    let inf = u64::MAX;
+    assert_eq!(
+        names(&p),
+        [
+            format!("MemoryLimit=U64({inf})"),
+            format!("TasksMax=U64({inf})")
+        ]
+    );
+    let mut bad = vec![w("memory", "memory.limit_in_bytes", "-x".into(), "m")];
+    assert!(from_writes(&mut bad, false).is_err());
+}
+
+#[test]
 fn cpu_quota_rounds_up_like_runc_and_fixes_the_file() {
     // 12345us per 100ms = 123450us/s, kept by systemd as 130000us/s.
     let mut writes = vec![w("cpu", "cpu.max", "12345 100000".into(), "q")];
