@@ -35,7 +35,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let id = i.id.as_deref().unwrap_or("fuzz");
     for host in 0..4 {
-        for driver in [Driver::Cgroupfs, Driver::Systemd] {
+        for driver in [Driver::Cgroupfs, Driver::Systemd, Driver::SystemdUser] {
             fuzz::fuzz_plan(
                 host,
                 driver,

@@ -91,7 +91,8 @@ pub fn fuzz_plan(
     let (own, mi) = host(host_n);
     let cg = match driver {
         Driver::Cgroupfs => layout::resolve(own, mi, cgroups_path.map(Path::new), id),
-        Driver::Systemd => systemd::resolve(own, mi, cgroups_path, annotations, id),
+        Driver::Systemd => systemd::resolve(own, mi, cgroups_path, annotations, id, None),
+        Driver::SystemdUser => systemd::resolve(own, mi, cgroups_path, annotations, id, Some(1000)),
     };
     let Ok(cg) = cg else { return };
     check_dirs(&cg, mi);
@@ -139,7 +140,7 @@ pub fn fuzz_plan(
 fn check_dirs(cg: &Cgroup, mountinfo: &str) {
     assert!(!cg.dirs.is_empty());
     for d in &cg.dirs {
-        let root = plan::ancestor_of(d, d.levels);
+        let root = super::fsutil::ancestor(d, d.levels);
         assert!(
             mountinfo
                 .lines()

@@ -389,11 +389,6 @@ impl Plan {
     }
 }
 
-#[cfg(fuzzing)]
-pub(super) fn ancestor_of(dir: &Dir, k: u16) -> &Path {
-    ancestor(dir, k)
-}
-
 #[cfg(test)]
 #[path = "plan_tests.rs"]
 mod tests;
