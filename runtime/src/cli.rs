@@ -57,7 +57,7 @@ struct Cli {
     #[arg(long, global = true, help_heading = GLOBAL)]
     debug: bool,
     /// Use the systemd cgroup driver: the cgroup is a transient systemd scope
-    /// (cgroupsPath "slice:prefix:name"); restore does not take it yet.
+    /// (cgroupsPath "slice:prefix:name").
     #[arg(long = "systemd-cgroup", global = true, help_heading = GLOBAL)]
     systemd_cgroup: bool,
     /// The CRIU binary checkpoint and restore run (default: criu from PATH).
