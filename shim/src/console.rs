@@ -183,7 +183,7 @@ impl Console {
 fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<()> {
     std::thread::Builder::new()
         .name(name.into())
-        .stack_size(crate::THREAD_STACK)
+        .stack_size(crate::reaper::THREAD_STACK)
         .spawn(f)
         .map(drop)
         .map_err(Error::io("spawn thread", name))

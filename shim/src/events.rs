@@ -145,7 +145,7 @@ impl Publisher {
         let me = Arc::clone(self);
         let spawned = std::thread::Builder::new()
             .name("events".into())
-            .stack_size(crate::THREAD_STACK)
+            .stack_size(crate::reaper::THREAD_STACK)
             .spawn(move || me.drain());
         if spawned.is_err() {
             self.drain();

@@ -22,11 +22,6 @@ mod serve;
 mod service;
 mod stdio;
 
-/// The stack of the shim's own threads (stdin copy, console, reaper,
-/// events): they only block in syscalls, and each default 2 MiB stack
-/// would add to the shim's resident memory.
-const THREAD_STACK: usize = 64 * 1024;
-
 fn main() {
     // One malloc arena: the shim's threads mostly sleep, and a per-thread
     // arena would cost each of them resident pages.

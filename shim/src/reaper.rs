@@ -18,6 +18,11 @@ use nix::unistd::Pid;
 
 use crate::error::{Error, Result};
 
+/// The stack of the shim's own threads (stdin copy, console, reaper,
+/// events): they only block in syscalls, and each default 2 MiB stack
+/// would add to the shim's resident memory.
+pub(crate) const THREAD_STACK: usize = 64 * 1024;
+
 type Watcher = Box<dyn FnOnce(i32) + Send>;
 /// Called when its fd is readable; returns whether to keep watching.
 type FdWatcher = Box<dyn FnMut(&OwnedFd) -> bool + Send>;
@@ -86,7 +91,7 @@ impl Reaper {
         let me = Arc::clone(&r);
         std::thread::Builder::new()
             .name("reaper".into())
-            .stack_size(crate::THREAD_STACK)
+            .stack_size(THREAD_STACK)
             .spawn(move || me.run())
             .map_err(Error::io("spawn thread", "reaper"))?;
         Ok(r)

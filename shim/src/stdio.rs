@@ -49,7 +49,7 @@ fn open_stdin(path: &str) -> Result<(Option<OwnedFd>, Option<StdinCloser>)> {
     let path = path.to_string();
     std::thread::Builder::new()
         .name("stdin".into())
-        .stack_size(crate::THREAD_STACK)
+        .stack_size(crate::reaper::THREAD_STACK)
         .spawn(move || copy_stdin(&path, &c))
         .map_err(Error::io("spawn stdin thread", "stdin"))?;
     Ok((Some(r), Some(closer)))
