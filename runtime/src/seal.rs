@@ -37,13 +37,8 @@ use crate::sys;
 /// sealed is an error rather than an endless loop of execs.
 const MARK: &str = "_BERTH_SEALED_EXE";
 
-/// Is this process's executable one no one can write: on a read-only mount,
-/// or a memfd sealed against writes?
-pub fn is_sealed() -> Result<bool> {
-    let exe = File::open("/proc/self/exe").ctx(|| "open /proc/self/exe")?;
-    sealed(&exe)
-}
-
+/// Is `exe` one no one can write: on a read-only mount, or a memfd sealed
+/// against writes?
 fn sealed(exe: &File) -> Result<bool> {
     let vfs = fstatvfs(exe.as_fd()).ctx(|| "statvfs of /proc/self/exe")?;
     if vfs.flags().contains(FsFlags::ST_RDONLY) {

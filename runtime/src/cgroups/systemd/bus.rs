@@ -195,34 +195,29 @@ impl Bus {
     /// The manager's own cgroup ("ControlGroup"): for a user's instance
     /// `/user.slice/user-<uid>.slice/user@<uid>.service`.
     pub fn manager_cgroup(&self) -> Result<String, BusError> {
-        let reply = self
+        self.manager_string("ControlGroup", "Get ControlGroup")
+    }
+
+    /// A string property of the Manager object; `method` names the call in
+    /// an error.
+    fn manager_string(&self, property: &str, method: &'static str) -> Result<String, BusError> {
+        let err = |source: zbus::Error| BusError::Call {
+            method,
+            unit: "the manager".into(),
+            source: Box::new(source),
+        };
+        let v = self
             .conn
             .call_method(
                 Some(DEST),
                 PATH,
                 Some("org.freedesktop.DBus.Properties"),
                 "Get",
-                &(MANAGER, "ControlGroup"),
+                &(MANAGER, property),
             )
-            .map_err(|source| BusError::Call {
-                method: "Get ControlGroup",
-                unit: "the manager".into(),
-                source: Box::new(source),
-            })?;
-        let v: zvariant::OwnedValue =
-            reply
-                .body()
-                .deserialize()
-                .map_err(|source| BusError::Call {
-                    method: "Get ControlGroup",
-                    unit: "the manager".into(),
-                    source: Box::new(source),
-                })?;
-        String::try_from(v).map_err(|e| BusError::Call {
-            method: "Get ControlGroup",
-            unit: "the manager".into(),
-            source: Box::new(zbus::Error::Variant(e)),
-        })
+            .and_then(|m| m.body().deserialize::<zvariant::OwnedValue>())
+            .map_err(err)?;
+        String::try_from(v).map_err(|e| err(zbus::Error::Variant(e)))
     }
 
     /// A bus at `address` (tests: a private dbus-daemon).
@@ -329,26 +324,7 @@ impl Bus {
 
     /// The Manager's Version property, e.g. "252.39-1~deb12u2".
     pub fn version(&self) -> Result<String, BusError> {
-        let reply = self
-            .conn
-            .call_method(
-                Some(DEST),
-                PATH,
-                Some("org.freedesktop.DBus.Properties"),
-                "Get",
-                &(MANAGER, "Version"),
-            )
-            .and_then(|m| m.body().deserialize::<zvariant::OwnedValue>())
-            .map_err(|source| BusError::Call {
-                method: "Get Version",
-                unit: String::new(),
-                source: Box::new(source),
-            })?;
-        String::try_from(reply).map_err(|e| BusError::Call {
-            method: "Get Version",
-            unit: String::new(),
-            source: Box::new(e.into()),
-        })
+        self.manager_string("Version", "Get Version")
     }
 
     pub fn reset_failed_unit(&self, unit: &str) -> Result<(), BusError> {
