@@ -8,7 +8,7 @@ secs=${1:-20}
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 cargo +nightly fuzz build -O
-passed=0 failed=0
+passed=0 failed=0 failing=
 for t in $(cargo +nightly fuzz list); do
     echo "-- fuzz $t for ${secs}s"
     # The run writes new inputs to a scratch copy, so the checkout stays clean.
@@ -18,11 +18,12 @@ for t in $(cargo +nightly fuzz list); do
         >"$scratch.log" 2>&1; then
         tail -40 "$scratch.log"
         failed=$((failed + 1))
+        failing="$failing $t"
         continue
     fi
     grep -E 'DONE' "$scratch.log" || true
     passed=$((passed + 1))
     rm -rf "$scratch" "$scratch.log"
 done
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed${failing:+ (failed:$failing; inputs in fuzz/artifacts)}"
 [ "$failed" = 0 ]

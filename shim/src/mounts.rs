@@ -53,13 +53,19 @@ const PAGE: usize = 4096;
 /// containerd's answer to an overlay whose options exceed a page (many
 /// layers): the lowerdirs relative to their common parent directory, for a
 /// mount made with that directory as the working directory. None when the
-/// options fit, or the layers share no directory but `/`.
+/// options fit, the layers share no directory but `/`, or `lowerdir=` comes
+/// more than once (the kernel keeps the last; which one to rewrite is then a
+/// guess, so the options go to the kernel as they are).
 pub(crate) fn compact_lowerdir(data: &str) -> Option<(PathBuf, String)> {
     if data.len() < PAGE {
         return None;
     }
     let opts: Vec<&str> = data.split(',').collect();
-    let lower = opts.iter().find_map(|o| o.strip_prefix("lowerdir="))?;
+    let mut lowers = opts.iter().filter_map(|o| o.strip_prefix("lowerdir="));
+    let lower = lowers.next()?;
+    if lowers.next().is_some() {
+        return None;
+    }
     let dirs: Vec<&str> = lower.split(':').collect();
     if dirs.len() < 2 {
         return None;
@@ -223,5 +229,9 @@ mod tests {
         assert!(compact_lowerdir(&long).is_none());
         let spread = format!("lowerdir=/a{}:/b{}", "x".repeat(PAGE), "y".repeat(10));
         assert!(compact_lowerdir(&spread).is_none());
+        // Two lowerdir options (a fuzzer's find): the second used to be
+        // rewritten into the first's layers, longer than it was.
+        let twice = format!("{data},lowerdir=/x:/y");
+        assert!(compact_lowerdir(&twice).is_none());
     }
 }
