@@ -49,3 +49,40 @@ pub fn recv_with_fds(
     }
     Ok((msg.bytes, fds))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::IoSlice;
+    use std::os::fd::{AsFd, AsRawFd};
+
+    use nix::sys::socket::{sendmsg, socketpair, AddressFamily, ControlMessage, MsgFlags};
+    use nix::sys::socket::{SockFlag, SockType};
+
+    #[test]
+    fn fds_arrive_owned() {
+        let (a, b) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .unwrap();
+        let (r, w) = nix::unistd::pipe().unwrap();
+        let fds = [r.as_raw_fd(), w.as_raw_fd()];
+        let cmsg = [ControlMessage::ScmRights(&fds)];
+        let iov = [IoSlice::new(b"hello")];
+        sendmsg::<()>(a.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None).unwrap();
+        let mut buf = [0u8; 16];
+        let (n, got) = super::recv_with_fds(b.as_fd(), &mut buf, 2).unwrap();
+        assert_eq!(&buf[..n], b"hello");
+        assert_eq!(got.len(), 2);
+        // The received write end feeds the original read end.
+        nix::unistd::write(&got[1], b"x").unwrap();
+        let mut one = [0u8; 1];
+        assert_eq!(nix::unistd::read(&r, &mut one).unwrap(), 1);
+        // EOF of the peer: no bytes, no fds.
+        drop(a);
+        let (n, got) = super::recv_with_fds(b.as_fd(), &mut buf, 2).unwrap();
+        assert_eq!((n, got.len()), (0, 0));
+    }
+}

@@ -14,3 +14,14 @@ pub fn set_winsize(fd: impl AsFd, rows: u16, cols: u16) -> nix::Result<()> {
     };
     rustix::termios::tcsetwinsize(fd, ws).map_err(super::errno)
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn winsize_is_rows_then_cols() {
+        let pty = nix::pty::openpty(None, None).unwrap();
+        super::set_winsize(&pty.master, 24, 132).unwrap();
+        let ws = rustix::termios::tcgetwinsize(&pty.slave).unwrap();
+        assert_eq!((ws.ws_row, ws.ws_col), (24, 132));
+    }
+}
