@@ -26,9 +26,10 @@ pub fn exit_now(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-/// Close every fd from 3 up but `keep`: a forked child's, which holds no
-/// object for those fds other than `keep` (they were inherited, or their
-/// owners are never used again, as the child only exits after this).
+/// Close every fd from 3 up but `keep`, in a forked child that holds no
+/// object it still uses for those fds: they were inherited, or their
+/// owners live in frames the child never returns to (it leaves through
+/// `exit_now`, so they are never used or dropped).
 pub fn close_all_from_3_but(keep: BorrowedFd<'_>) {
     let keep = keep.as_raw_fd() as u32;
     if keep > 3 {
