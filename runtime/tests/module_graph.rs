@@ -1,6 +1,7 @@
-//! Guards the module structure of berth's crates: no import cycle between
-//! modules, except through `error.rs`, whose `From` conversions name every
-//! module's error type.
+//! Guards the module structure of berth's crates (the runtime and the
+//! shim): `unsafe` only in each crate's syscall layer, `src/sys/`; and no
+//! import cycle between modules, except through `error.rs`, whose `From`
+//! conversions name every module's error type.
 //!
 //! The graph is read from the sources: every `crate::`, `super::` and
 //! `self::` path (in `use` trees and in expressions) is an edge from the
@@ -443,6 +444,46 @@ fn no_module_cycles_outside_error() {
     );
 }
 
+/// How many times the `unsafe` keyword occurs in source already stripped
+/// of comments and literals.
+fn unsafe_count(code: &str) -> usize {
+    let b = code.as_bytes();
+    code.match_indices("unsafe")
+        .filter(|(i, w)| {
+            let end = i + w.len();
+            (*i == 0 || !is_ident(b[i - 1])) && (end == b.len() || !is_ident(b[end]))
+        })
+        .count()
+}
+
+#[test]
+fn unsafe_only_in_the_syscall_layer() {
+    let mut bad = Vec::new();
+    for src in ["src", "../shim/src"] {
+        let root = crate_src(src);
+        let mut files = Vec::new();
+        walk(&root, &mut files);
+        let mut in_layer = 0;
+        for f in files {
+            let n = unsafe_count(&strip(&std::fs::read_to_string(&f).unwrap()));
+            let rel = f.strip_prefix(&root).unwrap();
+            if rel.starts_with("sys") {
+                in_layer += n;
+            } else if n > 0 {
+                bad.push(format!("{src}/{}: {n}", rel.display()));
+            }
+        }
+        // The layer is where the walk expects it: a moved layer must not
+        // pass this test by finding nothing.
+        assert!(in_layer > 0, "no unsafe found in {src}/sys");
+    }
+    assert!(
+        bad.is_empty(),
+        "unsafe outside the syscall layer (src/sys/), wrap it there:\n{}",
+        bad.join("\n")
+    );
+}
+
 #[test]
 fn the_reader_sees_edges_and_cycles() {
     let me: Module = vec!["a".into(), "b".into()];
@@ -470,4 +511,6 @@ fn the_reader_sees_edges_and_cycles() {
             g
         });
     assert_eq!(cycles(&g), vec![vec!["p", "q", "r"]]);
+    let code = strip("// unsafe\nlet unsafe_x = \"unsafe\"; unsafe { f() }; unsafe fn g() {}");
+    assert_eq!(unsafe_count(&code), 2);
 }

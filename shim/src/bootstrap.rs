@@ -2,10 +2,9 @@
 //! `start` (launch the serving shim, print its address) and `delete`
 //! (clean up after a shim that died).
 
-use std::io::{Read, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -18,6 +17,7 @@ use ::berth::api::Request;
 use crate::berth::{self, Berth};
 use crate::error::{Error, Result};
 use crate::flags::Flags;
+use crate::sys;
 
 /// Where runc's shim keeps its sockets too; the name is a hash of the
 /// containerd address, namespace and id, so shims of different containerds
@@ -94,9 +94,10 @@ pub fn uses_bootstrap_protocol(input: &[u8], f: &Flags) -> bool {
 
 fn read_stdin() -> Vec<u8> {
     let mut input = Vec::new();
-    // SAFETY: isatty on fd 0. A terminal means a person ran us by hand.
-    if unsafe { libc::isatty(0) } == 0 {
-        let _ = std::io::stdin().lock().read_to_end(&mut input);
+    let stdin = std::io::stdin();
+    // A terminal means a person ran us by hand.
+    if !stdin.is_terminal() {
+        let _ = stdin.lock().read_to_end(&mut input);
     }
     input
 }
@@ -142,22 +143,9 @@ pub fn start(f: &Flags) -> Result<()> {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    let fd = listener.as_raw_fd();
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            if fd == LISTENER_FD {
-                let fl = libc::fcntl(fd, libc::F_GETFD);
-                libc::fcntl(fd, libc::F_SETFD, fl & !libc::FD_CLOEXEC);
-            } else if libc::dup2(fd, LISTENER_FD) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            // Its own session: containerd's signals to its process group
-            // (and the start action's exit) must not reach the server.
-            libc::setsid();
-            Ok(())
-        });
-    }
+    // Its own session: containerd's signals to its process group (and the
+    // start action's exit) must not reach the server.
+    sys::spawn::place_fds(&mut cmd, [(listener.as_raw_fd(), LISTENER_FD)], true);
     let child = cmd.spawn();
     if let Err(e) = child {
         let _ = std::fs::remove_file(&path);

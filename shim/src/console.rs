@@ -2,17 +2,16 @@
 //! two small threads then copy between it and containerd's fifos.
 
 use std::fs::{File, OpenOptions};
-use std::io::{IoSliceMut, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-
 use crate::error::{Error, Result};
+use crate::sys;
 
 /// How long `receive` waits for berth's connection (already queued unless
 /// the peer is broken), and how often it looks.
@@ -67,33 +66,12 @@ impl ConsoleSocket {
             .set_nonblocking(false)
             .map_err(Error::io("configure console connection", &self.path))?;
         let mut buf = [0u8; 256];
-        let mut iov = [IoSliceMut::new(&mut buf)];
-        let mut cmsg = nix::cmsg_space!([RawFd; 1]);
-        let msg = recvmsg::<()>(
-            stream.as_raw_fd(),
-            &mut iov,
-            Some(&mut cmsg),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        )
-        .map_err(Error::sys(format!(
-            "receive pty master on {}",
-            self.path.display()
-        )))?;
-        for c in msg
-            .cmsgs()
-            .map_err(Error::sys("read console control message"))?
-        {
-            if let ControlMessageOwned::ScmRights(fds) = c {
-                if let Some(&fd) = fds.first() {
-                    // SAFETY: the kernel just installed this fd for us.
-                    return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
-                }
-            }
-        }
-        Err(Error::State(format!(
-            "no pty master received on {}",
-            self.path.display()
-        )))
+        let (_, fds) = sys::socket::recv_with_fds(stream.as_fd(), &mut buf, 1).map_err(
+            Error::sys(format!("receive pty master on {}", self.path.display())),
+        )?;
+        fds.into_iter().next().ok_or_else(|| {
+            Error::State(format!("no pty master received on {}", self.path.display()))
+        })
     }
 }
 
@@ -149,21 +127,8 @@ impl Console {
     }
 
     pub fn resize(&self, width: u32, height: u32) -> Result<()> {
-        let ws = libc::winsize {
-            ws_row: height as u16,
-            ws_col: width as u16,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        // SAFETY: TIOCSWINSZ reads one winsize from a valid pointer.
-        let r = unsafe { libc::ioctl(self.master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
-        if r < 0 {
-            return Err(Error::Sys {
-                what: "resize pty".into(),
-                source: nix::errno::Errno::last(),
-            });
-        }
-        Ok(())
+        sys::tty::set_winsize(&*self.master, height as u16, width as u16)
+            .map_err(Error::sys("resize pty"))
     }
 
     /// A terminal has no half-close: send EOF (^D) as a tty would.

@@ -20,25 +20,29 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{IoSlice, IoSliceMut, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::io::{IoSlice, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::prctl;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::socket::{
-    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
-    SockFlag, SockType,
+    sendmsg, socketpair, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType,
 };
 use nix::sys::wait::{waitpid, WaitPidFlag};
-use nix::unistd::{fork, ForkResult, Pid};
+use nix::unistd::{dup2_stderr, dup2_stdin, dup2_stdout, Pid};
 
 use berth::api::{ErrorKind, Reply, Request, Runtime};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::reaper::exit_code;
+use crate::sys::fork::{close_all_from_3_but, exit_now, fork, ForkResult};
+use crate::sys::signal::set_default;
+use crate::sys::socket::recv_with_fds;
 
 /// The shim's end of the helper's request socket, once the helper runs.
 static HELPER: OnceLock<OwnedFd> = OnceLock::new();
@@ -67,9 +71,9 @@ pub fn spawn() -> Result<()> {
         SockFlag::SOCK_CLOEXEC,
     )
     .map_err(Error::sys("socketpair for the berth helper"))?;
-    // SAFETY: the caller guarantees the process is single-threaded.
+    // The caller guarantees the process is single-threaded.
     let shim = nix::unistd::getpid();
-    match unsafe { fork() }.map_err(Error::sys("fork the berth helper"))? {
+    match fork().map_err(Error::sys("fork the berth helper"))? {
         ForkResult::Child => {
             drop(shim_end);
             helper_main(helper_end, shim)
@@ -158,8 +162,8 @@ pub fn start(job: &Job, stdio: Stdio) -> Result<Pending> {
         serde_json::to_vec(job).map_err(|e| Error::invalid("berth request", e.to_string()))?;
     let Some(sock) = HELPER.get() else {
         let (out_r, out_w) = reply_pipe()?;
-        // SAFETY: only the single-threaded actions run without a helper.
-        return match unsafe { fork() }.map_err(Error::sys("fork a berth worker"))? {
+        // Only the single-threaded actions run without a helper.
+        return match fork().map_err(Error::sys("fork a berth worker"))? {
             ForkResult::Child => {
                 drop(out_r);
                 worker(&json, stdio, out_w)
@@ -194,27 +198,20 @@ pub fn start(job: &Job, stdio: Stdio) -> Result<Pending> {
 }
 
 fn helper_main(sock: OwnedFd, shim: Pid) -> ! {
-    let fd = sock.as_raw_fd();
     // Nothing of the shim's but our socket and stdio: the shim's listener
     // in particular must close when the shim exits.
-    close_range(3, fd as u32 - 1);
-    close_range(fd as u32 + 1, u32::MAX);
-    // SAFETY: prctl with integer arguments; the helper must not outlive the
-    // shim that would send it requests.
-    unsafe {
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
-        libc::prctl(libc::PR_SET_NAME, c"berth-helper".as_ptr(), 0, 0, 0);
-    }
+    close_all_from_3_but(sock.as_fd());
+    // The helper must not outlive the shim that would send it requests.
+    let _ = prctl::set_pdeathsig(Signal::SIGKILL);
+    let _ = prctl::set_name(c"berth-helper");
     if nix::unistd::getppid() != shim {
-        // SAFETY: plain exit of this forked process.
-        unsafe { libc::_exit(0) };
+        exit_now(0);
     }
     match helper_loop(&sock) {
-        Ok(()) => unsafe { libc::_exit(0) },
+        Ok(()) => exit_now(0),
         Err(e) => {
             eprintln!("berth shim helper: {e}");
-            // SAFETY: as above.
-            unsafe { libc::_exit(1) }
+            exit_now(1)
         }
     }
 }
@@ -230,29 +227,23 @@ fn helper_loop(sock: &OwnedFd) -> Result<()> {
     let mut buf = vec![0u8; MAX_REQUEST];
     let mut open = true;
     while open || !replies.is_empty() {
-        let mut pfds = vec![libc::pollfd {
-            fd: sigfd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }];
+        let mut pfds = vec![PollFd::new(sigfd.as_fd(), PollFlags::POLLIN)];
         if open {
-            pfds.push(libc::pollfd {
-                fd: sock.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            });
+            pfds.push(PollFd::new(sock.as_fd(), PollFlags::POLLIN));
         }
-        // SAFETY: pfds is a valid array of pollfd.
-        if unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as _, -1) } < 0 {
+        if poll(&mut pfds, PollTimeout::NONE).is_err() {
             continue;
         }
-        if pfds.get(1).is_some_and(|p| p.revents != 0) {
+        let ready = |p: &PollFd| p.revents().is_some_and(|r| !r.is_empty());
+        let (reaped, requested) = (ready(&pfds[0]), pfds.get(1).is_some_and(ready));
+        drop(pfds);
+        if requested {
             match receive(sock, &mut buf)? {
                 None => open = false,
                 Some((job, stdio, reply)) => {
                     let (out_r, out_w) = reply_pipe()?;
-                    // SAFETY: the helper is single-threaded.
-                    match unsafe { fork() } {
+                    // The helper is single-threaded.
+                    match fork() {
                         Ok(ForkResult::Child) => {
                             drop((reply, out_r));
                             worker(&job, stdio, out_w)
@@ -268,7 +259,7 @@ fn helper_loop(sock: &OwnedFd) -> Result<()> {
                 }
             }
         }
-        if pfds[0].revents != 0 {
+        if reaped {
             while let Ok(Some(_)) = sigfd.read_signal() {}
             while let Ok(ws) = waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
                 let Some((pid, code)) = exit_code(ws) else {
@@ -290,29 +281,11 @@ type Received = (Vec<u8>, Stdio, File);
 
 /// One request, or None at EOF (the shim closed its end or died).
 fn receive(sock: &OwnedFd, buf: &mut [u8]) -> Result<Option<Received>> {
-    let mut cspace = nix::cmsg_space!([RawFd; 4]);
-    let (len, fds) = {
-        let mut iov = [IoSliceMut::new(buf)];
-        let msg = recvmsg::<()>(
-            sock.as_raw_fd(),
-            &mut iov,
-            Some(&mut cspace),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        )
-        .map_err(Error::sys("receive a berth request"))?;
-        let mut fds = Vec::new();
-        for c in msg.cmsgs().map_err(Error::sys("read control message"))? {
-            if let ControlMessageOwned::ScmRights(r) = c {
-                // SAFETY: SCM_RIGHTS gave us these fds.
-                fds.extend(r.into_iter().map(|f| unsafe { OwnedFd::from_raw_fd(f) }));
-            }
-        }
-        (msg.bytes, fds)
-    };
+    let (len, mut fds) =
+        recv_with_fds(sock.as_fd(), buf, 4).map_err(Error::sys("receive a berth request"))?;
     if len == 0 && fds.is_empty() {
         return Ok(None);
     }
-    let mut fds = fds;
     let (Some(&mask), Some(reply)) = (buf.first(), fds.pop()) else {
         return Err(Error::invalid("berth request", "malformed"));
     };
@@ -320,14 +293,6 @@ fn receive(sock: &OwnedFd, buf: &mut [u8]) -> Result<Option<Received>> {
     let mut it = fds.into_iter();
     let stdio: Stdio = std::array::from_fn(|i| (mask & (1 << i) != 0).then(|| it.next()).flatten());
     Ok(Some((buf[1..len].to_vec(), stdio, reply)))
-}
-
-fn close_range(first: u32, last: u32) {
-    if first <= last {
-        // SAFETY: closing fds this process owns no Rust object for (or that
-        // were inherited).
-        unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) };
-    }
 }
 
 /// The forked worker: become what an exec'd `berth` would be, run the
@@ -342,30 +307,26 @@ fn worker(job: &[u8], stdio: Stdio, out: OwnedFd) -> ! {
                     null = f;
                     null.as_fd()
                 }
-                // SAFETY: exit of a forked child.
-                Err(_) => unsafe { libc::_exit(127) },
+                Err(_) => exit_now(127),
             },
         };
-        // SAFETY: dup2 of a valid fd onto 0..=2 (ours are all above 2, so
-        // the copy never keeps a CLOEXEC flag).
-        unsafe { libc::dup2(fd.as_raw_fd(), i as RawFd) };
+        // Ours are all above 2, so the copy never keeps a CLOEXEC flag.
+        let _ = match i {
+            0 => dup2_stdin(fd),
+            1 => dup2_stdout(fd),
+            _ => dup2_stderr(fd),
+        };
     }
     drop(stdio);
-    let keep = out.as_raw_fd() as u32;
-    close_range(3, keep - 1);
-    close_range(keep + 1, u32::MAX);
+    close_all_from_3_but(out.as_fd());
     // exec would reset handled signals; std's spawn also resets the mask and
     // SIGPIPE (which the shim ignores). Children of berth inherit this.
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
     for s in Signal::iterator().filter(|s| !matches!(s, Signal::SIGKILL | Signal::SIGSTOP)) {
-        // SAFETY: restoring default dispositions in a single-threaded child.
-        unsafe { libc::signal(s as libc::c_int, libc::SIG_DFL) };
+        let _ = set_default(s);
     }
-    // SAFETY: prctl with valid arguments.
-    unsafe {
-        libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0);
-        libc::prctl(libc::PR_SET_NAME, c"berth".as_ptr(), 0, 0, 0);
-    }
+    let _ = prctl::set_pdeathsig(None);
+    let _ = prctl::set_name(c"berth");
     let reply = match serde_json::from_slice::<Job>(job) {
         Ok(j) => {
             // An unusable log loses the lines only: the reply still says it all.
@@ -384,7 +345,7 @@ fn worker(job: &[u8], stdio: Stdio, out: OwnedFd) -> ! {
     let data = serde_json::to_vec(&reply).unwrap_or_default();
     let code = i32::from(File::from(out).write_all(&data).is_err());
     let _ = std::io::stdout().flush();
-    // SAFETY: exit without running the shim's exit-time code (there is none
-    // of berth's that matters once stdout is flushed).
-    unsafe { libc::_exit(code) }
+    // Without running the shim's exit-time code (there is none of berth's
+    // that matters once stdout is flushed).
+    exit_now(code)
 }

@@ -16,11 +16,11 @@ use std::fs::{File, OpenOptions};
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
 use crate::error::{Error, Result};
 use crate::reaper::Reaper;
+use crate::sys;
 
 pub enum Uri {
     /// A fifo path (plain or `fifo://`), handled by the caller.
@@ -132,7 +132,6 @@ pub fn start_binary(
     let (out_r, out_w) = pipe("pipe for logger stdout")?;
     let (err_r, err_w) = pipe("pipe for logger stderr")?;
     let (ready_r, ready_w) = pipe("pipe for logger readiness")?;
-    let fds = [out_r.as_raw_fd(), err_r.as_raw_fd(), ready_w.as_raw_fd()];
     let mut cmd = Command::new(path);
     cmd.args(args)
         .env("CONTAINER_ID", id)
@@ -140,26 +139,12 @@ pub fn start_binary(
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    // SAFETY: only async-signal-safe calls (fcntl, dup2) between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            // Move the sources above 5 first so no dup2 clobbers one still
-            // to be placed; dup2 leaves the targets without CLOEXEC.
-            let mut high = [0; 3];
-            for (h, &fd) in high.iter_mut().zip(&fds) {
-                *h = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10);
-                if *h < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            }
-            for (target, &h) in (3..).zip(&high) {
-                if libc::dup2(h, target) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            }
-            Ok(())
-        });
-    }
+    let fds = [
+        (out_r.as_raw_fd(), 3),
+        (err_r.as_raw_fd(), 4),
+        (ready_w.as_raw_fd(), 5),
+    ];
+    sys::spawn::place_fds(&mut cmd, fds, false);
     let child = cmd.spawn().map_err(Error::io("start logger", path))?;
     // The shim keeps no read end (the logger must be the only reader) and
     // no readiness writer (so the logger's exit reads as EOF below).

@@ -21,12 +21,12 @@ mod runcli;
 mod serve;
 mod service;
 mod stdio;
+mod sys;
 
 fn main() {
     // One malloc arena: the shim's threads mostly sleep, and a per-thread
     // arena would cost each of them resident pages.
-    // SAFETY: mallopt before any thread exists.
-    unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
+    sys::malloc::one_arena();
     // containerd runs as a systemd Type=notify service and passes its
     // NOTIFY_SOCKET on to its shims. It is containerd's, not the
     // containers': berth given one proxies it into the container and makes

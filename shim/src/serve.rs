@@ -3,12 +3,13 @@
 
 use std::collections::HashMap;
 use std::fs::OpenOptions;
-use std::os::fd::{AsRawFd, FromRawFd};
-use std::os::unix::net::UnixListener;
+use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex};
 
 use containerd_shim_protos::ttrpc::Server;
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::sys::signal::Signal;
 
 use crate::bootstrap::{self, LISTENER_FD};
 use crate::error::{Error, Result};
@@ -16,6 +17,7 @@ use crate::events::Publisher;
 use crate::flags::Flags;
 use crate::reaper::{self, Reaper};
 use crate::service::Service;
+use crate::sys;
 
 /// containerd reads the shim's stderr through the `log` fifo in the bundle.
 fn stderr_to_log() {
@@ -24,12 +26,10 @@ fn stderr_to_log() {
         .custom_flags_nonblock()
         .open("log")
     {
-        // SAFETY: fcntl and dup2 on a valid fd; blocking again so that a
-        // slow reader delays a message instead of dropping it.
-        unsafe {
-            libc::fcntl(f.as_raw_fd(), libc::F_SETFL, 0);
-            libc::dup2(f.as_raw_fd(), 2);
-        }
+        // Blocking again, so that a slow reader delays a message instead of
+        // dropping it.
+        let _ = fcntl(&f, FcntlArg::F_SETFL(OFlag::empty()));
+        let _ = nix::unistd::dup2_stderr(&f);
     }
 }
 
@@ -47,7 +47,7 @@ impl NonBlock for OpenOptions {
 /// SIGTERM and SIGINT, blocked here (and so in every thread spawned later)
 /// and read from the returned signalfd instead.
 fn stop_signals() -> Result<nix::sys::signalfd::SignalFd> {
-    use nix::sys::signal::{SigSet, Signal};
+    use nix::sys::signal::SigSet;
     use nix::sys::signalfd::{SfdFlags, SignalFd};
     let mut set = SigSet::empty();
     set.add(Signal::SIGTERM);
@@ -70,13 +70,7 @@ pub fn serve(f: &Flags) -> Result<()> {
     // Decided now: the first container's bundle (our cwd) may be gone when
     // the last container of the group leaves.
     let socket = bootstrap::socket_path(f, &bootstrap::group(Path::new("."), &f.id)?);
-    // SAFETY: prctl with integer arguments.
-    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
-        return Err(Error::Sys {
-            what: "become subreaper".into(),
-            source: nix::errno::Errno::last(),
-        });
-    }
+    nix::sys::prctl::set_child_subreaper(true).map_err(Error::sys("become subreaper"))?;
     // Before any thread exists, and before SIGCHLD is blocked and SIGPIPE
     // ignored here (the helper sets up its own).
     #[cfg(feature = "in-process")]
@@ -85,11 +79,11 @@ pub fn serve(f: &Flags) -> Result<()> {
     }
     reaper::block_sigchld().map_err(Error::sys("block SIGCHLD"))?;
     let stop = stop_signals()?;
-    // SAFETY: ignoring SIGPIPE: a vanished peer must be an EPIPE error.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    // A vanished peer must be an EPIPE error.
+    let _ = sys::signal::ignore(Signal::SIGPIPE);
 
-    // SAFETY: the start action passed the bound listener as this fd.
-    let listener = unsafe { UnixListener::from_raw_fd(LISTENER_FD) };
+    let listener = sys::socket::inherited_listener(LISTENER_FD)
+        .ok_or_else(|| Error::State("the listener fd is taken".into()))?;
     let reaper = Reaper::spawn()?;
     let exit = Arc::new((Mutex::new(false), Condvar::new()));
     // SIGTERM or SIGINT: stop serving and exit as after the last Shutdown
