@@ -64,6 +64,8 @@ mod serve;
 mod service;
 #[path = "../../shim/src/stdio.rs"]
 mod stdio;
+#[path = "../../shim/src/sys/mod.rs"]
+mod sys;
 
 #[path = "../../runtime/src"]
 mod src {
