@@ -80,6 +80,10 @@ struct BenchArgs {
     /// binary's directory).
     #[arg(long)]
     shim_dir: Option<PathBuf>,
+    /// Another build's containerd-shim-berth-v2 (in-process), measured in
+    /// the shim group as the row `berth-base` (a before/after in one run).
+    #[arg(long)]
+    shim_baseline: Option<PathBuf>,
     /// Containers per sequential batch.
     #[arg(long)]
     seq: Option<usize>,
@@ -323,6 +327,14 @@ fn bench(a: BenchArgs) -> Result<bool> {
             shim_dir.display()
         )));
     }
+    if let Some(d) = &a.shim_baseline {
+        if !d.join("containerd-shim-berth-v2").is_file() {
+            return Err(Error::Usage(format!(
+                "--shim-baseline {} must hold containerd-shim-berth-v2",
+                d.display()
+            )));
+        }
+    }
     let order = match a.order.as_str() {
         "fixed" => Order::Fixed,
         _ => Order::Shuffle(a.seed.unwrap_or_else(|| {
@@ -390,6 +402,7 @@ fn bench(a: BenchArgs) -> Result<bool> {
         order,
         verbose: !a.quiet,
         shim_dir: &shim_dir,
+        shim_baseline: a.shim_baseline.as_deref(),
         pause: Duration::ZERO,
         scale: &a.scale,
         pods: a.pods,

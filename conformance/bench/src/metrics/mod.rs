@@ -139,6 +139,8 @@ pub struct Ctx<'a> {
     pub verbose: bool,
     /// Where containerd-shim-berth-v2 and its berth are (the shim group).
     pub shim_dir: &'a Path,
+    /// Another build's shim and berth (`--shim-baseline`), if any.
+    pub shim_baseline: Option<&'a Path>,
     /// Idle time before each latency sample: zero back to back, else the
     /// spaced mode. A node that starts a container now and then pays costs
     /// that back-to-back calls hide, e.g. the RCU grace period a cgroup v1

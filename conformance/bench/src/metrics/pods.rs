@@ -186,7 +186,7 @@ pub fn measure(ctx: &Ctx) -> Result<Vec<Metric>> {
     let runc = runc(ctx, "pods")?;
     let shims = berth_and_runc(&runc);
     let n = ctx.pods;
-    let ctrd = Containerd::start(ctx.work, ctx.shim_dir)?;
+    let ctrd = Containerd::start(ctx.work, ctx.shim_dir, None)?;
     let who = format!(
         "{n} containers started at once through containerd 1.6, one shim each; \
          rows: berth = containerd-shim-berth-v2, runc = containerd-shim-runc-v2 with runc"

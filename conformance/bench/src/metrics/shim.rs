@@ -79,7 +79,11 @@ fn run_checked(what: &str, cmd: &mut Command) -> Result<String> {
 }
 
 impl Containerd {
-    pub(super) fn start(work: &Path, shim_dir: &Path) -> Result<Containerd> {
+    pub(super) fn start(
+        work: &Path,
+        shim_dir: &Path,
+        baseline: Option<&Path>,
+    ) -> Result<Containerd> {
         let dir = work.join("containerd");
         let c = Containerd {
             bin: work.join("shim-bin"),
@@ -92,6 +96,16 @@ impl Containerd {
         }
         for name in ["containerd-shim-berth-v2", "berth"] {
             let (from, to) = (shim_dir.join(name), c.bin.join(name));
+            fs::copy(&from, &to).map_err(|e| Error::io("copy", &from, e))?;
+        }
+        // The baseline's shim answers to a runtime name of its own. It runs
+        // berth's code in-process: naming a BinaryName would switch it to
+        // exec'ing a berth binary instead.
+        if let Some(base) = baseline {
+            let (from, to) = (
+                base.join("containerd-shim-berth-v2"),
+                c.bin.join("containerd-shim-berthbase-v2"),
+            );
             fs::copy(&from, &to).map_err(|e| Error::io("copy", &from, e))?;
         }
         let img = work.join("img");
@@ -323,7 +337,7 @@ pub(super) fn berth_and_runc(runc: &Path) -> [Shim; 2] {
 pub fn measure(ctx: &Ctx) -> Result<Vec<Metric>> {
     let runc = runc(ctx, "shim")?;
     let [berth, runc_row] = berth_and_runc(&runc);
-    let shims = [
+    let mut shims = vec![
         berth,
         Shim {
             row: "berth-exec",
@@ -339,8 +353,15 @@ pub fn measure(ctx: &Ctx) -> Result<Vec<Metric>> {
         },
         runc_row,
     ];
-    let who = "rows: berth = containerd-shim-berth-v2 running berth's code, berth-exec = the same shim exec'ing the berth binary, runc = containerd-shim-runc-v2 with runc";
-    let ctrd = Containerd::start(ctx.work, ctx.shim_dir)?;
+    if ctx.shim_baseline.is_some() {
+        shims.push(Shim {
+            row: "berth-base",
+            args: vec!["--runtime".into(), "io.containerd.berthbase.v2".into()],
+            memory: true,
+        });
+    }
+    let who = "rows: berth = containerd-shim-berth-v2 running berth's code, berth-exec = the same shim exec'ing the berth binary, runc = containerd-shim-runc-v2 with runc, berth-base = the --shim-baseline build's shim";
+    let ctrd = Containerd::start(ctx.work, ctx.shim_dir, ctx.shim_baseline)?;
 
     let mut run = metric(
         "shim.run",
