@@ -66,7 +66,7 @@ impl Error {
                 ErrorKind::InvalidConfig { field: None }
             }
             Error::Init(_) | Error::Exec(_) | Error::Hook(_) | Error::Criu(_) => ErrorKind::Failed,
-            Error::Interrupted(_) => ErrorKind::Interrupted,
+            Error::Interrupted(_) | Error::StartInterrupted(_) => ErrorKind::Interrupted,
         }
     }
 }
