@@ -285,11 +285,11 @@ pub fn mount_console(slave: std::os::fd::BorrowedFd<'_>) -> Result<(), RootfsErr
     sys::move_mount_fd(tree.as_fd(), target.as_fd()).map_err(path_err("bind the pty onto", console))
 }
 
-/// A procfs instance of our own for the init's writes to its /proc/self
-/// files and its reopening of the exec fifo. Not the "/proc" path: in a
-/// mount namespace the config joins, /proc is the container's and may be a
-/// plain directory or hold symlinks and mounts that redirect those writes to
-/// any file (the CVE-2025-52881 class). A fresh fsopen'd instance has no
+/// A procfs instance of our own for the init's writes to /proc (its
+/// /proc/self files, sysctls, LSM attributes) and its reopening of the exec
+/// fifo. Not the "/proc" path: in a mount namespace the config joins, /proc
+/// is the container's and may be a plain directory or hold symlinks and
+/// mounts that redirect those writes to any file (the CVE-2025-52881 class). A fresh fsopen'd instance has no
 /// overmounts at all; where that is refused (an old kernel, or a user
 /// namespace that does not own our pid namespace) a non-recursive clone of
 /// /proc drops its overmounts, and plain /proc is the last resort. Whatever
@@ -322,14 +322,7 @@ pub fn private_procfs() -> Result<std::os::fd::OwnedFd, RootfsError> {
             )
         })
         .map_err(path_err("open a procfs at", proc_))?;
-    let is_proc =
-        sys::fstatfs_type(fd.as_fd()).map_err(path_err("statfs", proc_))? == sys::PROC_MAGIC;
-    // procfs gives its root inode number 1.
-    let is_root = sys::fstat(fd.as_fd())
-        .map_err(path_err("stat", proc_))?
-        .st_ino
-        == 1;
-    if !(is_proc && is_root) {
+    if !fd_is_procfs_root(fd.as_fd()).map_err(path_err("stat", proc_))? {
         return Err(RootfsError::Invalid {
             field: "/proc".into(),
             reason: "not the root of a procfs; refusing to write to /proc through it".into(),
@@ -338,19 +331,43 @@ pub fn private_procfs() -> Result<std::os::fd::OwnedFd, RootfsError> {
     Ok(fd)
 }
 
+fn fd_is_procfs_root(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<bool> {
+    // procfs gives its root inode number 1.
+    Ok(sys::fstatfs_type(fd)? == sys::PROC_MAGIC && sys::fstat(fd)?.st_ino == 1)
+}
+
+/// Whether `path` (followed) is the root of a procfs.
+pub(crate) fn is_procfs_root(path: &std::ffi::CStr) -> bool {
+    use std::os::fd::AsFd;
+    sys::openat(sys::CWD, path, libc::O_PATH | libc::O_DIRECTORY, 0)
+        .and_then(|fd| fd_is_procfs_root(fd.as_fd()))
+        .unwrap_or(false)
+}
+
 /// Write `value` to /proc/self/`name` through `procfs` (from
-/// private_procfs). RESOLVE_NO_XDEV: nothing mounted inside that procfs is
-/// followed; "self" is procfs' own plain symlink to our pid.
+/// private_procfs).
 pub fn write_proc_self(
     procfs: std::os::fd::BorrowedFd<'_>,
     name: &str,
     value: &[u8],
 ) -> std::io::Result<()> {
     use std::io::Write;
-    let path = sys::cstring(std::ffi::OsStr::new(&format!("self/{name}")))?;
+    open_proc_for_write(procfs, &format!("self/{name}"))?.write_all(value)
+}
+
+/// Open `sub` (relative to the procfs root, such as
+/// "sys/net/ipv4/ip_forward") for writing through `procfs` (from
+/// private_procfs). RESOLVE_BENEATH and RESOLVE_NO_XDEV: nothing outside
+/// that procfs, nor mounted inside it, is reached; "self" is procfs' own
+/// plain symlink to our pid.
+pub fn open_proc_for_write(
+    procfs: std::os::fd::BorrowedFd<'_>,
+    sub: &str,
+) -> std::io::Result<std::fs::File> {
+    let path = sys::cstring(std::ffi::OsStr::new(sub))?;
     let resolve = libc::RESOLVE_NO_XDEV | libc::RESOLVE_NO_MAGICLINKS | libc::RESOLVE_BENEATH;
     let fd = sys::openat2(procfs, &path, libc::O_WRONLY | libc::O_NOFOLLOW, resolve)?;
-    std::fs::File::from(fd).write_all(value)
+    Ok(std::fs::File::from(fd))
 }
 
 /// The mount options parser, for the fuzz targets (fuzz/).
