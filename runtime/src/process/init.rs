@@ -156,8 +156,7 @@ fn setup(
     if c.plan.new.contains(CloneFlags::CLONE_NEWNET) {
         loopback_up()?;
     }
-    // Written while /proc is still the host's real procfs, which the image cannot shadow.
-    crate::sysctl::apply(spec, c.plan)?;
+    crate::sysctl::apply(spec, c.plan, procfs.as_fd())?;
 
     let opts = RootfsOpts {
         no_pivot: l.no_pivot,
