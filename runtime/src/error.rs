@@ -84,6 +84,8 @@ pub enum Error {
     #[error(transparent)]
     Rootfs(#[from] crate::rootfs::RootfsError),
     #[error(transparent)]
+    Procfs(#[from] crate::procfs::ProcfsError),
+    #[error(transparent)]
     Criu(#[from] crate::checkpoint::CriuError),
     #[error(transparent)]
     Seccomp(#[from] crate::seccomp::SeccompError),

@@ -103,7 +103,7 @@ pub fn apply_on_exec(p: &Process) -> Result<(), LsmError> {
     }
     // Checked again: `exec` reaches here without create's validation.
     check_process(p)?;
-    let procfs = crate::rootfs::private_procfs().map_err(|e| LsmError::Apply {
+    let procfs = crate::procfs::private().map_err(|e| LsmError::Apply {
         field: if aa.is_some() {
             "process.apparmorProfile"
         } else {
@@ -140,7 +140,7 @@ fn apply_err(field: &'static str, v: &str, op: String, reason: String) -> LsmErr
 fn write_attr(procfs: BorrowedFd<'_>, paths: &[&str], value: &str) -> Result<(), (String, String)> {
     let mut last = None;
     for path in paths {
-        match crate::rootfs::open_proc_for_write(procfs, &format!("self/{path}")) {
+        match crate::procfs::open_for_write(procfs, &format!("self/{path}")) {
             Ok(mut f) => {
                 return f
                     .write_all(value.as_bytes())

@@ -64,7 +64,7 @@ fn sysctls(spec: &Spec) -> std::collections::HashMap<String, String> {
 }
 
 /// Write the sysctls through `procfs`, the init's private procfs (see
-/// rootfs::private_procfs), never the "/proc" path, which in a joined mount
+/// procfs::private), never the "/proc" path, which in a joined mount
 /// namespace is the container's.
 pub fn apply(spec: &Spec, plan: &Plan, procfs: BorrowedFd<'_>) -> Result<()> {
     let map = sysctls(spec);
@@ -74,7 +74,7 @@ pub fn apply(spec: &Spec, plan: &Plan, procfs: BorrowedFd<'_>) -> Result<()> {
     validate(spec, plan)?;
     for (k, v) in &map {
         let sub = format!("sys/{}", k.replace('.', "/"));
-        let mut f = crate::rootfs::open_proc_for_write(procfs, &sub)
+        let mut f = crate::procfs::open_for_write(procfs, &sub)
             .map_err(|e| Error::Invalid(format!("sysctl {k:?}: {e}")))?;
         f.write_all(v.as_bytes())
             .ctx(|| format!("sysctl {k}={v}"))?;

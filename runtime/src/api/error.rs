@@ -62,7 +62,7 @@ impl Error {
             Error::Io { .. } | Error::Sys { .. } | Error::Corrupt { .. } | Error::Encode { .. } => {
                 ErrorKind::System
             }
-            Error::Rootfs(_) | Error::Seccomp(_) | Error::Lsm(_) => {
+            Error::Rootfs(_) | Error::Procfs(_) | Error::Seccomp(_) | Error::Lsm(_) => {
                 ErrorKind::InvalidConfig { field: None }
             }
             Error::Init(_) | Error::Exec(_) | Error::Hook(_) | Error::Criu(_) => ErrorKind::Failed,

@@ -149,7 +149,7 @@ fn setup(
             .ctx(|| format!("set domainname {d:?}"))?;
     }
     // After the namespaces are joined: a procfs of our pid namespace.
-    let procfs = rootfs::private_procfs()?;
+    let procfs = crate::procfs::private()?;
     if let Some(v) = p.oom_score_adj() {
         security::write_oom_score_adj(procfs.as_fd(), v)?;
     }

@@ -83,7 +83,7 @@ impl Root {
     /// libpathrs's own checked walk, for kernels without openat2. It needs
     /// "/proc" to be a procfs (see `resolve`): refused otherwise.
     fn resolve_walk(&self, path: &Path, nofollow: bool) -> io::Result<OwnedFd> {
-        if !super::is_procfs_root(c"/proc") {
+        if !crate::procfs::is_root(c"/proc") {
             return Err(io::Error::other(
                 "openat2 is missing and /proc is not a procfs: cannot resolve paths safely",
             ));
