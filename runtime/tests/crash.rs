@@ -215,6 +215,20 @@ fn spawn_start(b: &Bundle) -> std::process::Child {
         .unwrap()
 }
 
+/// Wait until `start` (pid `pid`) holds exec.fifo open: it is then in its
+/// wait for the init, with its signal handlers in place.
+fn wait_start_waiting(b: &Bundle, pid: u32) {
+    let fifo = b.root.join(b.id()).join("exec.fifo");
+    wait_for("start to open exec.fifo", Duration::from_secs(20), || {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .map(|d| {
+                d.flatten()
+                    .any(|e| std::fs::read_link(e.path()).is_ok_and(|l| l == fifo))
+            })
+            .unwrap_or(false)
+    });
+}
+
 /// The child's output once it exits, or None (and it is killed) if it is
 /// still running after `timeout`: a hang fails the test instead of CI.
 fn exit_within(mut child: std::process::Child, timeout: Duration) -> Option<std::process::Output> {
@@ -261,7 +275,7 @@ fn start_fails_when_the_init_dies_while_it_waits() {
     let mut b = Bundle::new("startdead");
     let init = created_with_stopped_init(&mut b);
     let start = spawn_start(&b);
-    std::thread::sleep(Duration::from_millis(300));
+    wait_start_waiting(&b, start.id());
     nix::sys::signal::kill(init, nix::sys::signal::Signal::SIGKILL).unwrap();
     let out = exit_within(start, Duration::from_secs(20)).expect("start hung");
     assert_one_line_failure(&out, &format!("exited before start (pid {init})"));
@@ -280,7 +294,7 @@ fn sigterm_ends_a_waiting_start_and_leaves_the_container_created() {
     let mut b = Bundle::new("startterm");
     let init = created_with_stopped_init(&mut b);
     let start = spawn_start(&b);
-    std::thread::sleep(Duration::from_millis(300));
+    wait_start_waiting(&b, start.id());
     let spid = nix::unistd::Pid::from_raw(start.id() as i32);
     nix::sys::signal::kill(spid, nix::sys::signal::Signal::SIGTERM).unwrap();
     let out = exit_within(start, Duration::from_secs(20)).expect("start ignored SIGTERM");
