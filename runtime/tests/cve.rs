@@ -276,8 +276,10 @@ fn cve_2025_52565_console_symlink_never_redirects_the_pty() {
 
 /// CVE-2025-52881: writes to /proc (here oom_score_adj, a sysctl, and the
 /// reopening of the exec fifo through /proc/self/fd) must reach the real
-/// procfs even when the container joins a mount namespace whose /proc is a
-/// plain directory of symlinks: the other container's to fake. Before the
+/// procfs, and a new filesystem (mounted onto /proc/self/fd/N of its
+/// mountpoint) its real mountpoint, even when the container joins a mount
+/// namespace whose /proc is a plain directory of symlinks: the other
+/// container's to fake. Before the
 /// fix berth wrote "7" into the attacker's /victim and "0" into a
 /// /victimN; later its init panicked in libpathrs, which describes an fd
 /// through that /proc when a lookup fails. The container must simply run,
@@ -338,7 +340,8 @@ fn cve_2025_52881_procfs_writes_never_follow_a_fake_proc() {
             ns["path"] = json!(format!("/proc/{apid}/ns/mnt"));
         }
     }
-    v.config["mounts"] = json!([]);
+    v.config["mounts"] =
+        json!([{"destination": "/mnt-target", "type": "tmpfs", "source": "tmpfs"}]);
     v.config["linux"]["maskedPaths"] = json!([]);
     v.config["linux"]["readonlyPaths"] = json!([]);
     v.config["root"]["readonly"] = json!(false);
@@ -346,6 +349,11 @@ fn cve_2025_52881_procfs_writes_never_follow_a_fake_proc() {
     v.config["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
     v.sh("echo ran");
     let out = run_within(&v, std::time::Duration::from_secs(30));
+    let amounts = std::fs::read_to_string(format!("/proc/{apid}/mountinfo")).unwrap();
+    let target = format!(" {}/mnt-target ", v.dir.join("rootfs").display());
+    let tmpfs_in_place = amounts
+        .lines()
+        .any(|l| l.contains(&target) && l.contains(" - tmpfs "));
     let changed: Vec<_> = victims
         .iter()
         .filter(|p| std::fs::read_to_string(p).unwrap() != "orig")
@@ -366,6 +374,10 @@ fn cve_2025_52881_procfs_writes_never_follow_a_fake_proc() {
     assert!(
         out.status.success() && String::from_utf8_lossy(&out.stdout) == "ran\n",
         "{out:?}"
+    );
+    assert!(
+        tmpfs_in_place,
+        "the tmpfs is not at its mountpoint: {amounts}"
     );
     let missing = missing.expect("run hung");
     let err = String::from_utf8_lossy(&missing.stderr);

@@ -18,7 +18,9 @@
 //! How mounts are made: destinations are resolved to O_PATH fds by libpathrs
 //! (openat2(RESOLVE_IN_ROOT), or its own checked walk where that is missing).
 //! New filesystems are mounted with mount(2) onto "/proc/self/fd/N" of that
-//! fd (one syscall; the host /proc is still ours before the pivot). Bind
+//! fd (one syscall; the host /proc is still ours before the pivot), or, in a
+//! mount namespace the config joins, onto that link in the init's private
+//! procfs (see fdpath.rs). Bind
 //! mounts are cloned with open_tree, get their flags with mount_setattr while
 //! still detached (never visible with the wrong flags) and are attached with
 //! move_mount onto the destination fd. After the pivot the container's /proc
@@ -31,6 +33,7 @@ mod copyup;
 mod ctx;
 mod devices;
 mod entry;
+mod fdpath;
 mod idmap;
 use ctx::Ctx;
 pub use ctx::RootfsOpts;
@@ -127,6 +130,7 @@ pub fn prepare_with(
     let linux = spec.linux().as_ref();
     check_needs_mntns(spec, opts.new_mntns)?;
     let propagation = root_propagation(spec)?;
+    let fd_paths = fdpath::FdPaths::new(opts.new_mntns)?;
 
     if opts.new_mntns {
         let root_c = sys::cstring(rootfs.as_os_str()).map_err(path_err("rootfs", rootfs))?;
@@ -172,6 +176,7 @@ pub fn prepare_with(
         opts,
         cgroupns,
         undo: Undo::default(),
+        fd_paths: &fd_paths,
         mount_context: crate::lsm::mount_context(spec),
         user_maps: (
             linux
@@ -187,7 +192,7 @@ pub fn prepare_with(
         Ok(()) => Ok(()),
         Err(e) => {
             let undo = std::mem::take(&mut ctx.undo);
-            undo.rollback(opts.new_mntns.then_some(&root));
+            undo.rollback(opts.new_mntns.then_some(&root), &fd_paths);
             Err(e)
         }
     }

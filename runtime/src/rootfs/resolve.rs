@@ -11,6 +11,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 use std::rc::Rc;
 
+use super::fdpath::FdPaths;
 use crate::sys;
 
 /// Lexically clean `path` into an absolute path: "." dropped, ".." popped but
@@ -220,13 +221,14 @@ impl Undo {
     /// Best effort: detach our mounts (newest first), then remove what we
     /// created (newest first). Errors are ignored: this runs while reporting
     /// the original failure.
-    pub(crate) fn rollback(self, root_bind: Option<&Root>) {
+    pub(crate) fn rollback(self, root_bind: Option<&Root>, paths: &FdPaths) {
+        let detach = |fd| paths.with(fd, |p| sys::umount2(p, libc::MNT_DETACH));
         for m in self.mounts.iter().rev() {
-            let _ = sys::umount2(sys::ProcFd::new(m.as_fd()).as_cstr(), libc::MNT_DETACH);
+            let _ = detach(m.as_fd());
         }
         if let Some(root) = root_bind {
             // Detaching the rootfs self-bind takes every mount below it along.
-            let _ = sys::umount2(sys::ProcFd::new(root.fd()).as_cstr(), libc::MNT_DETACH);
+            let _ = detach(root.fd());
         }
         for c in self.created.iter().rev() {
             let Ok(st) = sys::fstatat_nofollow(c.parent.as_fd(), &c.name) else {
