@@ -2,9 +2,7 @@
 //! delete) plus run and list, on top of the state store.
 
 use std::fs;
-use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -18,6 +16,7 @@ use crate::sys::{self, event::Watch};
 
 mod exec;
 mod pipeline;
+mod release;
 pub use exec::{exec, ExecOpts};
 pub(crate) use pipeline::{write_pid_file, Prepared, Rollback};
 
@@ -235,7 +234,8 @@ fn make_fifo(p: &Path) -> Result<()> {
 
 /// Release a created container: open the read side of exec.fifo, which
 /// unblocks init, then read until EOF, which comes when init's write side
-/// closes on execve. Anything after the first byte is init's error.
+/// closes on execve (see release.rs). Anything after the first byte is
+/// init's error.
 pub fn start(dir: &Dir, st: &Stored) -> Result<()> {
     match st.status(&dir.path) {
         Status::Created => {}
@@ -263,18 +263,22 @@ pub fn start(dir: &Dir, st: &Stored) -> Result<()> {
     }
     let relay = crate::notify::Relay::bind(&dir.path)?;
     crate::interrupt::step("start:open")?;
+    // Checked after opening: the recorded pid may since name another process.
+    let pidfd = pidfd_open(st.pid).filter(|_| st.alive());
+    let Some(pidfd) = pidfd else {
+        return Err(Error::Init(format!("exited before start (pid {})", st.pid)));
+    };
     let fifo_path = dir.fifo();
-    let mut fifo = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(&fifo_path)
-        .ctx(|| format!("open {}", fifo_path.display()))?;
-    // Gone before the init is released: should we die from here on, the
-    // container is not taken for a created one (whose start would block).
-    let _ = fs::remove_file(&fifo_path);
-    crate::interrupt::step("start:opened")?;
-    let mut buf = Vec::new();
-    fifo.read_to_end(&mut buf).ctx(|| "read exec fifo")?;
+    let buf = {
+        // Caught while waiting for the init, so that a SIGTERM or SIGINT
+        // ends the wait with an error rather than silently.
+        let _signals = crate::interrupt::catch();
+        // Gone once the init is released: should we die from there on, the
+        // container is not taken for a created one (whose start would wait).
+        release::release(&fifo_path, &pidfd, st.pid, || {
+            let _ = fs::remove_file(&fifo_path);
+        })?
+    };
     crate::interrupt::step("start:released")?;
     match buf.split_first() {
         Some((b'0', [])) => {}

@@ -76,10 +76,15 @@ pub enum Error {
     Hook(String),
     #[error("interrupted by {0}; what was made is removed")]
     Interrupted(String),
+    /// `start` interrupted while it waited for the init to take exec.fifo.
+    #[error("interrupted by {0} while waiting for the container init to be released")]
+    StartInterrupted(String),
     #[error(transparent)]
     Cgroup(#[from] crate::cgroups::CgroupError),
     #[error(transparent)]
     Rootfs(#[from] crate::rootfs::RootfsError),
+    #[error(transparent)]
+    Procfs(#[from] crate::procfs::ProcfsError),
     #[error(transparent)]
     Criu(#[from] crate::checkpoint::CriuError),
     #[error(transparent)]

@@ -38,6 +38,7 @@ mod ops;
 pub mod passwd;
 mod placement;
 mod process;
+mod procfs;
 #[doc(hidden)]
 pub mod rootfs;
 mod rootless;

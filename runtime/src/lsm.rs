@@ -15,10 +15,9 @@
 //!   the kernel and fails with EINVAL, which berth does not follow.
 
 use std::io::Write;
+use std::os::fd::{AsFd, BorrowedFd};
 
 use oci_spec::runtime::{Process, Spec};
-use pathrs::flags::OpenFlags;
-use pathrs::procfs::{ProcfsBase, ProcfsHandle};
 
 /// Whether berth can apply an AppArmor profile / SELinux label at all (the
 /// features.md meaning of "enabled"): true, the host decides per container.
@@ -104,7 +103,7 @@ pub fn apply_on_exec(p: &Process) -> Result<(), LsmError> {
     }
     // Checked again: `exec` reaches here without create's validation.
     check_process(p)?;
-    let procfs = ProcfsHandle::new().map_err(|e| LsmError::Apply {
+    let procfs = crate::procfs::private().map_err(|e| LsmError::Apply {
         field: if aa.is_some() {
             "process.apparmorProfile"
         } else {
@@ -118,11 +117,11 @@ pub fn apply_on_exec(p: &Process) -> Result<(), LsmError> {
         // The LSM-specific file exists on kernels with LSM stacking; the
         // shared one is what older kernels have.
         let cmd = format!("exec {profile}");
-        write_attr(&procfs, &["attr/apparmor/exec", "attr/exec"], &cmd)
+        write_attr(procfs.as_fd(), &["attr/apparmor/exec", "attr/exec"], &cmd)
             .map_err(|(op, reason)| apply_err("process.apparmorProfile", profile, op, reason))?;
     }
     if let Some(label) = se {
-        write_attr(&procfs, &["attr/exec"], label)
+        write_attr(procfs.as_fd(), &["attr/exec"], label)
             .map_err(|(op, reason)| apply_err("process.selinuxLabel", label, op, reason))?;
     }
     Ok(())
@@ -138,14 +137,10 @@ fn apply_err(field: &'static str, v: &str, op: String, reason: String) -> LsmErr
 }
 
 /// Write `value` to the first of `paths` (under /proc/self) that exists.
-fn write_attr(procfs: &ProcfsHandle, paths: &[&str], value: &str) -> Result<(), (String, String)> {
+fn write_attr(procfs: BorrowedFd<'_>, paths: &[&str], value: &str) -> Result<(), (String, String)> {
     let mut last = None;
     for path in paths {
-        match procfs.open(
-            ProcfsBase::ProcSelf,
-            path,
-            OpenFlags::O_WRONLY | OpenFlags::O_CLOEXEC,
-        ) {
+        match crate::procfs::open_for_write(procfs, &format!("self/{path}")) {
             Ok(mut f) => {
                 return f
                     .write_all(value.as_bytes())

@@ -59,11 +59,11 @@ pub fn set_rlimits(limits: &[PosixRlimit]) -> Result<()> {
 }
 
 /// Written through `procfs`, the init's own procfs instance
-/// (rootfs::private_procfs), never the /proc path: in a mount namespace the
+/// (procfs::private), never the /proc path: in a mount namespace the
 /// container joins, /proc is the container's to fake, and a symlink there
 /// would turn this into a write to any file it names (CVE-2025-52881).
 pub fn write_oom_score_adj(procfs: std::os::fd::BorrowedFd<'_>, v: i32) -> Result<()> {
-    crate::rootfs::write_proc_self(procfs, "oom_score_adj", v.to_string().as_bytes())
+    crate::procfs::write_self(procfs, "oom_score_adj", v.to_string().as_bytes())
         .ctx(|| format!("set oom_score_adj {v}"))
 }
 

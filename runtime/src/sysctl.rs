@@ -1,13 +1,13 @@
 //! `linux.sysctl`: only keys that belong to a namespace the container owns
-//! (as runc allows), written through a pathrs procfs handle, so neither a key
-//! like `net/../../x` nor a symlink can reach another file.
+//! (as runc allows), written through the init's private procfs beneath its
+//! root, so neither a key like `net/../../x` nor a symlink can reach another
+//! file.
 
 use std::io::Write;
+use std::os::fd::BorrowedFd;
 
 use nix::sched::CloneFlags;
 use oci_spec::runtime::Spec;
-use pathrs::flags::OpenFlags;
-use pathrs::procfs::{ProcfsBase, ProcfsHandle};
 
 use crate::error::{Context, Error, Result};
 use crate::namespaces::Plan;
@@ -63,21 +63,18 @@ fn sysctls(spec: &Spec) -> std::collections::HashMap<String, String> {
         .unwrap_or_default()
 }
 
-pub fn apply(spec: &Spec, plan: &Plan) -> Result<()> {
+/// Write the sysctls through `procfs`, the init's private procfs (see
+/// procfs::private), never the "/proc" path, which in a joined mount
+/// namespace is the container's.
+pub fn apply(spec: &Spec, plan: &Plan, procfs: BorrowedFd<'_>) -> Result<()> {
     let map = sysctls(spec);
     if map.is_empty() {
         return Ok(());
     }
     validate(spec, plan)?;
-    let procfs = ProcfsHandle::new().map_err(|e| Error::Invalid(format!("open procfs: {e}")))?;
     for (k, v) in &map {
         let sub = format!("sys/{}", k.replace('.', "/"));
-        let mut f = procfs
-            .open(
-                ProcfsBase::ProcRoot,
-                &sub,
-                OpenFlags::O_WRONLY | OpenFlags::O_CLOEXEC,
-            )
+        let mut f = crate::procfs::open_for_write(procfs, &sub)
             .map_err(|e| Error::Invalid(format!("sysctl {k:?}: {e}")))?;
         f.write_all(v.as_bytes())
             .ctx(|| format!("sysctl {k}={v}"))?;

@@ -200,3 +200,116 @@ fn userns_bundle_out_of_reach_reports_the_mount_error() {
         b.assert_clean();
     }
 }
+
+/// `berth start` of `b`'s container in the background, its stderr piped.
+fn spawn_start(b: &Bundle) -> std::process::Child {
+    b.write();
+    Command::new(BERTH)
+        .arg("--root")
+        .arg(&b.root)
+        .args(["start", &b.id()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Wait until `start` (pid `pid`) holds exec.fifo open: it is then in its
+/// wait for the init, with its signal handlers in place.
+fn wait_start_waiting(b: &Bundle, pid: u32) {
+    let fifo = b.root.join(b.id()).join("exec.fifo");
+    wait_for("start to open exec.fifo", Duration::from_secs(20), || {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .map(|d| {
+                d.flatten()
+                    .any(|e| std::fs::read_link(e.path()).is_ok_and(|l| l == fifo))
+            })
+            .unwrap_or(false)
+    });
+}
+
+/// The child's output once it exits, or None (and it is killed) if it is
+/// still running after `timeout`: a hang fails the test instead of CI.
+fn exit_within(mut child: std::process::Child, timeout: Duration) -> Option<std::process::Output> {
+    let end = Instant::now() + timeout;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() >= end {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Some(child.wait_with_output().unwrap())
+}
+
+/// A created container whose init is stopped (SIGSTOP), so that it cannot
+/// take the fifo's write side while `start` waits; returns the init's pid.
+fn created_with_stopped_init(b: &mut Bundle) -> nix::unistd::Pid {
+    b.args(&["sleep", "1000"]);
+    let id = b.id();
+    b.ok(&["create", "-b", b.dir.to_str().unwrap(), &id]);
+    let st: serde_json::Value = serde_json::from_str(&b.ok(&["state", &id])).unwrap();
+    let pid = nix::unistd::Pid::from_raw(st["pid"].as_i64().unwrap() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    pid
+}
+
+fn assert_one_line_failure(out: &std::process::Output, want: &str) {
+    let err = String::from_utf8_lossy(&out.stderr).trim_end().to_string();
+    assert!(
+        out.status.code().is_some_and(|c| c != 0),
+        "{:?}: {err}",
+        out.status
+    );
+    assert_eq!(err.lines().count(), 1, "one-line error expected: {err:?}");
+    assert!(err.starts_with("berth: ") && err.contains(want), "{err}");
+}
+
+/// An init that dies while `start` waits for it to open exec.fifo: start
+/// used to block in open(2) for ever; now it fails at once, saying so, and
+/// the container is stopped, then removable.
+#[test]
+fn start_fails_when_the_init_dies_while_it_waits() {
+    let mut b = Bundle::new("startdead");
+    let init = created_with_stopped_init(&mut b);
+    let start = spawn_start(&b);
+    wait_start_waiting(&b, start.id());
+    nix::sys::signal::kill(init, nix::sys::signal::Signal::SIGKILL).unwrap();
+    let out = exit_within(start, Duration::from_secs(20)).expect("start hung");
+    assert_one_line_failure(&out, &format!("exited before start (pid {init})"));
+    wait_for("the init to go", Duration::from_secs(10), || {
+        b.status() == "stopped"
+    });
+    b.ok(&["delete", "-f", &b.id()]);
+    b.assert_clean();
+}
+
+/// SIGTERM ends a `start` that waits for an init that does not come (here
+/// stopped): with an error, and the container still created, so that a
+/// second `start` releases it once the init runs again.
+#[test]
+fn sigterm_ends_a_waiting_start_and_leaves_the_container_created() {
+    let mut b = Bundle::new("startterm");
+    let init = created_with_stopped_init(&mut b);
+    let start = spawn_start(&b);
+    wait_start_waiting(&b, start.id());
+    let spid = nix::unistd::Pid::from_raw(start.id() as i32);
+    nix::sys::signal::kill(spid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let out = exit_within(start, Duration::from_secs(20)).expect("start ignored SIGTERM");
+    assert_one_line_failure(&out, "interrupted by SIGTERM");
+    nix::sys::signal::kill(init, nix::sys::signal::Signal::SIGCONT).unwrap();
+    // The init finds no reader for its byte and waits for the next start.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(b.status(), "created");
+    let out = exit_within(spawn_start(&b), Duration::from_secs(20)).expect("second start hung");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(b.status(), "running");
+    b.ok(&["delete", "-f", &b.id()]);
+    b.assert_clean();
+}

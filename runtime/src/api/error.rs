@@ -62,11 +62,11 @@ impl Error {
             Error::Io { .. } | Error::Sys { .. } | Error::Corrupt { .. } | Error::Encode { .. } => {
                 ErrorKind::System
             }
-            Error::Rootfs(_) | Error::Seccomp(_) | Error::Lsm(_) => {
+            Error::Rootfs(_) | Error::Procfs(_) | Error::Seccomp(_) | Error::Lsm(_) => {
                 ErrorKind::InvalidConfig { field: None }
             }
             Error::Init(_) | Error::Exec(_) | Error::Hook(_) | Error::Criu(_) => ErrorKind::Failed,
-            Error::Interrupted(_) => ErrorKind::Interrupted,
+            Error::Interrupted(_) | Error::StartInterrupted(_) => ErrorKind::Interrupted,
         }
     }
 }

@@ -149,15 +149,14 @@ fn setup(
             .ctx(|| format!("set domainname {d:?}"))?;
     }
     // After the namespaces are joined: a procfs of our pid namespace.
-    let procfs = rootfs::private_procfs()?;
+    let procfs = crate::procfs::private()?;
     if let Some(v) = p.oom_score_adj() {
         security::write_oom_score_adj(procfs.as_fd(), v)?;
     }
     if c.plan.new.contains(CloneFlags::CLONE_NEWNET) {
         loopback_up()?;
     }
-    // Written while /proc is still the host's real procfs, which the image cannot shadow.
-    crate::sysctl::apply(spec, c.plan)?;
+    crate::sysctl::apply(spec, c.plan, procfs.as_fd())?;
 
     let opts = RootfsOpts {
         no_pivot: l.no_pivot,
@@ -241,26 +240,32 @@ fn wait_for_start_and_exec(c: &Ctx, e: Exec) -> ! {
         exit(1);
     }
     let sub = CString::new(format!("self/fd/{}", c.fifo.as_raw_fd())).expect("no NUL");
-    // Blocks until `start` opens the read side.
-    let Ok(fifo) = sys::openat(e.procfs.as_fd(), &sub, libc::O_WRONLY, 0) else {
-        exit(1);
-    };
-    let fifo = std::fs::File::from(fifo);
-    drop(e.procfs);
     // Whatever follows the byte that released us is an error `start` reports.
     let fail = |mut fifo: &std::fs::File, err: Error| -> ! {
         let _ = fifo.write_all(err.to_string().as_bytes());
         exit(127)
     };
-    if let Err(err) = (&fifo).write_all(b"0") {
-        fail(
-            &fifo,
-            Error::Io {
-                ctx: "write exec fifo".into(),
-                source: err,
-            },
-        );
-    }
+    let fifo = loop {
+        // Blocks until `start` opens the read side.
+        let Ok(fifo) = sys::openat(e.procfs.as_fd(), &sub, libc::O_WRONLY, 0) else {
+            exit(1);
+        };
+        let fifo = std::fs::File::from(fifo);
+        match (&fifo).write_all(b"0") {
+            Ok(()) => break fifo,
+            // That `start` left (killed, interrupted) before reading: we
+            // are still created, and wait for the next. SIGPIPE is ignored.
+            Err(err) if err.raw_os_error() == Some(libc::EPIPE) => {}
+            Err(err) => fail(
+                &fifo,
+                Error::Io {
+                    ctx: "write exec fifo".into(),
+                    source: err,
+                },
+            ),
+        }
+    };
+    drop(e.procfs);
     let spec = c.l.spec;
     if let Some(h) = spec
         .hooks()

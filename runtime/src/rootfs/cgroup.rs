@@ -177,17 +177,20 @@ fn mount_cgroupfs(
 ) -> Result<(), RootfsError> {
     let c_typ = sys::cstring(OsStr::new(typ)).map_err(mount_err(dest, "type"))?;
     let c_data = sys::cstring(OsStr::new(&o.data)).map_err(mount_err(dest, "options"))?;
-    sys::mount(
-        Some(c"cgroup"),
-        sys::ProcFd::new(dst).as_cstr(),
-        Some(&c_typ),
-        o.flags,
-        (!o.data.is_empty()).then_some(c_data.as_c_str()),
-    )
-    .map_err(mount_err(
-        dest,
-        format!("mount {typ} with options {:?}", o.data),
-    ))?;
+    ctx.fd_paths
+        .with(dst, |target| {
+            sys::mount(
+                Some(c"cgroup"),
+                target,
+                Some(&c_typ),
+                o.flags,
+                (!o.data.is_empty()).then_some(c_data.as_c_str()),
+            )
+        })
+        .map_err(mount_err(
+            dest,
+            format!("mount {typ} with options {:?}", o.data),
+        ))?;
     if !ctx.opts.new_mntns {
         let top = ctx
             .root

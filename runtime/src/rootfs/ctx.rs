@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use super::fdpath::FdPaths;
 use super::idmap::IdmappedTrees;
 use super::resolve::{Root, Undo};
 
@@ -25,6 +26,8 @@ pub(crate) struct Ctx<'a> {
     pub opts: &'a RootfsOpts,
     pub cgroupns: bool,
     pub undo: Undo,
+    /// Paths naming fds, for mount(2) and readlink.
+    pub fd_paths: &'a FdPaths,
     /// `context="..."` for new filesystems (linux.mountLabel, SELinux only).
     pub mount_context: Option<String>,
     /// linux.uidMappings and gidMappings, for `idmap` without its own.

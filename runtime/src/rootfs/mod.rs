@@ -18,7 +18,9 @@
 //! How mounts are made: destinations are resolved to O_PATH fds by libpathrs
 //! (openat2(RESOLVE_IN_ROOT), or its own checked walk where that is missing).
 //! New filesystems are mounted with mount(2) onto "/proc/self/fd/N" of that
-//! fd (one syscall; the host /proc is still ours before the pivot). Bind
+//! fd (one syscall; the host /proc is still ours before the pivot), or, in a
+//! mount namespace the config joins, onto that link in the init's private
+//! procfs (see fdpath.rs). Bind
 //! mounts are cloned with open_tree, get their flags with mount_setattr while
 //! still detached (never visible with the wrong flags) and are attached with
 //! move_mount onto the destination fd. After the pivot the container's /proc
@@ -31,6 +33,7 @@ mod copyup;
 mod ctx;
 mod devices;
 mod entry;
+mod fdpath;
 mod idmap;
 use ctx::Ctx;
 pub use ctx::RootfsOpts;
@@ -127,6 +130,7 @@ pub fn prepare_with(
     let linux = spec.linux().as_ref();
     check_needs_mntns(spec, opts.new_mntns)?;
     let propagation = root_propagation(spec)?;
+    let fd_paths = fdpath::FdPaths::new(opts.new_mntns)?;
 
     if opts.new_mntns {
         let root_c = sys::cstring(rootfs.as_os_str()).map_err(path_err("rootfs", rootfs))?;
@@ -172,6 +176,7 @@ pub fn prepare_with(
         opts,
         cgroupns,
         undo: Undo::default(),
+        fd_paths: &fd_paths,
         mount_context: crate::lsm::mount_context(spec),
         user_maps: (
             linux
@@ -187,7 +192,7 @@ pub fn prepare_with(
         Ok(()) => Ok(()),
         Err(e) => {
             let undo = std::mem::take(&mut ctx.undo);
-            undo.rollback(opts.new_mntns.then_some(&root));
+            undo.rollback(opts.new_mntns.then_some(&root), &fd_paths);
             Err(e)
         }
     }
@@ -283,74 +288,6 @@ pub fn mount_console(slave: std::os::fd::BorrowedFd<'_>) -> Result<(), RootfsErr
     )
     .map_err(path_err("clone the pty for", console))?;
     sys::move_mount_fd(tree.as_fd(), target.as_fd()).map_err(path_err("bind the pty onto", console))
-}
-
-/// A procfs instance of our own for the init's writes to its /proc/self
-/// files and its reopening of the exec fifo. Not the "/proc" path: in a
-/// mount namespace the config joins, /proc is the container's and may be a
-/// plain directory or hold symlinks and mounts that redirect those writes to
-/// any file (the CVE-2025-52881 class). A fresh fsopen'd instance has no
-/// overmounts at all; where that is refused (an old kernel, or a user
-/// namespace that does not own our pid namespace) a non-recursive clone of
-/// /proc drops its overmounts, and plain /proc is the last resort. Whatever
-/// the way, the result must be a procfs root.
-pub fn private_procfs() -> Result<std::os::fd::OwnedFd, RootfsError> {
-    use std::os::fd::AsFd;
-    let proc_ = Path::new("/proc");
-    let fresh = || -> std::io::Result<std::os::fd::OwnedFd> {
-        let fs = sys::fsopen(c"proc")?;
-        sys::fsconfig_create(fs.as_fd())?;
-        sys::fsmount(
-            fs.as_fd(),
-            libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV | libc::MOUNT_ATTR_NOEXEC,
-        )
-    };
-    let fd = fresh()
-        .or_else(|_| {
-            sys::open_tree(
-                sys::CWD,
-                c"/proc",
-                libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC,
-            )
-        })
-        .or_else(|_| {
-            sys::openat(
-                sys::CWD,
-                c"/proc",
-                libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW,
-                0,
-            )
-        })
-        .map_err(path_err("open a procfs at", proc_))?;
-    let is_proc =
-        sys::fstatfs_type(fd.as_fd()).map_err(path_err("statfs", proc_))? == sys::PROC_MAGIC;
-    // procfs gives its root inode number 1.
-    let is_root = sys::fstat(fd.as_fd())
-        .map_err(path_err("stat", proc_))?
-        .st_ino
-        == 1;
-    if !(is_proc && is_root) {
-        return Err(RootfsError::Invalid {
-            field: "/proc".into(),
-            reason: "not the root of a procfs; refusing to write to /proc through it".into(),
-        });
-    }
-    Ok(fd)
-}
-
-/// Write `value` to /proc/self/`name` through `procfs` (from
-/// private_procfs). RESOLVE_NO_XDEV: nothing mounted inside that procfs is
-/// followed; "self" is procfs' own plain symlink to our pid.
-pub fn write_proc_self(
-    procfs: std::os::fd::BorrowedFd<'_>,
-    name: &str,
-    value: &[u8],
-) -> std::io::Result<()> {
-    use std::io::Write;
-    let path = sys::cstring(std::ffi::OsStr::new(&format!("self/{name}")))?;
-    let resolve = libc::RESOLVE_NO_XDEV | libc::RESOLVE_NO_MAGICLINKS | libc::RESOLVE_BENEATH;
-    let fd = sys::openat2(procfs, &path, libc::O_WRONLY | libc::O_NOFOLLOW, resolve)?;
-    std::fs::File::from(fd).write_all(value)
 }
 
 /// The mount options parser, for the fuzz targets (fuzz/).

@@ -13,7 +13,7 @@ use super::idmap::Idmap;
 use super::options::{self, MountOptions, SB_FLAGS};
 use super::resolve::clean;
 use super::{copyup, mount_err, RootfsError};
-use crate::sys::{self, MountAttr, ProcFd};
+use crate::sys::{self, MountAttr};
 
 /// Paths under /proc that may be mounted over (lxcfs, CRIU); anything else
 /// there could hide or fake files the runtime or the kernel rely on.
@@ -152,17 +152,20 @@ pub(crate) fn fresh(
     let c_source = sys::cstring(source).map_err(mount_err(dest, "source"))?;
     let c_typ = sys::cstring(OsStr::new(typ)).map_err(mount_err(dest, "type"))?;
     let c_data = sys::cstring(OsStr::new(&data)).map_err(mount_err(dest, "options"))?;
-    sys::mount(
-        Some(&c_source),
-        ProcFd::new(dst.as_fd()).as_cstr(),
-        Some(&c_typ),
-        flags,
-        (!data.is_empty()).then_some(c_data.as_c_str()),
-    )
-    .map_err(mount_err(
-        dest,
-        format!("mount {typ} with options {data:?}"),
-    ))?;
+    ctx.fd_paths
+        .with(dst.as_fd(), |target| {
+            sys::mount(
+                Some(&c_source),
+                target,
+                Some(&c_typ),
+                flags,
+                (!data.is_empty()).then_some(c_data.as_c_str()),
+            )
+        })
+        .map_err(mount_err(
+            dest,
+            format!("mount {typ} with options {data:?}"),
+        ))?;
 
     let track = !ctx.opts.new_mntns;
     let copyup = o.copyup && existed && !remount;
@@ -376,7 +379,9 @@ fn check_proc(
             Err(invalid(dest, "only a procfs can be mounted on /proc"))
         };
     }
-    let real = std::fs::read_link(ProcFd::new(dst).as_cstr().to_str().unwrap_or_default())
+    let real = ctx
+        .fd_paths
+        .read_link(dst)
         .map_err(mount_err(dest, "read mountpoint path"))?;
     let in_root = in_root_path(ctx, &real);
     if PROC_ALLOWED
@@ -397,7 +402,7 @@ fn check_proc(
 
 /// The path of a host path inside the rootfs, from /proc/self/fd readlink.
 fn in_root_path(ctx: &Ctx<'_>, real: &Path) -> Option<PathBuf> {
-    let rootfs = std::fs::read_link(ProcFd::new(ctx.root.fd()).as_cstr().to_str().ok()?).ok()?;
+    let rootfs = ctx.fd_paths.read_link(ctx.root.fd()).ok()?;
     real.strip_prefix(&rootfs)
         .ok()
         .map(|p| Path::new("/").join(p))

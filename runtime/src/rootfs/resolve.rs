@@ -1,9 +1,8 @@
 //! Path resolution confined to the container rootfs, and creation of missing
-//! mountpoints. Every lookup goes through libpathrs, which resolves a
-//! symlink or ".." in the image as if the rootfs were "/" (openat2 with
-//! RESOLVE_IN_ROOT where the kernel has it, retrying the EAGAIN a concurrent
-//! rename causes; its own checked walk where not), so nothing can reach a
-//! host path. Creation happens with *at() calls relative to an
+//! mountpoints. Every lookup resolves a symlink or ".." in the image as if
+//! the rootfs were "/" (openat2 with RESOLVE_IN_ROOT where the kernel has
+//! it, retrying the EAGAIN a concurrent rename causes; libpathrs's checked
+//! walk where not), so nothing can reach a host path. Creation happens with *at() calls relative to an
 //! already-resolved parent fd, never through a path string.
 
 use std::ffi::{CStr, CString, OsStr};
@@ -12,6 +11,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 use std::rc::Rc;
 
+use super::fdpath::FdPaths;
 use crate::sys;
 
 /// Lexically clean `path` into an absolute path: "." dropped, ".." popped but
@@ -35,6 +35,10 @@ pub(crate) fn split(path: &Path) -> Option<(&Path, &OsStr)> {
     Some((path.parent()?, path.file_name()?))
 }
 
+/// How often a lookup that a concurrent rename or mount made fail with
+/// EAGAIN is tried again before the EAGAIN is reported.
+const OPENAT2_TRIES: u32 = 128;
+
 /// The container rootfs as an O_PATH directory fd that all lookups start from.
 pub(crate) struct Root {
     fd: OwnedFd,
@@ -53,7 +57,38 @@ impl Root {
 
     /// O_PATH fd of `path` inside the root. Mounts on the final component are
     /// traversed, so the fd names the topmost mount there.
+    ///
+    /// openat2 itself where the kernel has it, not through libpathrs: on any
+    /// failure libpathrs describes its fds through the "/proc" path, and in
+    /// a mount namespace the config joins that is the container's, which
+    /// may be no procfs at all (it then panics: CVE-2025-52881's fake /proc).
     pub(crate) fn resolve(&self, path: &Path, nofollow: bool) -> io::Result<OwnedFd> {
+        let c = sys::cstring(path.as_os_str())?;
+        let flags = libc::O_PATH | if nofollow { libc::O_NOFOLLOW } else { 0 };
+        let how = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+        // EAGAIN: a rename or mount anywhere on the host raced the lookup.
+        let mut tries = 0;
+        loop {
+            match sys::openat2(self.fd(), &c, flags, how) {
+                Err(e) if sys::is_errno(&e, libc::EAGAIN) && tries < OPENAT2_TRIES => tries += 1,
+                // No openat2 (before Linux 5.6, or refused by a seccomp
+                // filter around berth).
+                Err(e) if sys::is_errno(&e, libc::ENOSYS) || sys::is_errno(&e, libc::EPERM) => {
+                    return self.resolve_walk(path, nofollow)
+                }
+                r => return r,
+            }
+        }
+    }
+
+    /// libpathrs's own checked walk, for kernels without openat2. It needs
+    /// "/proc" to be a procfs (see `resolve`): refused otherwise.
+    fn resolve_walk(&self, path: &Path, nofollow: bool) -> io::Result<OwnedFd> {
+        if !crate::procfs::is_root(c"/proc") {
+            return Err(io::Error::other(
+                "openat2 is missing and /proc is not a procfs: cannot resolve paths safely",
+            ));
+        }
         let root = pathrs::RootRef::from_fd(self.fd());
         let h = if nofollow {
             root.resolve_nofollow(path)
@@ -186,13 +221,14 @@ impl Undo {
     /// Best effort: detach our mounts (newest first), then remove what we
     /// created (newest first). Errors are ignored: this runs while reporting
     /// the original failure.
-    pub(crate) fn rollback(self, root_bind: Option<&Root>) {
+    pub(crate) fn rollback(self, root_bind: Option<&Root>, paths: &FdPaths) {
+        let detach = |fd| paths.with(fd, |p| sys::umount2(p, libc::MNT_DETACH));
         for m in self.mounts.iter().rev() {
-            let _ = sys::umount2(sys::ProcFd::new(m.as_fd()).as_cstr(), libc::MNT_DETACH);
+            let _ = detach(m.as_fd());
         }
         if let Some(root) = root_bind {
             // Detaching the rootfs self-bind takes every mount below it along.
-            let _ = sys::umount2(sys::ProcFd::new(root.fd()).as_cstr(), libc::MNT_DETACH);
+            let _ = detach(root.fd());
         }
         for c in self.created.iter().rev() {
             let Ok(st) = sys::fstatat_nofollow(c.parent.as_fd(), &c.name) else {

@@ -122,6 +122,13 @@ pub(crate) fn fchmodat(dir: BorrowedFd<'_>, name: &CStr, m: libc::mode_t) -> io:
     Ok(rustix::fs::chmodat(dir, name, mode(m), AtFlags::empty())?)
 }
 
+/// readlinkat(2): where the symlink (or magic link) `name` under `dir` points.
+pub(crate) fn readlinkat(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<std::path::PathBuf> {
+    use std::os::unix::ffi::OsStringExt;
+    let target = rustix::fs::readlinkat(dir, name, Vec::new())?;
+    Ok(std::ffi::OsString::from_vec(target.into_bytes()).into())
+}
+
 pub(crate) fn fchdir(fd: BorrowedFd<'_>) -> io::Result<()> {
     Ok(rustix::process::fchdir(fd)?)
 }
