@@ -102,11 +102,13 @@ stage cve-v2-vm suite conformance/vm/cve-v2.sh
 # suite's cgroup scenarios, the engines at their systemd settings (containerd
 # through both shims) and the CRI pod in a kubelet-style slice, and rootless
 # containers through a user's own systemd instance, beside runc and crun.
-# Then the same image booted with systemd's hybrid layout (v1).
+# Then the same image booted with systemd's hybrid layout (v1 controllers
+# beside cgroup2), and with its pure v1 layout.
 stage systemd-vm suite env GUEST_PARTS=core conformance/vm/systemd/run.sh
 stage systemd-vm-engines suite env GUEST_PARTS=engines conformance/vm/systemd/run.sh
 stage systemd-vm-rootless suite env GUEST_PARTS=rootless conformance/vm/systemd/run.sh
 stage systemd-vm-hybrid suite env GUEST_CGROUP=hybrid conformance/vm/systemd/run.sh
+stage systemd-vm-legacy suite env GUEST_CGROUP=legacy conformance/vm/systemd/run.sh
 # The shim built without in-process berth (exec per command).
 stage shim-exec-clippy lint cargo clippy -p containerd-shim-berth --no-default-features --all-targets -- -D warnings
 stage shim-exec-e2e suite env SHIM_FEATURES=--no-default-features shim/tests/e2e.sh

@@ -1,13 +1,19 @@
 # Sourced by guest-test.sh (uses its res/check/prop/gone, bundle, $T, $OUT)
-# when the guest booted with systemd's hybrid layout
+# when the guest booted with systemd's hybrid or pure v1 (legacy) layout
 # (systemd.unified_cgroup_hierarchy=0: v1 controllers, name=systemd, and
-# cgroup2 at /sys/fs/cgroup/unified): --systemd-cgroup for berth, runc and
+# in hybrid only, cgroup2 at /sys/fs/cgroup/unified): --systemd-cgroup for berth, runc and
 # crun. systemd puts a scope at the same path in every hierarchy; the v1
 # limits are unit properties (MemoryLimit, CPUShares, TasksMax) and files.
 
 v1_test() {
 	local rt bin id unit B pid cg st m
 	echo "INFO v1: layout $(stat -f -c %T /sys/fs/cgroup) + unified $(stat -f -c %T /sys/fs/cgroup/unified 2>&1)" >>"$OUT"
+	# The layout asked for on the kernel command line is the one booted:
+	# legacy has no cgroup2 mount anywhere, hybrid has one at unified.
+	local want=hybrid got=legacy
+	grep -q 'systemd.legacy_systemd_cgroup_controller=1' /proc/cmdline && want=legacy
+	grep -q ' cgroup2 ' /proc/self/mounts && got=hybrid
+	check v1-layout berth "$want" "$got"
 	for entry in berth:/share/berth runc:/usr/sbin/runc crun:/usr/bin/crun; do
 		rt=${entry%%:*}
 		bin=${entry#*:}

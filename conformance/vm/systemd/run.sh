@@ -29,6 +29,9 @@
 #                        --systemd-cgroup (berth, runc, crun).
 #   GUEST_CGROUP=hybrid  boot systemd's hybrid layout (v1 controllers, cgroup2 at
 #                        /sys/fs/cgroup/unified) and run only the v1 checks.
+#   GUEST_CGROUP=legacy  boot systemd's pure v1 layout (no cgroup2 at all:
+#                        systemd tracks its units in name=systemd) and run
+#                        only the v1 checks.
 #   BERTH_CRI_TEST       a berth-cri-test binary (default: built here).
 # Needs debootstrap, qemu-system-x86 and e2fsprogs (installed when missing).
 # Measured on a 2-core host under TCG (shared with other work): image build
@@ -120,12 +123,14 @@ if [ ! -s "$IMG/img.raw" ]; then
 fi
 [ "${BUILD_ONLY:-0}" = 1 ] && exit 0
 
-# GUEST_CGROUP=hybrid boots systemd's hybrid layout (v1 controllers) and
+# GUEST_CGROUP=hybrid or legacy boots systemd's hybrid or pure v1 layout and
 # runs the v1 checks there (guest-v1.sh).
+legacy=0
 case "${GUEST_CGROUP:-v2}" in
 v2) unified=1 PARTS=${GUEST_PARTS:-all} ;;
 hybrid) unified=0 PARTS=v1 ;;
-*) say "GUEST_CGROUP: v2 or hybrid, not ${GUEST_CGROUP}"; exit 2 ;;
+legacy) unified=0 legacy=1 PARTS=v1 ;;
+*) say "GUEST_CGROUP: v2, hybrid or legacy, not ${GUEST_CGROUP}"; exit 2 ;;
 esac
 cri=0
 case "$PARTS" in all | engines | cri) cri=1 ;; esac
@@ -183,7 +188,7 @@ for attempt in 1 2; do
 	timeout "${VM_TIMEOUT:-900}" qemu-system-x86_64 -accel tcg -m 2048 -smp 2 -snapshot \
 		-kernel "$(ls "$IMG"/kernel/vmlinuz-* | head -1)" \
 		-initrd "$(ls "$IMG"/kernel/initrd.img-* | head -1)" \
-		-append "root=/dev/vda rw console=ttyS0 quiet systemd.unified_cgroup_hierarchy=$unified" \
+		-append "root=/dev/vda rw console=ttyS0 quiet systemd.unified_cgroup_hierarchy=$unified systemd.legacy_systemd_cgroup_controller=$legacy" \
 		-drive file="$IMG/img.raw",format=raw,if=virtio \
 		-virtfs "local,path=$SHARE,mount_tag=share,security_model=passthrough,id=share" \
 		-device virtio-rng-pci -nic none -display none -serial "file:$SHARE/console.log" \
