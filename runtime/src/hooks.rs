@@ -97,10 +97,14 @@ fn run(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
     if let Some((argv0, rest)) = args.split_first() {
         cmd.arg0(argv0).args(rest);
     }
-    cmd.env_clear();
-    for kv in h.env().iter().flatten() {
-        if let Some((k, v)) = kv.split_once('=') {
-            cmd.env(k, v);
+    // Without `env` a hook gets berth's own environment, as runc's do (Go's
+    // exec.Cmd with a nil Env); `"env": []` means an empty one.
+    if let Some(env) = h.env() {
+        cmd.env_clear();
+        for kv in env {
+            if let Some((k, v)) = kv.split_once('=') {
+                cmd.env(k, v);
+            }
         }
     }
     // Its own process group, so a timeout kills what it started too.

@@ -32,6 +32,29 @@ fn start_container_hook_env() {
     b.assert_clean();
 }
 
+/// A host-side hook (createRuntime here) without `env` gets berth's own
+/// environment, as runc's hooks get runc's; `"env": []` gets none at all.
+#[test]
+fn host_hook_without_env_inherits_berths() {
+    let mut b = Bundle::new("hookhostenv");
+    let dir = b.dir.display().to_string();
+    b.config["hooks"] = json!({"createRuntime": [
+        {"path": "/bin/sh", "args": ["sh", "-c", format!("env > {dir}/inherited")]},
+        {"path": "/bin/sh", "args": ["sh", "-c", format!("env > {dir}/empty")], "env": []}
+    ]});
+    b.sh("true");
+    let (code, _, err) = b.run();
+    assert_eq!(code, 0, "{err}");
+    let read = |f: &str| std::fs::read_to_string(b.dir.join(f)).unwrap();
+    let (inherited, empty) = (read("inherited"), read("empty"));
+    let path = format!("PATH={}", std::env::var("PATH").unwrap());
+    assert!(inherited.lines().any(|l| l == path), "{inherited}");
+    assert!(!inherited.contains("_BERTH_"), "{inherited}");
+    // sh itself sets PWD, SHLVL and the like; nothing of berth's is there.
+    assert!(!empty.lines().any(|l| l.starts_with("PATH=/")), "{empty}");
+    b.assert_clean();
+}
+
 /// A failing poststart hook: up to runtime-spec 1.2 a warning and the
 /// container runs on; from 1.3.0 (the config's ociVersion) an error that
 /// stops the container, which `delete` then removes (poststop runs).
