@@ -54,11 +54,22 @@ fn from_runc(value: &[u8]) -> Result<Options> {
         ("IoGid", o.io_gid != 0),
         ("CriuImagePath", !o.criu_image_path.is_empty()),
         ("CriuWorkPath", !o.criu_work_path.is_empty()),
+        // containerd 2's sandbox API; this shim serves the task API only.
+        ("TaskAPIAddress", !o.task_api_address.is_empty()),
+        ("TaskAPIVersion", o.task_api_version != 0),
     ];
     if let Some((name, _)) = unsupported.iter().find(|(_, set)| *set) {
         return Err(Error::invalid(
             format!("runtime option {name}"),
             "not supported by the berth shim",
+        ));
+    }
+    // A field this proto does not know (CriuPath, number 8, from an older
+    // containerd, say) is refused by number, not dropped.
+    if let Some((number, _)) = o.special_fields.unknown_fields().iter().next() {
+        return Err(Error::invalid(
+            format!("runtime option field {number}"),
+            "unknown to the berth shim",
         ));
     }
     Ok(Options {
@@ -191,6 +202,31 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "invalid runtime option ShimCgroup: not supported by the berth shim"
+        );
+    }
+
+    #[test]
+    fn task_api_and_unknown_runc_fields_are_refused() {
+        let o = RuncOptions {
+            task_api_address: "/run/sandbox.sock".into(),
+            ..Default::default()
+        };
+        let e = decode(Some(&any(RUNC_TYPE, o.write_to_bytes().unwrap()))).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid runtime option TaskAPIAddress: not supported by the berth shim"
+        );
+        // field 8 (criu_path, string) = "/usr/sbin/criu", then a known field
+        let mut v = Vec::new();
+        let mut os = containerd_shim_protos::protobuf::CodedOutputStream::vec(&mut v);
+        os.write_string(8, "/usr/sbin/criu").unwrap();
+        os.write_bool(9, true).unwrap();
+        os.flush().unwrap();
+        drop(os);
+        let e = decode(Some(&any(RUNC_TYPE, v))).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid runtime option field 8: unknown to the berth shim"
         );
     }
 
