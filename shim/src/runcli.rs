@@ -114,8 +114,19 @@ pub(crate) fn global_args(b: &Berth) -> Vec<OsString> {
     v
 }
 
+/// `--flag=value` as one argument, so a value that starts with `-` is never
+/// read as a flag.
+fn joined(flag: &str, v: impl AsRef<std::ffi::OsStr>) -> OsString {
+    let mut a = OsString::from(flag);
+    a.push("=");
+    a.push(v);
+    a
+}
+
 /// The berth command line of `req`. Options the shim never sets and the
-/// command line cannot carry are refused by name, never dropped.
+/// command line cannot carry are refused by name, never dropped. Values are
+/// joined to their flags and the positionals follow `--`, so no id or path
+/// from containerd can be taken for a flag.
 pub(crate) fn command_args(req: &Request, pid_file: Option<&Path>) -> Result<Vec<OsString>> {
     let mut a: Vec<OsString> = vec![req.name().into()];
     let flag = |on: bool, f: &str, a: &mut Vec<OsString>| {
@@ -125,7 +136,7 @@ pub(crate) fn command_args(req: &Request, pid_file: Option<&Path>) -> Result<Vec
     };
     let value = |v: Option<&Path>, f: &str, a: &mut Vec<OsString>| {
         if let Some(v) = v {
-            a.extend([f.into(), v.as_os_str().to_owned()]);
+            a.push(joined(f, v));
         }
     };
     match req {
@@ -159,6 +170,7 @@ pub(crate) fn command_args(req: &Request, pid_file: Option<&Path>) -> Result<Vec
         Request::Start { .. } | Request::Pause { .. } | Request::Resume { .. } => {}
     }
     value(pid_file, "--pid-file", &mut a);
+    a.push("--".into());
     a.push(req.id().into());
     if let Request::Kill { signal, .. } = req {
         a.push(signal.to_string().into());
@@ -168,9 +180,9 @@ pub(crate) fn command_args(req: &Request, pid_file: Option<&Path>) -> Result<Vec
 
 fn checkpoint_args(o: &CheckpointOptions) -> Vec<OsString> {
     let c = &o.criu;
-    let mut a: Vec<OsString> = vec!["--image-path".into(), c.image_path.clone().into()];
+    let mut a: Vec<OsString> = vec![joined("--image-path", &c.image_path)];
     if let Some(w) = &c.work_path {
-        a.extend(["--work-path".into(), w.clone().into()]);
+        a.push(joined("--work-path", w));
     }
     let flags = [
         (o.leave_running, "--leave-running"),
@@ -181,7 +193,7 @@ fn checkpoint_args(o: &CheckpointOptions) -> Vec<OsString> {
     ];
     a.extend(flags.iter().filter(|(on, _)| *on).map(|(_, f)| f.into()));
     if let Some(m) = &c.manage_cgroups_mode {
-        a.extend(["--manage-cgroups-mode".into(), m.into()]);
+        a.push(joined("--manage-cgroups-mode", m));
     }
     a
 }
@@ -275,15 +287,13 @@ mod tests {
             a,
             [
                 "checkpoint",
-                "--image-path",
-                "/img",
-                "--work-path",
-                "/w",
+                "--image-path=/img",
+                "--work-path=/w",
                 "--leave-running",
                 "--tcp-established",
                 "--file-locks",
-                "--manage-cgroups-mode",
-                "soft",
+                "--manage-cgroups-mode=soft",
+                "--",
                 "c"
             ]
         );
@@ -298,7 +308,7 @@ mod tests {
         };
         assert_eq!(
             command_args(&req, None).unwrap(),
-            ["kill", "--all", "c", "9"]
+            ["kill", "--all", "--", "c", "9"]
         );
         let req = Request::Create {
             id: "c".into(),
@@ -312,11 +322,10 @@ mod tests {
             command_args(&req, Some(Path::new("/p"))).unwrap(),
             [
                 "create",
-                "--bundle",
-                "/b",
+                "--bundle=/b",
                 "--no-pivot",
-                "--pid-file",
-                "/p",
+                "--pid-file=/p",
+                "--",
                 "c"
             ]
         );
