@@ -1,15 +1,16 @@
-//! Links the `berth` binary as a static PIE on glibc targets, when asked
-//! (`BERTH_LINK=static`); dynamic by default.
+//! Links the `berth` binary as a static PIE on glibc targets;
+//! `BERTH_LINK=dynamic` links it dynamically.
 //!
-//! Static, `berth run`'s peak RSS drops from 5.0 to 4.1 MiB: dynamic, libc,
-//! ld.so, libgcc_s and libseccomp take 1.6 MB of it, and the relocations of
-//! its relocated data 238 kB more (conformance/bench/README.md, "peak RSS").
-//! Not the default because of CVE-2019-5736: a container process that execs
-//! a `#!/proc/self/exe` script runs the host's berth binary inside the
-//! container. A dynamic berth fails that exec only where the rootfs lacks
-//! glibc's loader (tests/cve.rs uses such a rootfs); a static one runs in
-//! any rootfs. Static linking waits for berth to run the container from a
-//! sealed copy of itself.
+//! Static, `berth run`'s peak RSS drops by about 0.9 MiB: dynamic, libc,
+//! ld.so, libgcc_s and libseccomp take 1.6 MB of it, and the relocations
+//! of its relocated data 238 kB more (conformance/bench/README.md, "peak
+//! RSS"). CVE-2019-5736 once kept it dynamic: a container process that
+//! execs a `#!/proc/self/exe` script runs the binary of the berth that
+//! cloned it inside the container, and a static binary starts in any
+//! rootfs. Every command that makes container processes now re-executes
+//! itself from a sealed copy first (src/seal.rs), so what such a process
+//! can reach is that read-only copy, never the host's binary
+//! (tests/cve.rs).
 
 #[path = "build/static_link.rs"]
 mod static_link;
@@ -17,9 +18,8 @@ mod static_link;
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=build/static_link.rs");
-    println!("cargo:rerun-if-env-changed=BERTH_LINK");
     println!("cargo::rustc-check-cfg=cfg(static_berth)");
-    if std::env::var("BERTH_LINK").is_ok_and(|v| v == "static") && static_link::bins("BERTH_LINK") {
+    if static_link::bins("BERTH_LINK") {
         println!("cargo:rustc-cfg=static_berth");
     }
 }

@@ -10,8 +10,8 @@
 //! init, load the host binary into the container and run it there,
 //! dumpable. A second container process can then open /proc/PID/exe and
 //! write to it once that process exits. Whether the exec goes through
-//! depends on nothing but the binary: a static one (the shim) needs no
-//! loader, a dynamic one only the rootfs's ld.so.
+//! depends on nothing but the binary: a static one (the shim, and berth by
+//! default) needs no loader, a dynamic one only the rootfs's ld.so.
 //!
 //! So a command that makes container processes first re-executes itself
 //! from a copy nobody can write: a detached read-only bind mount of its own

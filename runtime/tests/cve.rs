@@ -59,7 +59,6 @@ fn cve_2024_21626_own_fds_as_exec_cwd() {
 /// binary itself; now it sits on a read-only mount or in a sealed memfd.
 #[test]
 fn cve_2019_5736_the_init_runs_from_a_sealed_binary() {
-    use std::os::fd::AsRawFd;
     use std::os::unix::fs::OpenOptionsExt;
     let mut b = Bundle::new("cve5736seal");
     b.args(&["sleep", "100"]);
@@ -74,11 +73,19 @@ fn cve_2019_5736_the_init_runs_from_a_sealed_binary() {
         .unwrap();
     b.ok(&["delete", "-f", &id]);
     b.assert_clean();
-    // Whether the kernel would refuse the write: a read-only mount (EROFS)
-    // or a memfd sealed against writes (EPERM). Asked directly, as an open
-    // for writing says ETXTBSY first while any berth runs from the file
-    // (other tests do).
-    let ro = nix::sys::statvfs::fstatvfs(&held)
+    assert!(
+        write_refused(&held),
+        "the binary the init ran from is writable (not on a read-only mount, not a sealed memfd)"
+    );
+}
+
+/// Whether the kernel would refuse a write to the file `held` (an O_PATH
+/// fd) names: a read-only mount (EROFS) or a memfd sealed against writes
+/// (EPERM). Asked directly, as an open for writing says ETXTBSY first
+/// while any berth runs from the file (other tests do).
+fn write_refused(held: &std::fs::File) -> bool {
+    use std::os::fd::AsRawFd;
+    let ro = nix::sys::statvfs::fstatvfs(held)
         .unwrap()
         .flags()
         .contains(nix::sys::statvfs::FsFlags::ST_RDONLY);
@@ -86,25 +93,30 @@ fn cve_2019_5736_the_init_runs_from_a_sealed_binary() {
     let sealed = nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_GET_SEALS).is_ok_and(|s| {
         nix::fcntl::SealFlag::from_bits_truncate(s).contains(nix::fcntl::SealFlag::F_SEAL_WRITE)
     });
-    assert!(
-        ro || sealed,
-        "the binary the init ran from is writable (not on a read-only mount, not a sealed memfd)"
-    );
+    ro || sealed
 }
 
-/// CVE-2019-5736 through an entrypoint script starting `#!/proc/self/exe`,
-/// end to end: this busybox rootfs has no ld.so, so the dynamic berth the
-/// kernel picks as interpreter cannot start and the exec fails in the init.
-/// That is luck, not a defence (a static binary, like the shim, or a rootfs
-/// with a loader runs it): the defence is the sealed binary checked above.
-#[test]
-fn cve_2019_5736_shebang_to_proc_self_exe_never_runs_berth() {
-    let mut b = Bundle::new("cve5736");
+/// A bundle whose entrypoint is a script starting `#!/proc/self/exe`.
+fn shebang_bundle(tag: &str) -> Bundle {
+    let mut b = Bundle::new(tag);
     let evil = b.dir.join("rootfs/bin/evil");
     std::fs::write(&evil, "#!/proc/self/exe\n").unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&evil, std::fs::Permissions::from_mode(0o755)).unwrap();
     b.args(&["/bin/evil"]);
+    b
+}
+
+/// CVE-2019-5736 through an entrypoint script starting `#!/proc/self/exe`,
+/// end to end, for a dynamic berth (`BERTH_LINK=dynamic`): this busybox
+/// rootfs has no ld.so, so the berth the kernel picks as interpreter
+/// cannot start and the exec fails in the init. That is luck, not a
+/// defence (a rootfs with a loader runs it): the defence is the sealed
+/// binary checked above.
+#[cfg(not(static_berth))]
+#[test]
+fn cve_2019_5736_shebang_to_proc_self_exe_never_runs_berth() {
+    let b = shebang_bundle("cve5736");
     let (code, out, err) = b.run();
     // For the log: ENOENT on every kernel tried (6.1, 6.18), as the rootfs
     // has no ld.so for a dynamic berth.
@@ -115,6 +127,106 @@ fn cve_2019_5736_shebang_to_proc_self_exe_never_runs_berth() {
         "the exec must fail in the init, not run berth: {err}"
     );
     b.assert_clean();
+}
+
+/// The same attack on a static berth (the default), which starts in any
+/// rootfs: the kernel does run berth in the container, so what matters is
+/// which file. The container's stderr is a pipe filled beforehand, so the
+/// berth started there blocks writing its usage error while the test,
+/// holding its /proc/PID/exe as the attack would, checks that this is
+/// berth's binary and that no write can reach it.
+#[cfg(static_berth)]
+#[test]
+fn cve_2019_5736_shebang_to_proc_self_exe_runs_only_the_sealed_copy() {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::time::{Duration, Instant};
+    let b = shebang_bundle("cve5736st");
+    b.write();
+    let id = b.id();
+    // Close-on-exec, or a container another test starts meanwhile would
+    // hold the write end and the read below would never see its end.
+    let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    fill(&wr);
+    let mut create = std::process::Command::new(common::BERTH)
+        .arg("--root")
+        .arg(&b.root)
+        .args(["create", "-b", b.dir.to_str().unwrap(), &id])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::from(wr))
+        .spawn()
+        .unwrap();
+    let mut rd = std::fs::File::from(rd);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = create.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            // Blocked on its own error message: let it finish and show it.
+            let _ = create.kill();
+            let mut err = Vec::new();
+            let _ = rd.read_to_end(&mut err);
+            panic!("create hung: {}", tail(&err));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "create failed: {status:?}");
+    let state: serde_json::Value = serde_json::from_str(&b.ok(&["state", &id])).unwrap();
+    let pid = state["pid"].as_i64().unwrap();
+    b.ok(&["start", &id]);
+
+    // The init execs /bin/evil; the kernel runs /proc/self/exe /bin/evil.
+    let cmdline = format!("/proc/{pid}/cmdline");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read(&cmdline).is_ok_and(|c| c.starts_with(b"/proc/self/exe\0/bin/evil\0")) {
+        assert!(
+            Instant::now() < deadline,
+            "berth did not start in the container: {:?}",
+            std::fs::read_to_string(&cmdline)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let held = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH)
+        .open(format!("/proc/{pid}/exe"))
+        .unwrap();
+    let running = std::fs::read(format!("/proc/{pid}/exe")).unwrap();
+    let host = std::fs::read(common::BERTH).unwrap();
+    let mut err = Vec::new();
+    rd.read_to_end(&mut err).unwrap();
+    b.ok(&["delete", "-f", &id]);
+    b.assert_clean();
+    eprintln!("#!/proc/self/exe on {}: {}", kernel(), tail(&err).trim());
+    assert!(running == host, "what ran in the container is not berth");
+    assert!(
+        tail(&err).contains("/bin/evil"),
+        "berth's usage error expected: {}",
+        tail(&err)
+    );
+    assert!(
+        write_refused(&held),
+        "berth ran in the container from a writable file (not on a read-only mount, not a sealed memfd)"
+    );
+}
+
+/// Fill a pipe, leaving its write end blocking.
+#[cfg(static_berth)]
+fn fill(wr: &std::os::fd::OwnedFd) {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    fcntl(wr, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).unwrap();
+    let block = [b'.'; 4096];
+    while nix::unistd::write(wr, &block).is_ok() {}
+    fcntl(wr, FcntlArg::F_SETFL(OFlag::empty())).unwrap();
+}
+
+/// What was written after the filler.
+#[cfg(static_berth)]
+fn tail(out: &[u8]) -> String {
+    let start = out.iter().position(|&c| c != b'.').unwrap_or(out.len());
+    String::from_utf8_lossy(&out[start..]).into_owned()
 }
 
 fn kernel() -> String {
