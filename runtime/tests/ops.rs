@@ -227,6 +227,35 @@ fn ps_json_and_table() {
     b.assert_clean();
 }
 
+/// `berth state ID | grep -q …`: a reader that leaves before berth writes is
+/// no error, and never a panic (println! panics on EPIPE).
+#[test]
+fn output_to_a_closed_pipe_is_quiet() {
+    let b = running("epipe");
+    let id = b.id();
+    for args in [
+        vec!["state", id.as_str()],
+        vec!["ps", "-f", "json", id.as_str()],
+        vec!["ps", id.as_str()],
+        vec!["list"],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = std::process::Command::new(common::BERTH)
+            .arg("--root")
+            .arg(&b.root)
+            .args(&args)
+            .stdout(writer)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {:?} {err}", out.status);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+    b.ok(&["delete", "-f", &id]);
+    b.assert_clean();
+}
+
 #[test]
 fn update_flags_and_resources_file_read_back() {
     let mut b = Bundle::new("update");

@@ -83,7 +83,9 @@ fn exec(rt: &Runtime, a: ExecArgs) -> Result<i32> {
 fn state(rt: &Runtime, id: &str) -> Result<i32> {
     let st = rt.state(id)?;
     let json = serde_json::to_string_pretty(&st).map_err(Error::encode("the state"))?;
-    println!("{json}");
+    // Ignored like list's: a reader that left (`| grep -q`) is no error,
+    // and println! would panic on the broken pipe.
+    let _ = writeln!(std::io::stdout(), "{json}");
     Ok(0)
 }
 
@@ -174,7 +176,7 @@ fn ps(rt: &Runtime, id: &str, format: Format, args: &[String]) -> Result<i32> {
     let pids = rt.pids(id)?;
     if format == Format::Json {
         let json = serde_json::to_string(&pids).map_err(Error::encode("the pids"))?;
-        println!("{json}");
+        let _ = writeln!(std::io::stdout(), "{json}");
         return Ok(0);
     }
     let default = ["-ef".to_owned()];
@@ -194,10 +196,8 @@ fn ps(rt: &Runtime, id: &str, format: Format, args: &[String]) -> Result<i32> {
             out.status
         )));
     }
-    print!(
-        "{}",
-        filter_ps(&String::from_utf8_lossy(&out.stdout), &pids)?
-    );
+    let table = filter_ps(&String::from_utf8_lossy(&out.stdout), &pids)?;
+    let _ = write!(std::io::stdout(), "{table}");
     Ok(0)
 }
 
