@@ -15,6 +15,7 @@ use std::cell::RefCell;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -134,6 +135,9 @@ impl Bus {
         let mut child = Command::new(&path)
             .arg("--parent")
             .arg(std::process::id().to_string())
+            // Its own process group: a ^C on berth's terminal is berth's
+            // to act on; the helper goes when berth does.
+            .process_group(0)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
