@@ -18,6 +18,10 @@
 //! - `remove` stops the unit, resets its failed state, and removes what is
 //!   left of its cgroup.
 //!
+//! Every call to systemd goes through `bus`, whose client starts the D-Bus
+//! helper binary, `berth-systemd` (`helper`, over `dbus`, speaking `wire`):
+//! berth itself links no D-Bus code.
+//!
 //! A user's own instance (runc's rootless systemd driver, chosen by the
 //! caller with runc's rule, see the rootless module): the unit goes to the systemd
 //! the user bus leads to, `user.slice` by default, on cgroup v2 only. Its
