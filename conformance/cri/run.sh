@@ -86,9 +86,10 @@ cleanup() {
 trap cleanup EXIT
 mkdir -p "$W"/{root,run,opt,cni,cni-bin,shim,berth,img}
 
-# The shim must be on containerd's PATH (1.6.20's CRI ignores runtime_path); berth beside it.
+# The shim must be on containerd's PATH (1.6.20's CRI ignores runtime_path); berth and
+# the systemd driver's D-Bus helper (berth-systemd) beside it.
 cp "${SHIM:-$TGT/containerd-shim-berth-v2}" "$W/shim/containerd-shim-berth-v2"
-cp "$TGT/berth" "$W/shim/"
+cp "$TGT/berth" "$TGT/berth-systemd" "$W/shim/"
 # CRI hands a non-runc runtime its `options` as runtimeoptions.v1.Options: only ConfigPath.
 cat > "$W/berth-shim.toml" <<CONF
 BinaryName = "$W/shim/berth"

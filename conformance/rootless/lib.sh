@@ -4,7 +4,7 @@
 # Sets BERTH RL_USER RL_UID RL_GID SUB_UID SUB_GID WORK (removed at exit).
 BERTH=${1:-$REPO/target/debug/berth}
 if [ ! -x "$BERTH" ]; then
-	(cd "$REPO" && cargo build -q -p berth --bin berth) || exit 1
+	(cd "$REPO" && cargo build -q -p berth --bin berth --bin berth-systemd) || exit 1
 fi
 if ! command -v newuidmap >/dev/null; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq uidmap >/dev/null || exit 1
@@ -25,6 +25,9 @@ WORK=$(mktemp -d /var/tmp/berth-rootless.XXXXXX)
 chmod 0755 "$WORK"
 mkdir -p "$WORK/bin" "$WORK/xdg"
 cp "$BERTH" "$WORK/bin/berth"
+# The systemd driver's D-Bus helper goes with it (berth looks next to itself).
+HELPER=$(dirname "$BERTH")/berth-systemd
+[ ! -x "$HELPER" ] || cp "$HELPER" "$WORK/bin/"
 bash "$REPO/bundles/build-rootfs.sh" "$WORK/rootfs" >/dev/null || exit 1
 chown -R "$RL_USER:" "$WORK"
 chmod 0700 "$WORK/xdg"

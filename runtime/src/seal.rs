@@ -25,6 +25,7 @@ use std::ffi::{CString, OsString};
 use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStringExt;
+use std::path::PathBuf;
 
 use nix::fcntl::{fcntl, FcntlArg, SealFlag};
 use nix::sys::memfd::{memfd_create, MFdFlags};
@@ -34,8 +35,23 @@ use crate::error::{Context, Error, Result};
 use crate::sys;
 
 /// Set across the re-execution, so that a copy that still does not read as
-/// sealed is an error rather than an endless loop of execs.
+/// sealed is an error rather than an endless loop of execs. Its value is
+/// the path of the binary berth was started from (see [`original_exe`]).
 const MARK: &str = "_BERTH_SEALED_EXE";
+
+/// The path the re-executed process was started from, taken from [`MARK`].
+static ORIGINAL: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// The binary this process was started from, where the files installed
+/// with it are (the systemd driver's helper): after the re-execution
+/// /proc/self/exe is the sealed copy, a detached mount or a memfd, which
+/// is next to nothing.
+pub fn original_exe() -> PathBuf {
+    if let Some(p) = ORIGINAL.get() {
+        return p.clone();
+    }
+    std::fs::read_link("/proc/self/exe").unwrap_or_else(|_| PathBuf::from("/proc/self/exe"))
+}
 
 /// Is `exe` one no one can write: on a read-only mount, or a memfd sealed
 /// against writes?
@@ -56,7 +72,10 @@ fn sealed(exe: &File) -> Result<bool> {
 pub fn ensure_sealed() -> Result<()> {
     let exe = File::open("/proc/self/exe").ctx(|| "open /proc/self/exe")?;
     if sealed(&exe)? {
-        if std::env::var_os(MARK).is_some() {
+        if let Some(original) = std::env::var_os(MARK) {
+            if !original.is_empty() {
+                let _ = ORIGINAL.set(PathBuf::from(original));
+            }
             // Not for hooks or anything else this process starts.
             std::env::remove_var(MARK);
             // An exec through an fd names the process after the fd (or the
@@ -87,7 +106,7 @@ pub fn ensure_sealed() -> Result<()> {
         Ok(fd) => fd,
         Err(_) => sealed_memfd(&exe)?,
     };
-    std::env::set_var(MARK, "1");
+    std::env::set_var(MARK, original_exe());
     let argv = cstrings(std::env::args_os())?;
     let envp = cstrings(std::env::vars_os().map(|(k, v)| {
         let mut kv = k;

@@ -64,7 +64,8 @@ if [ "$PROFILE" = release ]; then flag=--release; else flag=; fi
 case "${SHIM_FEATURES:-}" in *no-default-features*) EXEC_MODE=1 ;; *) EXEC_MODE=${BERTH_SHIM_EXEC:-0} ;; esac
 TGT=${CARGO_TARGET_DIR:-$REPO/target}/$PROFILE
 mkdir -p "$SHIM_BIN_DIR" "$WORK/fifo"
-cp "$TGT/containerd-shim-berth-v2" "$TGT/berth" "$SHIM_BIN_DIR/"
+# berth-systemd: the systemd driver's D-Bus helper, found next to berth and the shim.
+cp "$TGT/containerd-shim-berth-v2" "$TGT/berth" "$TGT/berth-systemd" "$SHIM_BIN_DIR/"
 OUT=$WORK/img "$HERE/../../conformance/engines/make-busybox-image.sh" >/dev/null || exit 1
 "$HERE/containerd-up.sh" start || exit 1
 $C images import "$WORK/img/busybox-oci.tar" >/dev/null || exit 1

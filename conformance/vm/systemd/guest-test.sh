@@ -143,6 +143,10 @@ for entry in $RUNTIMES; do
 		systemctl stop "$unit2" >/dev/null 2>&1
 		systemctl reset-failed "$unit2" >/dev/null 2>&1
 	fi
+	if [ "$rt" = berth ]; then
+		# nor its D-Bus helper, which dies with the berth that started it
+		check sigkill-no-helper-left "$rt" "" "$(pgrep -a -x berth-systemd | tr '\n' ' ')"
+	fi
 
 	# run latency with the systemd driver, 5 runs, median
 	bundle "$B" "system.slice:t-$rt:r" '["/bin/true"]'
@@ -180,5 +184,7 @@ case "$PARTS" in all | core | conf) . /share/guest-conformance.sh ;; esac
 case "$PARTS" in all | rootless) . /share/rootless-guest.sh ;; esac
 case "$PARTS" in all | engines | shim) . /share/guest-engines.sh ;; esac
 case "$PARTS" in all | engines | cri) . /share/guest-cri.sh ;; esac
+# berth's D-Bus helper lives only as long as one command or shim operation.
+check no-helper-left-at-end berth "" "$(pgrep -a -x berth-systemd | tr '\n' ' ')"
 echo DONE >>"$OUT"
 sync

@@ -28,7 +28,7 @@ rl_setup() {
 	mkdir -p "$RL_ROOTFS"/{bin,proc,dev,sys,etc,t,tmp} "$RL_HOME/bin"
 	cp /bin/busybox "$RL_ROOTFS/bin/"
 	for a in sh sleep cat echo true dd head id; do ln -sf busybox "$RL_ROOTFS/bin/$a"; done
-	cp /share/berth "$RL_HOME/bin/berth"
+	cp /share/berth /share/berth-systemd "$RL_HOME/bin/"
 	chown -R $RL: "$RL_HOME"
 	chmod 0755 "$RL_HOME"
 }

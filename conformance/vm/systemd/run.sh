@@ -7,7 +7,8 @@
 #
 # usage: conformance/vm/systemd/run.sh [RUNTIME]
 #   RUNTIME   default: the workspace's target/debug/berth (built here, with
-#             the shim next to it; BERTH_SHIM names another shim binary)
+#             the shim and the D-Bus helper berth-systemd next to it;
+#             BERTH_SHIM and BERTH_SYSTEMD_HELPER name other binaries)
 # Environment:
 #   BERTH_VM_CACHE   where the built image is kept (default /var/cache/berth-vm),
 #                    keyed by a hash of the image recipe below; delete to rebuild.
@@ -158,6 +159,10 @@ fi
 SHARE=$(mktemp -d /tmp/berth-sd.XXXXXX)
 trap 'rm -rf "$SHARE"' EXIT
 cp "$RT" "$SHARE/berth"
+# The systemd driver's D-Bus helper, next to berth and the shim (where they look).
+HELPER=${BERTH_SYSTEMD_HELPER:-$(dirname "$RT")/berth-systemd}
+[ -x "$HELPER" ] || { say "no $HELPER: berth's systemd driver needs its D-Bus helper beside it"; exit 1; }
+cp "$HELPER" "$SHARE/berth-systemd"
 cp "$HERE"/guest-*.sh "$HERE/rootless-guest.sh" "$SHARE/"
 # berth's shim, for containerd's io.containerd.berth.v2 runtime
 SHIM=${BERTH_SHIM:-$(dirname "$RT")/containerd-shim-berth-v2}

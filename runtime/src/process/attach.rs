@@ -3,12 +3,12 @@
 //! An ordinary user's `exec` from outside its own cgroup tree cannot write
 //! the unit's cgroup.procs (the common ancestor is not the user's), so the
 //! user's systemd instance has to move the process (see
-//! [`Cgroup::add_pid`]). That takes a bus connection, and a bus connection
-//! takes threads; but by the time the process exists, berth has joined the
-//! container's pid namespace for its children, after which the kernel
-//! refuses to create threads (EINVAL). So a helper is forked before that,
-//! single-threaded and in berth's own namespaces; it waits for the pid,
-//! asks systemd, and answers with the error if any.
+//! [`Cgroup::add_pid`]). That takes the systemd driver's D-Bus helper
+//! process; but by the time the process exists, berth has joined the
+//! container's pid namespace for its children, and a process started then
+//! would be born inside the container's. So a helper is forked before that,
+//! in berth's own namespaces; it waits for the pid, asks systemd, and
+//! answers with the error if any.
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;

@@ -1,127 +1,62 @@
-//! The few calls berth makes to systemd's manager over the system bus, or
-//! over a user's own bus to that user's instance (org.freedesktop.systemd1(5)),
-//! with zbus's blocking API.
+//! The systemd driver's D-Bus client: a `berth-systemd` helper process
+//! (`helper`) that berth starts on the first systemd call of a command and
+//! asks over a pipe (`wire`). The D-Bus library lives only in the helper,
+//! so a berth or a shim that never uses the driver neither loads nor pays
+//! for it, and no D-Bus thread ever runs in berth (where a signal that
+//! `run` forwards could land on it, and where none may start once children
+//! go to another pid namespace).
 //!
-//! zbus runs its socket reader on threads of its own. berth connects only
-//! after the container init has been cloned (systemd needs the init's pid
-//! anyway), and with every signal blocked while the connection lives, so
-//! that those threads inherit a full mask: a SIGTERM that `run` forwards to
-//! the container can never be taken by a zbus thread instead.
+//! The helper is found next to the binary berth was started from (before
+//! it re-executed itself from a sealed copy, see `crate::seal`), or at
+//! `$BERTH_SYSTEMD_HELPER`. It dies with the process that started it (see
+//! `helper`) and is killed when the [`Bus`] is dropped.
 
-use std::sync::mpsc;
-use std::time::Duration;
+use std::cell::RefCell;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
-use nix::sys::signal::{SigSet, SigmaskHow};
-use zbus::blocking::{Connection, MessageIterator};
-use zbus::zvariant::{self, OwnedObjectPath};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
-use super::props::{Prop, Value};
+use super::props::Prop;
+use super::wire::{self, Reply, Request, HELPER_ENV, HELPER_NAME, JOB_TIMEOUT};
+pub use super::wire::{BusError, LOAD_FAILED, NO_SUCH_UNIT, UNIT_EXISTS};
 
-const DEST: &str = "org.freedesktop.systemd1";
-const PATH: &str = "/org/freedesktop/systemd1";
-const MANAGER: &str = "org.freedesktop.systemd1.Manager";
-/// How long a start or stop job may take, as runc allows.
-const JOB_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long berth waits for any one answer: a job's own limit (which the
+/// helper enforces and reports) and time to spare. Past it the helper is
+/// taken to hang in a call systemd never answers, and is killed.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(2 * JOB_TIMEOUT.as_secs());
 
-/// A failed systemd call, one line. zbus's error is boxed: it is large.
-#[derive(Debug, thiserror::Error)]
-pub enum BusError {
-    #[error("connecting to the system bus: {0}")]
-    Connect(Box<zbus::Error>),
-    #[error("connecting to the user bus {address}: {source}")]
-    ConnectUser {
-        address: String,
-        source: Box<zbus::Error>,
-    },
-    #[error("--systemd-cgroup as an ordinary user needs a systemd user instance on the user bus: $DBUS_SESSION_BUS_ADDRESS is unset and {0} does not exist (a user session with dbus-user-session; `loginctl enable-linger` keeps one running)")]
-    NoUserBus(String),
-    #[error("no bus connection from a process whose children join another pid namespace (it cannot start threads)")]
-    PidNamespace,
-    #[error("the user's systemd instance runs in cgroup {actual:?}, not {expected:?} where berth placed the container's cgroup")]
-    ManagerCgroup { expected: String, actual: String },
-    #[error("systemd {method} {unit}: {source}")]
-    Call {
-        method: &'static str,
-        unit: String,
-        source: Box<zbus::Error>,
-    },
-    #[error("systemd job for {unit} finished with {result:?}")]
-    Job { unit: String, result: String },
-    #[error("no reply from systemd for the {unit} job within {JOB_TIMEOUT:?}")]
-    Timeout { unit: String },
+/// The two ends of the helper's pipes, and what is read but not used yet.
+struct Pipe {
+    tx: File,
+    rx: File,
+    /// The helper's stderr: the reason when it dies.
+    err: Option<File>,
+    buf: Vec<u8>,
 }
 
-impl BusError {
-    /// The D-Bus error name systemd answered with, if any.
-    pub fn name(&self) -> Option<&str> {
-        match self {
-            BusError::Call { source, .. } => match &**source {
-                zbus::Error::MethodError(name, ..) => Some(name.as_str()),
-                _ => None,
-            },
-            _ => None,
-        }
-    }
-}
-
-pub const UNIT_EXISTS: &str = "org.freedesktop.systemd1.UnitExists";
-pub const NO_SUCH_UNIT: &str = "org.freedesktop.systemd1.NoSuchUnit";
-pub const LOAD_FAILED: &str = "org.freedesktop.systemd1.LoadFailed";
-
-/// Restores the signal mask when dropped.
-struct MaskGuard(SigSet);
-
-impl MaskGuard {
-    fn block_all() -> MaskGuard {
-        let mut old = SigSet::empty();
-        let _ = nix::sys::signal::pthread_sigmask(
-            SigmaskHow::SIG_BLOCK,
-            Some(&SigSet::all()),
-            Some(&mut old),
-        );
-        MaskGuard(old)
-    }
-}
-
-impl Drop for MaskGuard {
-    fn drop(&mut self) {
-        let _ = nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&self.0), None);
-    }
-}
-
-/// A connection to systemd's manager.
+/// A connection to systemd's manager, through the helper.
 pub struct Bus {
-    conn: Connection,
-    // Dropped after `conn`: its threads are gone or blocked by then.
-    _mask: MaskGuard,
+    pipe: RefCell<Pipe>,
+    /// The helper: None for a helper served in-process (tests).
+    child: Option<Child>,
+    /// The helper's path, for errors.
+    path: String,
 }
 
-/// The D-Bus form of a property value.
-fn variant(v: &Value) -> zvariant::Value<'_> {
-    match v {
-        Value::Bool(b) => zvariant::Value::from(*b),
-        Value::Byte(n) => zvariant::Value::from(*n),
-        Value::I16(n) => zvariant::Value::from(*n),
-        Value::U16(n) => zvariant::Value::from(*n),
-        Value::I32(n) => zvariant::Value::from(*n),
-        Value::U32(n) => zvariant::Value::from(*n),
-        Value::I64(n) => zvariant::Value::from(*n),
-        Value::U64(n) => zvariant::Value::from(*n),
-        Value::Double(d) => zvariant::Value::from(*d),
-        Value::Str(s) => zvariant::Value::from(s.as_str()),
-        Value::Bytes(b) => zvariant::Value::from(b.clone()),
-        Value::U32s(v) => zvariant::Value::from(v.clone()),
-        Value::Strs(v) => zvariant::Value::from(v.clone()),
-        Value::Pairs(v) => zvariant::Value::from(v.clone()),
+/// Where the helper is, and whether $BERTH_SYSTEMD_HELPER said so.
+fn helper_path() -> (PathBuf, bool) {
+    if let Some(p) = std::env::var_os(HELPER_ENV).filter(|p| !p.is_empty()) {
+        return (p.into(), true);
     }
-}
-
-/// The `a(sv)` argument of StartTransientUnit and SetUnitProperties.
-pub fn encode(props: &[Prop]) -> Vec<(&str, zvariant::Value<'_>)> {
-    props
-        .iter()
-        .map(|(n, v)| (n.as_str(), variant(v)))
-        .collect()
+    let exe = crate::seal::original_exe();
+    let dir = exe.parent().map(PathBuf::from).unwrap_or_default();
+    (dir.join(HELPER_NAME), false)
 }
 
 /// The user bus, as runc finds it: $DBUS_SESSION_BUS_ADDRESS if set, else
@@ -171,9 +106,7 @@ fn escape_address_value(v: &str) -> String {
 
 impl Bus {
     pub fn system() -> Result<Bus, BusError> {
-        let mask = MaskGuard::block_all();
-        let conn = Connection::system().map_err(|e| BusError::Connect(Box::new(e)))?;
-        Ok(Bus { conn, _mask: mask })
+        Bus::connect(Request::ConnectSystem)
     }
 
     /// The caller's own bus, where its systemd instance is, authenticating
@@ -181,159 +114,204 @@ impl Bus {
     /// daemon compares the claim with the socket peer's credentials).
     pub fn user(uid: u32) -> Result<Bus, BusError> {
         let address = user_address()?;
-        let mask = MaskGuard::block_all();
-        let conn = zbus::blocking::connection::Builder::address(address.as_str())
-            .map(|b| b.user_id(uid))
-            .and_then(|b| b.build())
-            .map_err(|e| BusError::ConnectUser {
-                address,
-                source: Box::new(e),
+        Bus::connect(Request::ConnectUser { uid, address })
+    }
+
+    fn connect(how: Request) -> Result<Bus, BusError> {
+        let bus = Bus::spawn()?;
+        bus.call(how)?;
+        Ok(bus)
+    }
+
+    fn spawn() -> Result<Bus, BusError> {
+        let (path, from_env) = helper_path();
+        let shown = path.display().to_string();
+        if !path.exists() {
+            return Err(BusError::NoHelper {
+                path: shown,
+                from_env,
+            });
+        }
+        let mut child = Command::new(&path)
+            .arg("--parent")
+            .arg(std::process::id().to_string())
+            // Its own process group: a ^C on berth's terminal is berth's
+            // to act on; the helper goes when berth does.
+            .process_group(0)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| BusError::Helper {
+                path: shown.clone(),
+                reason: format!("cannot start it: {e}"),
             })?;
-        Ok(Bus { conn, _mask: mask })
+        let tx = OwnedFd::from(child.stdin.take().expect("piped"));
+        let rx = OwnedFd::from(child.stdout.take().expect("piped"));
+        let err = OwnedFd::from(child.stderr.take().expect("piped"));
+        Ok(Bus {
+            pipe: RefCell::new(Pipe {
+                tx: tx.into(),
+                rx: rx.into(),
+                err: Some(err.into()),
+                buf: Vec::new(),
+            }),
+            child: Some(child),
+            path: shown,
+        })
+    }
+
+    /// A helper served at the other ends of `tx` and `rx` (tests).
+    #[cfg(test)]
+    pub(super) fn over(tx: OwnedFd, rx: OwnedFd) -> Bus {
+        Bus {
+            pipe: RefCell::new(Pipe {
+                tx: tx.into(),
+                rx: rx.into(),
+                err: None,
+                buf: Vec::new(),
+            }),
+            child: None,
+            path: HELPER_NAME.into(),
+        }
+    }
+
+    /// Connect a helper made by `over` to a bus at `address` (tests).
+    #[cfg(all(test, feature = "systemd"))]
+    pub(super) fn connect_to(&self, address: &str) -> Result<(), BusError> {
+        let address = address.to_owned();
+        self.call(Request::ConnectAddress { address }).map(drop)
+    }
+
+    fn fail(&self, reason: String) -> BusError {
+        BusError::Helper {
+            path: self.path.clone(),
+            reason,
+        }
+    }
+
+    /// Send one request and wait for its reply.
+    fn call(&self, req: Request) -> Result<Option<String>, BusError> {
+        let mut pipe = self.pipe.borrow_mut();
+        if let Err(e) = pipe.tx.write_all(&wire::encode(&req)) {
+            return Err(self.died(&mut pipe, format!("cannot send it a request: {e}")));
+        }
+        let line = match read_line(&mut pipe, REPLY_TIMEOUT) {
+            Ok(Some(line)) => line,
+            Ok(None) => return Err(self.died(&mut pipe, "exited without an answer".into())),
+            Err(e) => return Err(self.fail(e)),
+        };
+        let reply: Reply = serde_json::from_slice(&line)
+            .map_err(|e| self.fail(format!("an answer berth cannot read ({e})")))?;
+        reply
+    }
+
+    /// The error for a helper that is gone: its exit status and the last
+    /// line it wrote to stderr, which says why.
+    fn died(&self, pipe: &mut Pipe, what: String) -> BusError {
+        // Safe to read to the end: the helper's stdout is closed, so it has
+        // exited or is about to.
+        let mut err = String::new();
+        if let Some(e) = &mut pipe.err {
+            let _ = e.read_to_string(&mut err);
+        }
+        let last = err.lines().rev().find(|l| !l.trim().is_empty());
+        match last {
+            Some(l) => self.fail(format!("{what}: {}", l.trim())),
+            None => self.fail(what),
+        }
     }
 
     /// The manager's own cgroup ("ControlGroup"): for a user's instance
     /// `/user.slice/user-<uid>.slice/user@<uid>.service`.
     pub fn manager_cgroup(&self) -> Result<String, BusError> {
-        self.manager_string("ControlGroup", "Get ControlGroup")
-    }
-
-    /// A string property of the Manager object; `method` names the call in
-    /// an error.
-    fn manager_string(&self, property: &str, method: &'static str) -> Result<String, BusError> {
-        let err = |source: zbus::Error| BusError::Call {
-            method,
-            unit: "the manager".into(),
-            source: Box::new(source),
-        };
-        let v = self
-            .conn
-            .call_method(
-                Some(DEST),
-                PATH,
-                Some("org.freedesktop.DBus.Properties"),
-                "Get",
-                &(MANAGER, property),
-            )
-            .and_then(|m| m.body().deserialize::<zvariant::OwnedValue>())
-            .map_err(err)?;
-        String::try_from(v).map_err(|e| err(zbus::Error::Variant(e)))
-    }
-
-    /// A bus at `address` (tests: a private dbus-daemon).
-    #[cfg(test)]
-    pub fn at(address: &str) -> Result<Bus, BusError> {
-        let mask = MaskGuard::block_all();
-        let conn = zbus::blocking::connection::Builder::address(address)
-            .and_then(|b| b.build())
-            .map_err(|e| BusError::Connect(Box::new(e)))?;
-        Ok(Bus { conn, _mask: mask })
-    }
-
-    fn call<B>(&self, method: &'static str, unit: &str, body: &B) -> Result<zbus::Message, BusError>
-    where
-        B: serde::Serialize + zvariant::DynamicType,
-    {
-        self.conn
-            .call_method(Some(DEST), PATH, Some(MANAGER), method, body)
-            .map_err(|source| BusError::Call {
-                method,
-                unit: unit.to_owned(),
-                source: Box::new(source),
-            })
-    }
-
-    /// Run `start` (which returns a job path) and wait for systemd's
-    /// JobRemoved for that job; its result must be "done".
-    fn job(
-        &self,
-        unit: &str,
-        start: impl FnOnce() -> Result<zbus::Message, BusError>,
-    ) -> Result<(), BusError> {
-        let call_err = |method, source| BusError::Call {
-            method,
-            unit: unit.to_owned(),
-            source: Box::new(source),
-        };
-        // Signals go only to subscribed clients; the match is added before
-        // the job starts so that its end cannot be missed.
-        self.call("Subscribe", unit, &())?;
-        let rule = zbus::MatchRule::builder()
-            .msg_type(zbus::message::Type::Signal)
-            .sender(DEST)
-            .and_then(|b| b.interface(MANAGER))
-            .and_then(|b| b.member("JobRemoved"))
-            .map_err(|e| call_err("AddMatch", e))?
-            .build();
-        let signals = MessageIterator::for_match_rule(rule, &self.conn, Some(64))
-            .map_err(|e| call_err("AddMatch", e))?;
-        let reply = start()?;
-        let job: OwnedObjectPath = reply
-            .body()
-            .deserialize()
-            .map_err(|e| call_err("(job reply)", e))?;
-        // The iterator blocks without a timeout: read it on a thread (it
-        // inherits the full signal mask) and wait here with one.
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for msg in signals.flatten() {
-                let body = msg.body();
-                let Ok((_, path, _, result)) =
-                    body.deserialize::<(u32, OwnedObjectPath, String, String)>()
-                else {
-                    continue;
-                };
-                if path == job {
-                    let _ = tx.send(result);
-                    return;
-                }
-            }
-        });
-        match rx.recv_timeout(JOB_TIMEOUT) {
-            Ok(r) if r == "done" => Ok(()),
-            Ok(result) => Err(BusError::Job {
-                unit: unit.to_owned(),
-                result,
-            }),
-            Err(_) => Err(BusError::Timeout {
-                unit: unit.to_owned(),
-            }),
-        }
-    }
-
-    pub fn start_transient_unit(&self, unit: &str, props: &[Prop]) -> Result<(), BusError> {
-        let aux: Vec<(&str, Vec<(&str, zvariant::Value)>)> = Vec::new();
-        self.job(unit, || {
-            self.call(
-                "StartTransientUnit",
-                unit,
-                &(unit, "replace", encode(props), aux),
-            )
-        })
-    }
-
-    pub fn stop_unit(&self, unit: &str) -> Result<(), BusError> {
-        self.job(unit, || self.call("StopUnit", unit, &(unit, "replace")))
-    }
-
-    /// Move processes into a unit's own cgroup ("" is the unit's cgroup).
-    pub fn attach_processes_to_unit(&self, unit: &str, pids: &[u32]) -> Result<(), BusError> {
-        self.call("AttachProcessesToUnit", unit, &(unit, "", pids))
-            .map(drop)
+        self.string(Request::ManagerCgroup)
     }
 
     /// The Manager's Version property, e.g. "252.39-1~deb12u2".
     pub fn version(&self) -> Result<String, BusError> {
-        self.manager_string("Version", "Get Version")
+        self.string(Request::Version)
+    }
+
+    fn string(&self, req: Request) -> Result<String, BusError> {
+        self.call(req)?
+            .ok_or_else(|| self.fail("no value in its answer".into()))
+    }
+
+    /// Start the unit and wait for its job to finish "done".
+    pub fn start_transient_unit(&self, unit: &str, props: &[Prop]) -> Result<(), BusError> {
+        self.call(Request::StartTransientUnit {
+            unit: unit.to_owned(),
+            props: props.to_vec(),
+        })
+        .map(drop)
+    }
+
+    /// Stop the unit and wait for its job to finish "done".
+    pub fn stop_unit(&self, unit: &str) -> Result<(), BusError> {
+        let unit = unit.to_owned();
+        self.call(Request::StopUnit { unit }).map(drop)
+    }
+
+    /// Move processes into a unit's own cgroup.
+    pub fn attach_processes_to_unit(&self, unit: &str, pids: &[u32]) -> Result<(), BusError> {
+        self.call(Request::AttachProcessesToUnit {
+            unit: unit.to_owned(),
+            pids: pids.to_vec(),
+        })
+        .map(drop)
     }
 
     pub fn reset_failed_unit(&self, unit: &str) -> Result<(), BusError> {
-        self.call("ResetFailedUnit", unit, &(unit,)).map(drop)
+        let unit = unit.to_owned();
+        self.call(Request::ResetFailedUnit { unit }).map(drop)
     }
 
     pub fn set_unit_properties(&self, unit: &str, props: &[Prop]) -> Result<(), BusError> {
-        self.call("SetUnitProperties", unit, &(unit, true, encode(props)))
-            .map(drop)
+        self.call(Request::SetUnitProperties {
+            unit: unit.to_owned(),
+            props: props.to_vec(),
+        })
+        .map(drop)
+    }
+}
+
+impl Drop for Bus {
+    fn drop(&mut self) {
+        // The helper holds no state worth a goodbye: killed, not asked, so
+        // that a helper stuck in a call cannot keep berth waiting.
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The next line from the helper, without its newline; None at EOF.
+fn read_line(pipe: &mut Pipe, timeout: Duration) -> Result<Option<Vec<u8>>, String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(i) = pipe.buf.iter().position(|&b| b == b'\n') {
+            let mut line: Vec<u8> = pipe.buf.drain(..=i).collect();
+            line.pop();
+            return Ok(Some(line));
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ms = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
+        let mut fds = [PollFd::new(pipe.rx.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, ms) {
+            Ok(0) => return Err(format!("no answer within {timeout:?}")),
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(format!("waiting for its answer: {e}")),
+        }
+        let mut chunk = [0u8; 4096];
+        match pipe.rx.read(&mut chunk) {
+            Ok(0) => return Ok(None),
+            Ok(n) => pipe.buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("reading its answer: {e}")),
+        }
     }
 }
 

@@ -18,6 +18,10 @@
 //! - `remove` stops the unit, resets its failed state, and removes what is
 //!   left of its cgroup.
 //!
+//! Every call to systemd goes through `bus`, whose client starts the D-Bus
+//! helper binary, `berth-systemd` (`helper`, over `dbus`, speaking `wire`):
+//! berth itself links no D-Bus code.
+//!
 //! A user's own instance (runc's rootless systemd driver, chosen by the
 //! caller with runc's rule, see the rootless module): the unit goes to the systemd
 //! the user bus leads to, `user.slice` by default, on cgroup v2 only. Its
@@ -34,14 +38,15 @@
 //! applied; an allow list is also given to systemd as DevicePolicy=strict
 //! and DeviceAllow= (see `props::devices`), so that both filters agree.
 
+mod bus;
 #[cfg(feature = "systemd")]
-mod bus;
-#[cfg(not(feature = "systemd"))]
-#[path = "bus_off.rs"]
-mod bus;
+mod dbus;
+#[cfg(feature = "systemd")]
+pub mod helper;
 mod props;
 mod unit;
 mod version;
+mod wire;
 
 use std::collections::HashMap;
 
@@ -85,9 +90,9 @@ pub(super) fn resolve(
     user: Option<u32>,
 ) -> Result<Cgroup, CgroupError> {
     if !cfg!(feature = "systemd") {
-        // Built without the client: this is the refusal, before anything
-        // is made.
-        bus::Bus::system()?;
+        // Built without the driver (and its helper): this is the refusal,
+        // before anything is made.
+        return Err(bus::BusError::NotBuilt.into());
     }
     let name = unit::parse(cgroups_path, id, user.is_some())?;
     let manager = user.map(|uid| format!("/user.slice/user-{uid}.slice/user@{uid}.service"));
@@ -121,9 +126,10 @@ pub(super) fn resolve(
 
 /// The bus of the unit's manager: the system's, or the user's.
 fn connect(u: &Unit) -> Result<bus::Bus, bus::BusError> {
-    // zbus needs threads, which the kernel refuses to a process whose
-    // children go to another pid namespace (exec, after joining the
-    // container's): fail rather than wait on a thread that never started.
+    // The helper would be born in the pid namespace this process's children
+    // go to (exec, after joining the container's): inside the container,
+    // where it must never run. exec forks its attach helper before joining
+    // (process/attach.rs); anything else is refused.
     let ns = |p| std::fs::read_link(p).ok();
     if ns("/proc/self/ns/pid") != ns("/proc/self/ns/pid_for_children") {
         return Err(bus::BusError::PidNamespace);

@@ -6,12 +6,15 @@
 
 use std::collections::HashMap;
 
+use serde::{Deserialize, Serialize};
+
 use super::super::devices::{Kind, Rule, MKNOD, READ, WRITE};
 use super::super::resources::Write;
 use super::super::CgroupError;
 
-/// A D-Bus value of one of the types systemd's properties use.
-#[derive(Debug, Clone, PartialEq)]
+/// A D-Bus value of one of the types systemd's properties use (serde: the
+/// D-Bus helper's requests, see `wire`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Value {
     Bool(bool),
     Byte(u8),
@@ -367,8 +370,11 @@ pub fn parse_gvariant(text: &str) -> Result<Value, &'static str> {
     let bad = "not a GVariant boolean, number, string or string array";
     let (kw, num) = t.split_once(char::is_whitespace).unwrap_or(("", t));
     let num = num.trim();
+    // No property takes NaN or infinity, and JSON (the helper's requests)
+    // has no word for them.
+    let double = |s: &str| s.parse::<f64>().ok().filter(|d| d.is_finite()).ok_or(bad);
     let v = match kw {
-        "" if num.contains(['.', 'e']) => Value::Double(num.parse().map_err(|_| bad)?),
+        "" if num.contains(['.', 'e']) => Value::Double(double(num)?),
         "" | "int32" => Value::I32(num.parse().map_err(|_| bad)?),
         "byte" => Value::Byte(num.parse().map_err(|_| bad)?),
         "int16" => Value::I16(num.parse().map_err(|_| bad)?),
@@ -376,7 +382,7 @@ pub fn parse_gvariant(text: &str) -> Result<Value, &'static str> {
         "uint32" => Value::U32(num.parse().map_err(|_| bad)?),
         "int64" => Value::I64(num.parse().map_err(|_| bad)?),
         "uint64" => Value::U64(num.parse().map_err(|_| bad)?),
-        "double" => Value::Double(num.parse().map_err(|_| bad)?),
+        "double" => Value::Double(double(num)?),
         "boolean" => match num {
             "true" => Value::Bool(true),
             "false" => Value::Bool(false),

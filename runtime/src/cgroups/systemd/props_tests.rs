@@ -196,6 +196,11 @@ fn gvariant_numbers_default_to_int32() {
         Value::Str("x".into())
     );
     assert!(parse_gvariant("uint32 -1").is_err());
+    // No property takes them, and the helper's JSON cannot carry them.
+    assert_eq!(parse_gvariant("double 0.5").unwrap(), Value::Double(0.5));
+    for bad in ["double NaN", "double inf", "1e999"] {
+        assert!(parse_gvariant(bad).is_err(), "{bad}");
+    }
     assert!(parse_gvariant("'a'b'").is_err());
 }
 

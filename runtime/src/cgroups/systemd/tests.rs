@@ -78,7 +78,7 @@ fn start_transient_unit_message_has_systemds_signature() {
         .unwrap()
         .interface("org.freedesktop.systemd1.Manager")
         .unwrap()
-        .build(&("berth-x.scope", "replace", bus::encode(&props), aux))
+        .build(&("berth-x.scope", "replace", dbus::encode(&props), aux))
         .unwrap();
     // The header carries the body signature without the outer parentheses.
     assert_eq!(
@@ -92,7 +92,7 @@ fn start_transient_unit_message_has_systemds_signature() {
         "DeviceAllow".into(),
         props::Value::Pairs(vec![("char-*".into(), "m".into())]),
     ));
-    let encoded = bus::encode(&all);
+    let encoded = dbus::encode(&all);
     let sig = |n: &str| {
         encoded
             .iter()
