@@ -17,6 +17,9 @@ use super::wire::{self, BusError, Reply, Request, HELPER_NAME};
 
 /// The helper binary's `main`: serve stdin until EOF. Returns the exit code.
 pub fn main() -> i32 {
+    // Whatever berth held without close-on-exec (`--preserve-fds`, the
+    // caller's leaks) is not the helper's to keep open.
+    let _ = crate::sys::proc::close_range(3, u32::MAX, false);
     let args: Vec<String> = std::env::args().skip(1).collect();
     match &args[..] {
         [] => {}
