@@ -126,12 +126,16 @@ fn runtime_options(any: &Any) {
         assert!(decoded.is_err());
         return;
     };
-    // What the shim cannot honour is refused, never dropped.
+    // What the shim cannot honour is refused, never dropped: the fields it
+    // has no use for, and fields this proto does not know.
     let unsupported = !raw.shim_cgroup.is_empty()
         || raw.io_uid != 0
         || raw.io_gid != 0
         || !raw.criu_image_path.is_empty()
-        || !raw.criu_work_path.is_empty();
+        || !raw.criu_work_path.is_empty()
+        || !raw.task_api_address.is_empty()
+        || raw.task_api_version != 0
+        || raw.special_fields.unknown_fields().iter().next().is_some();
     match decoded {
         Ok(o) => {
             assert!(!unsupported, "{raw:?} taken as {o:?}");
