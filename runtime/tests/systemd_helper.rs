@@ -38,6 +38,16 @@ fn sd_run(berth: &Path, b: &Bundle, id: &str) -> Command {
     c
 }
 
+/// Runs `c`, which must succeed (berth's stderr on failure).
+fn succeeds(c: &mut Command) {
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn one_line_error(c: &mut Command) -> String {
     let out = c.output().unwrap();
     assert!(!out.status.success());
@@ -74,18 +84,13 @@ fn a_missing_helper_is_one_line_naming_where_berth_looked() {
     );
     b.assert_clean();
     // A run without the driver never looks for it.
-    let out = Command::new(&copy)
-        .arg("--root")
-        .arg(&b.root)
-        .args(["run", "-b"])
-        .arg(&b.dir)
-        .arg(&id)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeeds(
+        Command::new(&copy)
+            .arg("--root")
+            .arg(&b.root)
+            .args(["run", "-b"])
+            .arg(&b.dir)
+            .arg(&id),
     );
     b.assert_clean();
 }
@@ -158,17 +163,12 @@ fn a_killed_berth_leaves_no_helper_behind() {
     )
     .unwrap();
     std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let out = Command::new(BERTH)
-        .arg("--root")
-        .arg(&b.root)
-        .args(["delete", "-f", &id])
-        .env("BERTH_SYSTEMD_HELPER", &fake)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeeds(
+        Command::new(BERTH)
+            .arg("--root")
+            .arg(&b.root)
+            .args(["delete", "-f", &id])
+            .env("BERTH_SYSTEMD_HELPER", &fake),
     );
     b.assert_clean();
 }
