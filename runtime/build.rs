@@ -22,4 +22,14 @@ fn main() {
     if static_link::bins("BERTH_LINK") {
         println!("cargo:rustc-cfg=static_berth");
     }
+    // berth starts at src/sys/entry.rs, which seals a command that makes
+    // container processes before libc and Rust start (src/seal.rs says
+    // why); -u pulls it out of the library's archive.
+    let var = |k: &str| std::env::var(k).unwrap_or_default();
+    if var("CARGO_CFG_TARGET_ARCH") == "x86_64"
+        && var("CARGO_CFG_TARGET_OS") == "linux"
+        && var("CARGO_CFG_TARGET_ENV") == "gnu"
+    {
+        println!("cargo:rustc-link-arg-bin=berth=-Wl,-u,berth_entry,-e,berth_entry");
+    }
 }

@@ -20,6 +20,20 @@
 //! ordinary user who can write the binary), a sealed memfd copy. An
 //! ordinary user who cannot write it needs neither. crun copies on every
 //! call; runc seals through a private overlay mount.
+//!
+//! The re-execution happens as early as it can: at the binary's entry
+//! point, before libc starts (`sys::entry`), for root; [`ensure_sealed`],
+//! after the command line is parsed, checks it and does it for whatever
+//! the entry point left (an ordinary user, a failure). Measured on a
+//! 2-core VM, sealing from `main` made `run`, `create` and `exec` 1.0–1.3
+//! ms slower than a binary on a read-only mount; from the entry point it
+//! costs 0.1 ms. Nearly all of it was the first image starting up: glibc's
+//! CPU and cache probing alone takes 0.7 ms there, as each of its ~70
+//! `cpuid` instructions traps to the hypervisor (9.5 µs each on that VM),
+//! then the Rust runtime and clap's parse with their page faults. The
+//! exec and the detached mount's teardown are small: dropping the mount
+//! when its fd closes at the exec waits for an expedited RCU grace period,
+//! about 0.06 ms. A memfd would avoid that wait but copy 5 MB per call.
 
 use std::ffi::{CString, OsString};
 use std::fs::File;
@@ -37,7 +51,7 @@ use crate::sys;
 /// Set across the re-execution, so that a copy that still does not read as
 /// sealed is an error rather than an endless loop of execs. Its value is
 /// the path of the binary berth was started from (see [`original_exe`]).
-const MARK: &str = "_BERTH_SEALED_EXE";
+pub(crate) const MARK: &str = "_BERTH_SEALED_EXE";
 
 /// The path the re-executed process was started from, taken from [`MARK`].
 static ORIGINAL: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();

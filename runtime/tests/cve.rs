@@ -57,13 +57,38 @@ fn cve_2024_21626_own_fds_as_exec_cwd() {
 /// writes through it once the process is gone. Done here from the host
 /// with the created init: before the fix that file was the writable
 /// binary itself; now it sits on a read-only mount or in a sealed memfd.
+///
+/// berth seals itself at its entry point, before libc starts, and gives
+/// that up for anything unusual (here an environment too large for its
+/// fixed buffers), leaving it to the check after the command line is
+/// parsed: both ways must end in a sealed binary.
 #[test]
 fn cve_2019_5736_the_init_runs_from_a_sealed_binary() {
+    for extra_env in [0, 1500] {
+        init_runs_from_a_sealed_binary(extra_env);
+    }
+}
+
+fn init_runs_from_a_sealed_binary(extra_env: usize) {
     use std::os::unix::fs::OpenOptionsExt;
     let mut b = Bundle::new("cve5736seal");
     b.args(&["sleep", "100"]);
+    b.write();
     let id = b.id();
-    b.ok(&["create", "-b", b.dir.to_str().unwrap(), &id]);
+    let status = std::process::Command::new(common::BERTH)
+        .arg("--root")
+        .arg(&b.root)
+        .args(["create", "-b", b.dir.to_str().unwrap(), &id])
+        .envs((0..extra_env).map(|i| (format!("CVE5736_FILLER_{i}"), "x")))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "create with {extra_env} more variables: {status:?}"
+    );
     let state: serde_json::Value = serde_json::from_str(&b.ok(&["state", &id])).unwrap();
     let pid = state["pid"].as_i64().unwrap();
     let held = std::fs::OpenOptions::new()
@@ -75,7 +100,7 @@ fn cve_2019_5736_the_init_runs_from_a_sealed_binary() {
     b.assert_clean();
     assert!(
         write_refused(&held),
-        "the binary the init ran from is writable (not on a read-only mount, not a sealed memfd)"
+        "with {extra_env} more variables, the binary the init ran from is writable (not on a read-only mount, not a sealed memfd)"
     );
 }
 
@@ -200,6 +225,78 @@ fn cve_2019_5736_shebang_to_proc_self_exe_runs_only_the_sealed_copy() {
     b.ok(&["delete", "-f", &id]);
     b.assert_clean();
     eprintln!("#!/proc/self/exe on {}: {}", kernel(), tail(&err).trim());
+    assert!(running == host, "what ran in the container is not berth");
+    assert!(
+        tail(&err).contains("/bin/evil"),
+        "berth's usage error expected: {}",
+        tail(&err)
+    );
+    assert!(
+        write_refused(&held),
+        "berth ran in the container from a writable file (not on a read-only mount, not a sealed memfd)"
+    );
+}
+
+/// The same through `exec`, whose process is a clone of the berth that
+/// runs `exec` (the command line is `exec`'s, which the entry point reads
+/// to decide whether to seal): `/bin/evil` exec'd into a running container
+/// runs berth in it, blocked on a full stderr, from a file no write can
+/// reach.
+#[cfg(static_berth)]
+#[test]
+fn cve_2019_5736_shebang_through_exec_runs_only_the_sealed_copy() {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::time::{Duration, Instant};
+    let mut b = shebang_bundle("cve5736ex");
+    b.args(&["sleep", "1000"]);
+    let id = b.id();
+    b.ok(&["run", "-d", "-b", b.dir.to_str().unwrap(), &id]);
+    let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    fill(&wr);
+    let mut exec = std::process::Command::new(common::BERTH)
+        .arg("--root")
+        .arg(&b.root)
+        .args(["exec", &id, "/bin/evil"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::from(wr))
+        .spawn()
+        .unwrap();
+    // The exec'd process is berth's child, and then runs
+    // /proc/self/exe /bin/evil.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let pid = loop {
+        let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", exec.id()))
+            .unwrap_or_default();
+        let evil = children.split_whitespace().find(|p| {
+            std::fs::read(format!("/proc/{p}/cmdline"))
+                .is_ok_and(|c| c.starts_with(b"/proc/self/exe\0/bin/evil\0"))
+        });
+        if let Some(p) = evil {
+            break p.to_string();
+        }
+        if Instant::now() > deadline || exec.try_wait().unwrap().is_some() {
+            let _ = exec.kill();
+            let mut err = Vec::new();
+            let _ = std::fs::File::from(rd).read_to_end(&mut err);
+            b.ok(&["delete", "-f", &id]);
+            panic!("berth did not start in the container: {}", tail(&err));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let held = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH)
+        .open(format!("/proc/{pid}/exe"))
+        .unwrap();
+    let running = std::fs::read(format!("/proc/{pid}/exe")).unwrap();
+    let host = std::fs::read(common::BERTH).unwrap();
+    let mut err = Vec::new();
+    std::fs::File::from(rd).read_to_end(&mut err).unwrap();
+    let _ = exec.wait();
+    b.ok(&["delete", "-f", &id]);
+    b.assert_clean();
     assert!(running == host, "what ran in the container is not berth");
     assert!(
         tail(&err).contains("/bin/evil"),

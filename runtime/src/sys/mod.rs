@@ -15,10 +15,14 @@
 //! - [`event`] pidfds, timerfd, eventfd, inotify, poll;
 //! - [`signal`] dispositions;
 //! - [`tty`] pseudo-terminals;
-//! - [`bpf`] loading seccomp and cgroup BPF programs.
+//! - [`bpf`] loading seccomp and cgroup BPF programs;
+//! - `entry` the berth binary's entry point, which runs before libc does
+//!   (x86-64 glibc only).
 
 pub(crate) mod bpf;
 pub(crate) mod clone;
+#[cfg(all(target_arch = "x86_64", target_os = "linux", target_env = "gnu"))]
+mod entry;
 pub(crate) mod event;
 mod fs;
 mod mount;
