@@ -367,6 +367,17 @@ enum Cmd {
     },
     /// Print the implemented features (runtime-spec features.md) as JSON.
     Features,
+    /// Serve the containerd shim's requests on an inherited socket (started
+    /// by containerd-shim-berth-v2, not by people).
+    #[command(name = "shim-helper", hide = true)]
+    ShimHelper {
+        /// The socket's fd number.
+        #[arg(long)]
+        fd: i32,
+        /// The request protocol version the shim speaks.
+        #[arg(long)]
+        protocol: u32,
+    },
 }
 
 impl From<&CreateArgs> for CreateOptions {
@@ -421,9 +432,14 @@ where
         Ok(c) => c,
         Err(e) => return usage_error(&e, &args),
     };
-    if let Err(e) = logging::init(cli.log.clone(), cli.log_format.into(), cli.debug) {
-        eprintln!("berth: {e}");
-        return 1;
+    // The shim's helper sets up no log: each of its workers sets up the
+    // log of the container it works for, and a process sets it up once.
+    let helper = matches!(cli.cmd, Cmd::ShimHelper { .. });
+    if !helper {
+        if let Err(e) = logging::init(cli.log.clone(), cli.log_format.into(), cli.debug) {
+            eprintln!("berth: {e}");
+            return 1;
+        }
     }
     match commands::dispatch(cli) {
         Ok(code) => code,

@@ -45,6 +45,7 @@
 //! from any thread.
 
 mod error;
+pub mod helper;
 mod request;
 
 use std::path::{Path, PathBuf};

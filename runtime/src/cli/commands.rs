@@ -27,7 +27,10 @@ fn runtime(cli: &Cli) -> Result<Runtime> {
 /// Run the command; its exit status.
 pub(super) fn dispatch(cli: Cli) -> Result<i32> {
     berth::logging::debug(|| format!("{:?}", cli.cmd));
-    if matches!(cli.cmd, Cmd::Create(_) | Cmd::Run { .. } | Cmd::Exec(_)) {
+    if matches!(
+        cli.cmd,
+        Cmd::Create(_) | Cmd::Run { .. } | Cmd::Exec(_) | Cmd::ShimHelper { .. }
+    ) {
         // These make container processes, clones of this one (berth::seal).
         berth::seal::ensure_sealed()?;
     }
@@ -57,11 +60,25 @@ pub(super) fn dispatch(cli: Cli) -> Result<i32> {
         Cmd::Checkpoint(a) => done(rt.checkpoint(&a.id, &(&a).into())),
         Cmd::Restore(a) => rt.restore(&a.id, &(&a).into()),
         Cmd::Spec { bundle, rootless } => done(api::write_spec(&bundle, rootless)),
+        Cmd::ShimHelper { fd, protocol } => shim_helper(fd, protocol),
         Cmd::Features => {
             let _ = writeln!(std::io::stdout(), "{}", api::features_json()?);
             Ok(0)
         }
     }
+}
+
+/// The shim's helper (berth::api::helper). A shim of another berth
+/// version would send requests this one misreads: refused before any.
+fn shim_helper(fd: i32, protocol: u32) -> Result<i32> {
+    if protocol != api::helper::PROTOCOL {
+        return Err(Error::Invalid(format!(
+            "the shim speaks helper protocol {protocol}, this berth ({}) speaks {}: install the shim and berth from one build",
+            env!("CARGO_PKG_VERSION"),
+            api::helper::PROTOCOL
+        )));
+    }
+    api::helper::serve_inherited(fd).map(|()| 0)
 }
 
 fn done(r: Result<()>) -> Result<i32> {
