@@ -116,7 +116,7 @@ pub fn ensure_sealed() -> Result<()> {
             "the sealed copy of berth's binary is still writable; refusing to run containers from it (CVE-2019-5736)".into(),
         ));
     }
-    let copy = match read_only_view() {
+    let copy = match read_only_view(c"/proc/self/exe") {
         Ok(fd) => fd,
         Err(_) => sealed_memfd(&exe)?,
     };
@@ -136,14 +136,26 @@ pub fn ensure_sealed() -> Result<()> {
     })
 }
 
-/// A detached read-only bind mount of our own file: writes through it, and
+/// The variable that names, to a berth started from a sealed copy, the
+/// file it was copied from (see [`original_exe`]).
+pub const ORIGINAL_ENV: &str = MARK;
+
+/// A read-only view of `binary`, for a program that starts berth sealed
+/// from the outset (the shim starting its helper): exec'd as
+/// /proc/self/fd/N with [`ORIGINAL_ENV`] set to `binary`, berth finds itself
+/// sealed and skips its own re-execution.
+pub fn read_only_view_of(binary: &std::path::Path) -> Result<OwnedFd> {
+    let path = sys::cstring(binary.as_os_str())
+        .ctx(|| format!("read-only view of {}", binary.display()))?;
+    read_only_view(&path).ctx(|| format!("read-only view of {}", binary.display()))
+}
+
+/// A detached read-only bind mount of `path`: writes through it, and
 /// so through /proc/PID/exe of whatever runs from it, fail with EROFS.
-fn read_only_view() -> std::io::Result<OwnedFd> {
-    let fd = sys::open_tree(
-        sys::CWD,
-        c"/proc/self/exe",
-        libc::OPEN_TREE_CLONE as libc::c_uint,
-    )?;
+fn read_only_view(path: &std::ffi::CStr) -> std::io::Result<OwnedFd> {
+    // Close-on-exec: no child of berth or of the shim may inherit it.
+    let flags = libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC;
+    let fd = sys::open_tree(sys::CWD, path, flags as libc::c_uint)?;
     let ro = sys::MountAttr {
         set: libc::MOUNT_ATTR_RDONLY,
         ..Default::default()
