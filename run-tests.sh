@@ -109,9 +109,12 @@ stage systemd-vm-engines suite env GUEST_PARTS=engines conformance/vm/systemd/ru
 stage systemd-vm-rootless suite env GUEST_PARTS=rootless conformance/vm/systemd/run.sh
 stage systemd-vm-hybrid suite env GUEST_CGROUP=hybrid conformance/vm/systemd/run.sh
 stage systemd-vm-legacy suite env GUEST_CGROUP=legacy conformance/vm/systemd/run.sh
-# The shim built without in-process berth (exec per command).
-stage shim-exec-clippy lint cargo clippy -p containerd-shim-berth --no-default-features --all-targets -- -D warnings
-stage shim-exec-e2e suite env SHIM_FEATURES=--no-default-features shim/tests/e2e.sh
+# The shim's two other ways to run berth: the default build exec'ing the
+# berth binary for every command, and the build with berth's code linked in
+# (its helper a fork of the shim).
+stage shim-exec-e2e suite env BERTH_SHIM_EXEC=1 shim/tests/e2e.sh
+stage shim-inproc-clippy lint cargo clippy -p containerd-shim-berth --features in-process --all-targets -- -D warnings
+stage shim-inproc-e2e suite env SHIM_FEATURES=--features=in-process shim/tests/e2e.sh
 
 if [ -s "$BERTH_SKIP_LOG" ]; then
 	echo "== skipped cargo tests"

@@ -6,6 +6,7 @@
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
+use berth::api::helper::Job;
 use berth::api::{Reply, Request, Response, Runtime};
 use serde::{Deserialize, Serialize};
 
@@ -20,8 +21,8 @@ pub const DEFAULT_ROOT: &str = "/run/containerd/berth";
 /// container again; saved in the bundle at create.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Berth {
-    /// The runtime binary to exec for every command; None runs berth's code
-    /// linked into the shim (see helper).
+    /// The runtime binary to exec for every command; None sends requests
+    /// to the helper (see helper).
     #[serde(default)]
     pub binary: Option<PathBuf>,
     pub root: PathBuf,
@@ -32,8 +33,8 @@ pub struct Berth {
 pub const SAVED: &str = "berth-shim.json";
 
 /// Set in the shim's environment (containerd passes its own) to exec the
-/// `berth` binary instead of running the linked-in library: for comparing
-/// the two, and as a way out should the library path misbehave.
+/// `berth` binary for every command instead of using the helper: for comparing
+/// the two, and as a way out should the helper misbehave.
 pub const EXEC_ENV: &str = "BERTH_SHIM_EXEC";
 
 /// The container's three stdio streams for the berth command (and through it
@@ -54,15 +55,14 @@ impl Io {
     }
 }
 
-/// Whether every command execs the berth binary: always in a shim built
-/// without the `in-process` feature.
+/// Whether every command execs the berth binary instead of going to the
+/// helper.
 pub fn exec_forced() -> bool {
-    !cfg!(feature = "in-process")
-        || std::env::var_os(EXEC_ENV).is_some_and(|v| !v.is_empty() && v != "0")
+    std::env::var_os(EXEC_ENV).is_some_and(|v| !v.is_empty() && v != "0")
 }
 
 /// The runtime binary for a container: the one its options name (exec'd),
-/// else berth's own code in the shim unless `EXEC_ENV` asks for the binary.
+/// else the helper unless `EXEC_ENV` asks for the binary per command.
 pub fn choose_binary(name: Option<&str>) -> Result<Option<PathBuf>> {
     match name.filter(|n| !n.is_empty()) {
         Some(n) => find_binary(Some(n)).map(Some),
@@ -73,7 +73,7 @@ pub fn choose_binary(name: Option<&str>) -> Result<Option<PathBuf>> {
 
 /// Find `berth`: an explicit name (a path, or looked up on PATH), else the
 /// one installed next to the shim, else PATH.
-fn find_binary(name: Option<&str>) -> Result<PathBuf> {
+pub fn find_binary(name: Option<&str>) -> Result<PathBuf> {
     let name = name.filter(|n| !n.is_empty());
     if let Some(n) = name.filter(|n| n.contains('/')) {
         return Ok(PathBuf::from(n));
@@ -125,13 +125,22 @@ impl Berth {
     }
 
     /// Run one request with `io` as the stdio of the operation (and
-    /// through it of the process it starts): in a worker of the helper, or
-    /// through the berth binary when one is chosen.
+    /// through it of the process it starts): by the helper (see `helper`),
+    /// or by the berth binary when one is chosen or no helper runs.
     pub fn request(&self, reaper: Option<&Reaper>, req: Request, io: Io) -> Result<Response> {
         let (op, id) = (req.name(), req.id().to_owned());
         let reply = match &self.binary {
             Some(binary) => crate::runcli::run(self, binary, reaper, &req, io)?,
-            None => self.in_process(req, io)?,
+            None if crate::helper::running() || cfg!(feature = "in-process") => {
+                let job = Job {
+                    runtime: self.runtime(),
+                    log: self.log.clone(),
+                    request: req,
+                };
+                crate::helper::start(&job, [io.stdin, io.stdout, io.stderr])?.wait()?
+            }
+            // The `delete` action of a shim without berth's code.
+            None => crate::runcli::run(self, &find_binary(None)?, reaper, &req, io)?,
         };
         match reply {
             Reply::Ok(r) => Ok(r),
@@ -142,23 +151,5 @@ impl Berth {
                 msg: message,
             }),
         }
-    }
-
-    #[cfg(feature = "in-process")]
-    fn in_process(&self, request: Request, io: Io) -> Result<Reply> {
-        let job = crate::helper::Job {
-            runtime: self.runtime(),
-            log: self.log.clone(),
-            request,
-        };
-        crate::helper::start(&job, [io.stdin, io.stdout, io.stderr])?.wait()
-    }
-
-    #[cfg(not(feature = "in-process"))]
-    fn in_process(&self, _: Request, _: Io) -> Result<Reply> {
-        Err(Error::invalid(
-            "runtime binary",
-            "none saved, and this shim was built without in-process berth",
-        ))
     }
 }

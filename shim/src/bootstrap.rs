@@ -12,7 +12,7 @@ use containerd_shim_protos::bootstrap_api::{BootstrapParams, BootstrapResult};
 use containerd_shim_protos::protobuf::Message;
 use containerd_shim_protos::shim::shim::DeleteResponse;
 
-use ::berth::api::Request;
+use ::berth::api::{ErrorKind, Request};
 
 use crate::berth::{self, Berth};
 use crate::error::{Error, Result};
@@ -216,13 +216,19 @@ pub fn delete(f: &Flags) -> Result<()> {
             log: bundle.join("log.json"),
         },
     };
+    // containerd runs this action after every task, most often when the
+    // shim has deleted the container already: nothing for berth to do then,
+    // and no berth to start. A state berth cannot read still goes to berth.
+    let gone = matches!(b.runtime().state(&f.id), Err(e) if e.kind() == ErrorKind::NotFound);
     let req = Request::Delete {
         id: f.id.clone(),
         force: true,
     };
-    if let Err(e) = b.request(None, req, berth::Io::null()) {
-        if !e.is_not_found() {
-            eprintln!("berth shim: {e}");
+    if !gone {
+        if let Err(e) = b.request(None, req, berth::Io::null()) {
+            if !e.is_not_found() {
+                eprintln!("berth shim: {e}");
+            }
         }
     }
     crate::mounts::unmount_all(&bundle.join("rootfs"))?;

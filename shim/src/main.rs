@@ -7,7 +7,6 @@ mod container;
 mod error;
 mod events;
 mod flags;
-#[cfg(feature = "in-process")]
 mod helper;
 mod logio;
 mod metrics;

@@ -61,7 +61,8 @@ fn stop_signals() -> Result<nix::sys::signalfd::SignalFd> {
 pub fn serve(f: &Flags) -> Result<()> {
     // Container inits are clones of this process when berth runs in it: it
     // must run from a copy of its binary no container can write
-    // (CVE-2019-5736; berth::seal). Once per shim, before anything else.
+    // (CVE-2019-5736; berth::seal). Once per shim, before anything else. An
+    // exec'd helper, berth, seals itself.
     #[cfg(feature = "in-process")]
     if !crate::berth::exec_forced() {
         berth::seal::ensure_sealed().map_err(|e| Error::State(format!("seal the shim: {e}")))?;
@@ -75,7 +76,7 @@ pub fn serve(f: &Flags) -> Result<()> {
     // ignored here (the helper sets up its own).
     #[cfg(feature = "in-process")]
     if !crate::berth::exec_forced() {
-        crate::helper::spawn()?;
+        crate::helper::fork_helper()?;
     }
     reaper::block_sigchld().map_err(Error::sys("block SIGCHLD"))?;
     let stop = stop_signals()?;
@@ -85,6 +86,13 @@ pub fn serve(f: &Flags) -> Result<()> {
     let listener = sys::socket::inherited_listener(LISTENER_FD)
         .ok_or_else(|| Error::State("the listener fd is taken".into()))?;
     let reaper = Reaper::spawn()?;
+    if !cfg!(feature = "in-process") && !crate::berth::exec_forced() {
+        // Without berth the shim cannot serve; its requests then say why.
+        match crate::berth::find_binary(None) {
+            Ok(b) => crate::helper::exec_helper(b, Arc::clone(&reaper))?,
+            Err(e) => eprintln!("berth shim: {e}"),
+        }
+    }
     let exit = Arc::new((Mutex::new(false), Condvar::new()));
     // SIGTERM or SIGINT: stop serving and exit as after the last Shutdown
     // (as containerd's own shims do). Running containers are left to
