@@ -10,16 +10,25 @@
 //!   running (one sample per shim). PSS shares the shim's text among the
 //!   running copies, so it is the cost of one more container.
 //!
+//! - `shim.rss10.idle`, `shim.pss10.idle`: the same shims again once every
+//!   berth helper has exited (see below), the state of a node whose
+//!   containers run and whose shims only wait.
+//!
 //! Memory is read from /proc/<shim>/smaps_rollup one second after the
 //! containers started, as shim/tests/shim-mem.sh does. The shim is the
-//! parent of the container's init. berth's shim forks a helper process
-//! (its `berth-helper` child, see shim/src/helper.rs); its memory is added
-//! to the shim's: PSS adds up exactly, RSS counts the pages the two share
-//! twice, so the berth row's RSS is an upper bound.
+//! parent of the container's init. berth's shim sends its requests to a
+//! helper process, its `berth-helper` child (shim/src/helper.rs): the
+//! berth binary it starts, which exits a few seconds after the last
+//! request, or in a shim built with `in-process` a fork of the shim that
+//! lives as long as it. A helper's memory is added to its shim's: PSS adds
+//! up exactly, RSS counts the pages the two share twice, so RSS is then an
+//! upper bound. The `.idle` figures are read once no shim of the row has a
+//! helper any more (at most 15 s later; a row whose helper stays is read
+//! right away).
 //!
-//! Rows: `berth` is the shim running berth's code linked into it (the
-//! default); `berth-exec` is the same shim exec'ing the `berth` binary for
-//! every command (a runtime config file naming `BinaryName`), which is
+//! Rows: `berth` is the default shim (no berth code; its helper is the
+//! berth binary); `berth-exec` is the same shim exec'ing the `berth` binary
+//! for every command (a runtime config file naming `BinaryName`), which is
 //! how the choice between the two was measured.
 
 use std::ffi::OsStr;
@@ -46,6 +55,8 @@ pub(super) struct Shim {
     pub(super) args: Vec<String>,
     /// Whether the memory metrics include this row.
     memory: bool,
+    /// Whether its shims' helpers exit when idle (so `.idle` waits for it).
+    helper_idles: bool,
 }
 
 /// A private containerd for the group; stopped (tasks, mounts, cgroups,
@@ -191,8 +202,9 @@ impl Containerd {
     }
 
     /// Start `ids` as detached `sleep`s and return (RSS, PSS) in kB of each
-    /// one's shim; the containers are removed again either way.
-    fn shim_memory(&self, s: &Shim, ids: &[String]) -> Result<Vec<(f64, f64)>> {
+    /// one's shim with its helper, one second later and once idle (see the
+    /// module comment); the containers are removed again either way.
+    fn shim_memory(&self, s: &Shim, ids: &[String]) -> Result<[Vec<(f64, f64)>; 2]> {
         let r = self.shim_memory_inner(s, ids);
         for id in ids {
             let _ = self.ctr(&["tasks", "rm", "-f", id]);
@@ -201,13 +213,14 @@ impl Containerd {
         r
     }
 
-    fn shim_memory_inner(&self, s: &Shim, ids: &[String]) -> Result<Vec<(f64, f64)>> {
+    fn shim_memory_inner(&self, s: &Shim, ids: &[String]) -> Result<[Vec<(f64, f64)>; 2]> {
         for id in ids {
             self.ctr(&self.run_args(s, true, id, &["sleep", "100000"]))?;
         }
         std::thread::sleep(Duration::from_secs(1));
         let tasks = self.ctr(&["tasks", "ls"])?;
-        ids.iter()
+        let shims = ids
+            .iter()
             .map(|id| {
                 let pid = tasks
                     .lines()
@@ -215,16 +228,36 @@ impl Containerd {
                     .find(|f| f.first() == Some(&id.as_str()))
                     .and_then(|f| f.get(1).map(|p| p.to_string()))
                     .ok_or_else(|| Error::Usage(format!("task {id} not listed by ctr")))?;
-                let shim = parent_of(&pid)?;
-                let (mut rss, mut pss) = memory_of(&shim)?;
-                for helper in helpers_of(&shim)? {
-                    let (r, p) = memory_of(&helper)?;
-                    rss += r;
-                    pss += p;
-                }
-                Ok((rss, pss))
+                parent_of(&pid)
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        let read = || -> Result<Vec<(f64, f64)>> {
+            shims
+                .iter()
+                .map(|shim| {
+                    let (mut rss, mut pss) = memory_of(shim)?;
+                    for helper in helpers_of(shim)? {
+                        let (r, p) = memory_of(&helper)?;
+                        rss += r;
+                        pss += p;
+                    }
+                    Ok((rss, pss))
+                })
+                .collect()
+        };
+        let busy = read()?;
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while s.helper_idles && Instant::now() < deadline {
+            let mut any = false;
+            for shim in &shims {
+                any |= !helpers_of(shim)?.is_empty();
+            }
+            if !any {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok([busy, read()?])
     }
 }
 
@@ -320,6 +353,7 @@ pub(super) fn berth_and_runc(runc: &Path) -> [Shim; 2] {
             row: "berth",
             args: vec!["--runtime".into(), "io.containerd.berth.v2".into()],
             memory: true,
+            helper_idles: true,
         },
         Shim {
             row: "runc",
@@ -330,6 +364,7 @@ pub(super) fn berth_and_runc(runc: &Path) -> [Shim; 2] {
                 runc.display().to_string(),
             ],
             memory: true,
+            helper_idles: false,
         },
     ]
 }
@@ -347,9 +382,10 @@ pub fn measure(ctx: &Ctx) -> Result<Vec<Metric>> {
                 "--runtime-config-path".into(),
                 exec_config(ctx.work)?.display().to_string(),
             ],
-            // Its shim still forks the (then idle) helper; the exec mode's
-            // own memory is shim-mem.sh's with BERTH_SHIM_EXEC=1.
+            // Its shim still starts a helper it never uses; the exec
+            // mode's own memory is shim-mem.sh's with BERTH_SHIM_EXEC=1.
             memory: false,
+            helper_idles: true,
         },
         runc_row,
     ];
@@ -358,9 +394,11 @@ pub fn measure(ctx: &Ctx) -> Result<Vec<Metric>> {
             row: "berth-base",
             args: vec!["--runtime".into(), "io.containerd.berthbase.v2".into()],
             memory: true,
+            // Before the exec'd helper, the shim forked one for its life.
+            helper_idles: false,
         });
     }
-    let who = "rows: berth = containerd-shim-berth-v2 running berth's code, berth-exec = the same shim exec'ing the berth binary, runc = containerd-shim-runc-v2 with runc, berth-base = the --shim-baseline build's shim";
+    let who = "rows: berth = containerd-shim-berth-v2 with its berth helper, berth-exec = the same shim exec'ing the berth binary, runc = containerd-shim-runc-v2 with runc, berth-base = the --shim-baseline build's shim";
     let ctrd = Containerd::start(ctx.work, ctx.shim_dir, ctx.shim_baseline)?;
 
     let mut run = metric(
@@ -395,7 +433,31 @@ pub fn measure(ctx: &Ctx) -> Result<Vec<Metric>> {
     let mut pss1 = metric("shim.pss1", "shim alone: PSS", "kB", &note1, &shims);
     let mut rss10 = metric("shim.rss10", "shim of 10: RSS", "kB", &note10, &shims);
     let mut pss10 = metric("shim.pss10", "shim of 10: PSS", "kB", &note10, &shims);
-    for m in [&mut rss1, &mut pss1, &mut rss10, &mut pss10] {
+    let note_idle = format!(
+        "each shim of {TEN} running containers once no berth helper runs (at most 15 s later); {who}"
+    );
+    let mut rss10i = metric(
+        "shim.rss10.idle",
+        "shim of 10, idle: RSS",
+        "kB",
+        &note_idle,
+        &shims,
+    );
+    let mut pss10i = metric(
+        "shim.pss10.idle",
+        "shim of 10, idle: PSS",
+        "kB",
+        &note_idle,
+        &shims,
+    );
+    for m in [
+        &mut rss1,
+        &mut pss1,
+        &mut rss10,
+        &mut pss10,
+        &mut rss10i,
+        &mut pss10i,
+    ] {
         for (r, s) in m.results.iter_mut().zip(&shims) {
             if !s.memory {
                 r.na = Some("the same shim and helper as berth's row".into());
@@ -410,7 +472,7 @@ pub fn measure(ctx: &Ctx) -> Result<Vec<Metric>> {
             }
             let ids = [format!("bench-mem1-{round}-{i}")];
             match ctrd.shim_memory(&shims[i], &ids) {
-                Ok(m) => {
+                Ok([m, _]) => {
                     rss1.results[i].samples.push(m[0].0);
                     pss1.results[i].samples.push(m[0].1);
                     ctx.tick(true);
@@ -430,22 +492,27 @@ pub fn measure(ctx: &Ctx) -> Result<Vec<Metric>> {
         }
         let ids: Vec<String> = (0..TEN).map(|n| format!("bench-mem10-{i}-{n}")).collect();
         match ctrd.shim_memory(&shims[i], &ids) {
-            Ok(m) => {
-                for (r, p) in m {
+            Ok([busy, idle]) => {
+                for (r, p) in busy {
                     rss10.results[i].samples.push(r);
                     pss10.results[i].samples.push(p);
+                }
+                for (r, p) in idle {
+                    rss10i.results[i].samples.push(r);
+                    pss10i.results[i].samples.push(p);
                 }
                 ctx.tick(true);
             }
             Err(e) => {
-                record(&mut rss10.results[i], &e);
-                record(&mut pss10.results[i], &e);
+                for m in [&mut rss10, &mut pss10, &mut rss10i, &mut pss10i] {
+                    record(&mut m.results[i], &e);
+                }
                 ctx.tick(false);
             }
         }
     }
     drop(ctrd);
-    Ok(vec![run, rss1, pss1, rss10, pss10])
+    Ok(vec![run, rss1, pss1, rss10, pss10, rss10i, pss10i])
 }
 
 #[cfg(test)]
