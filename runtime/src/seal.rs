@@ -19,7 +19,9 @@
 //! costs one execve and no memory), or, where berth may not mount (an
 //! ordinary user who can write the binary), a sealed memfd copy. An
 //! ordinary user who cannot write it needs neither. crun copies on every
-//! call; runc seals through a private overlay mount.
+//! call; runc seals through a private overlay mount. A program that starts
+//! berth can hand it such a view to run from ([`read_only_view_of`]): the
+//! shim does for its helper, which then finds itself sealed at once.
 //!
 //! The re-execution happens as early as it can: at the binary's entry
 //! point, before libc starts (`sys::entry`), for root; [`ensure_sealed`],
