@@ -40,6 +40,8 @@ mod error;
 mod events;
 #[path = "../../shim/src/flags.rs"]
 mod flags;
+#[path = "../../shim/src/helper.rs"]
+mod helper;
 #[path = "../../shim/src/logio.rs"]
 mod logio;
 #[path = "../../shim/src/metrics.rs"]

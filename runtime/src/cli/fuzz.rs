@@ -108,7 +108,9 @@ pub fn shim_line(args: &[OsString]) -> Result<(String, Option<i32>), String> {
         Cmd::Update(a) => a.id.clone(),
         Cmd::Checkpoint(a) => a.id,
         Cmd::Restore(a) => a.id,
-        Cmd::List { .. } | Cmd::Spec { .. } | Cmd::Features => String::new(),
+        Cmd::List { .. } | Cmd::Spec { .. } | Cmd::Features | Cmd::ShimHelper { .. } => {
+            String::new()
+        }
     };
     Ok((id, None))
 }
