@@ -70,7 +70,6 @@ fn cve_2019_5736_the_init_runs_from_a_sealed_binary() {
 }
 
 fn init_runs_from_a_sealed_binary(extra_env: usize) {
-    use std::os::unix::fs::OpenOptionsExt;
     let mut b = Bundle::new("cve5736seal");
     b.args(&["sleep", "100"]);
     b.write();
@@ -91,11 +90,7 @@ fn init_runs_from_a_sealed_binary(extra_env: usize) {
     );
     let state: serde_json::Value = serde_json::from_str(&b.ok(&["state", &id])).unwrap();
     let pid = state["pid"].as_i64().unwrap();
-    let held = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_PATH)
-        .open(format!("/proc/{pid}/exe"))
-        .unwrap();
+    let held = hold_exe(pid);
     b.ok(&["delete", "-f", &id]);
     b.assert_clean();
     assert!(
@@ -119,6 +114,36 @@ fn write_refused(held: &std::fs::File) -> bool {
         nix::fcntl::SealFlag::from_bits_truncate(s).contains(nix::fcntl::SealFlag::F_SEAL_WRITE)
     });
     ro || sealed
+}
+
+/// A handle on the file process `pid` runs from, as an attacker in the
+/// container would keep one (O_PATH: it does not block the writer).
+fn hold_exe(pid: impl std::fmt::Display) -> std::fs::File {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH)
+        .open(format!("/proc/{pid}/exe"))
+        .unwrap()
+}
+
+/// What the `#!/proc/self/exe` attack on a static berth must show: the
+/// process in the container ran berth's own binary (`running`, read from
+/// its /proc/PID/exe), which printed its usage error about `/bin/evil`
+/// (`err`, after the filler), from a file (`held`) no write can reach.
+#[cfg(static_berth)]
+fn assert_only_sealed_berth_ran(held: &std::fs::File, running: &[u8], err: &[u8]) {
+    let host = std::fs::read(common::BERTH).unwrap();
+    assert!(running == host, "what ran in the container is not berth");
+    assert!(
+        tail(err).contains("/bin/evil"),
+        "berth's usage error expected: {}",
+        tail(err)
+    );
+    assert!(
+        write_refused(held),
+        "berth ran in the container from a writable file (not on a read-only mount, not a sealed memfd)"
+    );
 }
 
 /// A bundle whose entrypoint is a script starting `#!/proc/self/exe`.
@@ -164,7 +189,6 @@ fn cve_2019_5736_shebang_to_proc_self_exe_never_runs_berth() {
 #[test]
 fn cve_2019_5736_shebang_to_proc_self_exe_runs_only_the_sealed_copy() {
     use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
     use std::time::{Duration, Instant};
     let b = shebang_bundle("cve5736st");
     b.write();
@@ -213,28 +237,14 @@ fn cve_2019_5736_shebang_to_proc_self_exe_runs_only_the_sealed_copy() {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
-    let held = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_PATH)
-        .open(format!("/proc/{pid}/exe"))
-        .unwrap();
+    let held = hold_exe(pid);
     let running = std::fs::read(format!("/proc/{pid}/exe")).unwrap();
-    let host = std::fs::read(common::BERTH).unwrap();
     let mut err = Vec::new();
     rd.read_to_end(&mut err).unwrap();
     b.ok(&["delete", "-f", &id]);
     b.assert_clean();
     eprintln!("#!/proc/self/exe on {}: {}", kernel(), tail(&err).trim());
-    assert!(running == host, "what ran in the container is not berth");
-    assert!(
-        tail(&err).contains("/bin/evil"),
-        "berth's usage error expected: {}",
-        tail(&err)
-    );
-    assert!(
-        write_refused(&held),
-        "berth ran in the container from a writable file (not on a read-only mount, not a sealed memfd)"
-    );
+    assert_only_sealed_berth_ran(&held, &running, &err);
 }
 
 /// The same through `exec`, whose process is a clone of the berth that
@@ -246,7 +256,6 @@ fn cve_2019_5736_shebang_to_proc_self_exe_runs_only_the_sealed_copy() {
 #[test]
 fn cve_2019_5736_shebang_through_exec_runs_only_the_sealed_copy() {
     use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
     use std::time::{Duration, Instant};
     let mut b = shebang_bundle("cve5736ex");
     b.args(&["sleep", "1000"]);
@@ -285,28 +294,14 @@ fn cve_2019_5736_shebang_through_exec_runs_only_the_sealed_copy() {
         }
         std::thread::sleep(Duration::from_millis(10));
     };
-    let held = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_PATH)
-        .open(format!("/proc/{pid}/exe"))
-        .unwrap();
+    let held = hold_exe(&pid);
     let running = std::fs::read(format!("/proc/{pid}/exe")).unwrap();
-    let host = std::fs::read(common::BERTH).unwrap();
     let mut err = Vec::new();
     std::fs::File::from(rd).read_to_end(&mut err).unwrap();
     let _ = exec.wait();
     b.ok(&["delete", "-f", &id]);
     b.assert_clean();
-    assert!(running == host, "what ran in the container is not berth");
-    assert!(
-        tail(&err).contains("/bin/evil"),
-        "berth's usage error expected: {}",
-        tail(&err)
-    );
-    assert!(
-        write_refused(&held),
-        "berth ran in the container from a writable file (not on a read-only mount, not a sealed memfd)"
-    );
+    assert_only_sealed_berth_ran(&held, &running, &err);
 }
 
 /// Fill a pipe, leaving its write end blocking.
