@@ -155,20 +155,19 @@ pub fn exec_helper(binary: std::path::PathBuf, reaper: Arc<Reaper>) -> Result<()
     h.watch(started?);
     std::thread::Builder::new()
         .name("helper-idle".into())
-        .stack_size(64 * 1024)
+        .stack_size(crate::reaper::THREAD_STACK)
         .spawn(move || h.close_when_idle(idle))
         .map_err(Error::io("spawn thread", "helper-idle"))?;
     Ok(())
 }
 
+/// The shim's one helper (serve sets it up once).
 fn install(how: How, conn: Conn) -> &'static Helper {
-    let h = HELPER.get_or_init(|| Helper {
+    HELPER.get_or_init(|| Helper {
         how,
-        conn: Mutex::new(Conn::default()),
+        conn: Mutex::new(conn),
         changed: Condvar::new(),
-    });
-    *h.conn.lock().unwrap() = conn;
-    h
+    })
 }
 
 /// Whether requests go to a helper: false in the short-lived `delete`

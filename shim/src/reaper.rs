@@ -60,14 +60,9 @@ pub fn block_sigchld() -> nix::Result<()> {
     sigchld().thread_block()
 }
 
-/// Exit code as containerd expects it: the status, or 128 + signal.
-pub fn exit_code(ws: WaitStatus) -> Option<(Pid, i32)> {
-    match ws {
-        WaitStatus::Exited(pid, c) => Some((pid, c)),
-        WaitStatus::Signaled(pid, s, _) => Some((pid, 128 + s as i32)),
-        _ => None,
-    }
-}
+/// Exit code as containerd expects it: the status, or 128 + signal (the
+/// helper reports its workers' the same way).
+pub use berth::api::helper::exit_status as exit_code;
 
 impl Reaper {
     pub fn spawn() -> Result<Arc<Reaper>> {

@@ -141,13 +141,15 @@ pub fn serve(sock: &OwnedFd) -> Result<()> {
 /// else of the shim's open. Call it single-threaded, after sealing.
 pub fn serve_inherited(fd: RawFd) -> Result<()> {
     let sock = sys::adopt_fd(fd).ctx(|| format!("the shim's socket, fd {fd}"))?;
-    close_all_from_3_but(sock.as_fd());
+    // Nothing of the shim's but this socket (and stdio).
+    crate::process::close_fds_except(3, &[sock.as_raw_fd()]);
     let _ = nix::sys::prctl::set_name(NAME);
     serve(&sock)
 }
 
-/// The exit status as containerd counts it: the code, or 128 + signal.
-fn exit_status(ws: WaitStatus) -> Option<(Pid, i32)> {
+/// The exit status as containerd counts it: the code, or 128 + signal;
+/// None for a stop or continue.
+pub fn exit_status(ws: WaitStatus) -> Option<(Pid, i32)> {
     match ws {
         WaitStatus::Exited(pid, c) => Some((pid, c)),
         WaitStatus::Signaled(pid, s, _) => Some((pid, 128 + s as i32)),
@@ -210,18 +212,6 @@ fn receive(sock: BorrowedFd<'_>, buf: &mut [u8]) -> Result<Option<Received>> {
     Ok(Some((buf[1..len].to_vec(), stdio, reply)))
 }
 
-/// Close every fd from 3 up but `keep`. Only for a process that holds no
-/// object for those numbers: a freshly exec'd helper, or a forked worker
-/// that leaves through `_exit` and so never uses or drops what its
-/// parent's frames own.
-fn close_all_from_3_but(keep: BorrowedFd<'_>) {
-    let keep = keep.as_raw_fd() as u32;
-    if keep > 3 {
-        let _ = sys::proc::close_range(3, keep - 1, false);
-    }
-    let _ = sys::proc::close_range(keep.max(2) + 1, u32::MAX, false);
-}
-
 /// A forked worker: become what an exec'd `berth` would be, run `job` (a
 /// [`Job`] as JSON), write its [`Reply`] to `out` and exit. The caller must
 /// be a child forked from a single-threaded process.
@@ -246,7 +236,7 @@ pub fn run_worker(job: &[u8], stdio: Stdio, out: OwnedFd) -> ! {
         };
     }
     drop(stdio);
-    close_all_from_3_but(out.as_fd());
+    crate::process::close_fds_except(3, &[out.as_raw_fd()]);
     // exec would reset handled signals; std's spawn also resets the mask and
     // SIGPIPE (which a shim ignores). Children of berth inherit this.
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);

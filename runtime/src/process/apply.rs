@@ -129,7 +129,7 @@ fn reset_signals() {
 
 /// Close every fd from `min` up that init does not need, so nothing the
 /// caller leaked (a host directory, say: CVE-2024-21626) reaches the container.
-pub(super) fn close_fds_except(min: i32, keep: &[RawFd]) {
+pub(crate) fn close_fds_except(min: i32, keep: &[RawFd]) {
     let mut keep: Vec<RawFd> = keep.iter().copied().filter(|&f| f >= min).collect();
     keep.sort_unstable();
     let mut lo = min as u32;

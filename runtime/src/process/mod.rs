@@ -18,6 +18,7 @@
 //! from a sealed copy of the binary (crate::seal).
 
 mod apply;
+pub(crate) use apply::close_fds_except;
 mod attach;
 pub mod exec;
 mod init;
