@@ -79,7 +79,7 @@ pub fn bins(env_off: &str) -> bool {
 }
 
 /// The archive's path as the linker's compiler driver finds it.
-fn find_archive(linker: &str, name: &str) -> Option<PathBuf> {
+pub fn find_archive(linker: &str, name: &str) -> Option<PathBuf> {
     let out = Command::new(linker)
         .arg(format!("-print-file-name={name}"))
         .output()
@@ -89,7 +89,7 @@ fn find_archive(linker: &str, name: &str) -> Option<PathBuf> {
     (path.is_absolute() && path.is_file()).then_some(path)
 }
 
-fn group(paths: &[PathBuf]) -> String {
+pub fn group(paths: &[PathBuf]) -> String {
     let quoted: Vec<String> = paths.iter().map(|p| quote(p)).collect();
     format!("GROUP({})\n", quoted.join(" "))
 }

@@ -77,7 +77,8 @@ pub fn unsupported(spec: &Spec) -> Result<()> {
 }
 
 fn resctrl_mounted() -> bool {
-    const RDTGROUP_SUPER_MAGIC: libc::__fsword_t = 0x0765_5821;
+    const RDTGROUP_SUPER_MAGIC: nix::sys::statfs::FsType =
+        nix::sys::statfs::FsType(0x0765_5821 as _);
     nix::sys::statfs::statfs("/sys/fs/resctrl")
-        .is_ok_and(|s| s.filesystem_type().0 == RDTGROUP_SUPER_MAGIC)
+        .is_ok_and(|s| s.filesystem_type() == RDTGROUP_SUPER_MAGIC)
 }

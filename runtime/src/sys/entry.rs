@@ -1,7 +1,8 @@
 //! The berth binary's entry point (`-e berth_entry`, build.rs): it runs
-//! before the C library's own `_start`, re-executes a command that makes
-//! container processes from a read-only view of the binary, and otherwise
-//! goes on to `_start` as if it had never run. Why: [`crate::seal`].
+//! before the C library's own `_start` (glibc's or musl's), re-executes a
+//! command that makes container processes from a read-only view of the
+//! binary, and otherwise goes on to `_start` as if it had never run. Why:
+//! [`crate::seal`].
 //!
 //! Nothing is set up yet. In the static PIE the self-relocation and the
 //! IFUNC relocations have not been applied, and there is no thread pointer
@@ -57,8 +58,11 @@ const NULL: *const u8 = null();
 
 static mut ENV: [*const u8; ENV_MAX] = [NULL; ENV_MAX];
 static mut MARK_VAR: [u8; MARK_MAX] = [0; MARK_MAX];
-// statfs(2) fills the kernel's struct statfs, which is glibc's statfs64 here.
+// statfs(2) fills the kernel's struct statfs: on x86-64 every field is 64
+// bits, and f_flags is the eleventh (after type, bsize, blocks, bfree,
+// bavail, files, ffree, fsid, namelen, frsize), whichever libc this is.
 static mut STATFS: [u64; 16] = [0; 16];
+const STATFS_FLAGS: usize = 10;
 static mut ATTR: [u64; 4] = [0; 4];
 
 /// `sp` is the initial stack: argc, argv, NULL, envp, NULL, auxv.
@@ -96,9 +100,9 @@ unsafe fn reexec_sealed(argv: *const *const u8, envp: *const *const u8) {
             *at_mut(env, n) = e;
             n += 1;
         }
-        let st = addr_of_mut!(STATFS) as *mut libc::statfs64;
+        let st = addr_of_mut!(STATFS) as *mut u64;
         if syscall(libc::SYS_statfs, addr(EXE), st as usize, 0, 0, 0) == 0
-            && (*st).f_flags & libc::ST_RDONLY as libc::__fsword_t != 0
+            && *at(st, STATFS_FLAGS) & libc::ST_RDONLY != 0
         {
             return;
         }

@@ -17,11 +17,15 @@
 //! - [`tty`] pseudo-terminals;
 //! - [`bpf`] loading seccomp and cgroup BPF programs;
 //! - `entry` the berth binary's entry point, which runs before libc does
-//!   (x86-64 glibc only).
+//!   (x86-64 glibc and musl).
 
 pub(crate) mod bpf;
 pub(crate) mod clone;
-#[cfg(all(target_arch = "x86_64", target_os = "linux", target_env = "gnu"))]
+#[cfg(all(
+    target_arch = "x86_64",
+    target_os = "linux",
+    any(target_env = "gnu", target_env = "musl")
+))]
 mod entry;
 pub(crate) mod event;
 mod fs;

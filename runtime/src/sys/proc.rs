@@ -119,9 +119,9 @@ pub(crate) fn link_up(name: &CStr) -> io::Result<()> {
     }
     // SAFETY: both ioctls take a struct ifreq, which outlives them.
     unsafe {
-        cvt(libc::ioctl(s.as_raw_fd(), libc::SIOCGIFFLAGS, &mut ifr) as libc::c_long)?;
+        cvt(libc::ioctl(s.as_raw_fd(), libc::SIOCGIFFLAGS as _, &mut ifr) as libc::c_long)?;
         ifr.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
-        cvt(libc::ioctl(s.as_raw_fd(), libc::SIOCSIFFLAGS, &ifr) as libc::c_long)?;
+        cvt(libc::ioctl(s.as_raw_fd(), libc::SIOCSIFFLAGS as _, &ifr) as libc::c_long)?;
     }
     Ok(())
 }
