@@ -82,6 +82,9 @@ stage faults suite cargo test -p berth --features fault-injection --test faults 
 stage fuzz suite fuzz/run-short.sh 20
 # The in-house OCI conformance suite (checks from inside the container).
 stage conformance suite conformance/run-ci.sh
+# The same suite and the sealing, seccomp and lifecycle tests against the
+# musl release build (the target is installed with rustup when missing).
+stage musl suite conformance/musl.sh
 # Rootless: an ordinary user runs berth directly and under rootless podman
 # (runc and crun side by side; only berth's rows count).
 stage rootless suite conformance/rootless/run.sh

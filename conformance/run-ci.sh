@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build berth, the conformance driver and the static checker, then run the
-# suite against berth. Extra arguments go to berth-conformance, e.g.
+# suite against berth (or the binary BERTH_RUNTIME names: conformance/
+# musl.sh). Extra arguments go to berth-conformance, e.g.
 #   conformance/run-ci.sh --filter cgroups --skip-feature apparmor -v
 # Needs root and Debian's busybox-static (installed when missing).
 # The last line printed is "N passed, N failed, N skipped" (assertions); exit 1 on
@@ -19,6 +20,6 @@ conformance/build-checker.sh >/dev/null
 # What berth deliberately or not yet does, each skipped scenario named in the table:
 # - strict-delete: berth deletes a *created* container as runc does, because
 #   containerd's runc-v2 shim deletes never-started tasks without --force.
-exec target/debug/berth-conformance --runtime "$ROOT/target/debug/berth" \
+exec target/debug/berth-conformance --runtime "${BERTH_RUNTIME:-$ROOT/target/debug/berth}" \
 	--checker "$ROOT/target/conformance/berth-check" \
 	--skip-feature strict-delete "$@"

@@ -23,7 +23,7 @@ fn malformed_config() {
     )
     .unwrap();
     // `fails` rewrites config.json, so call berth by hand here.
-    let out = std::process::Command::new(common::BERTH)
+    let out = std::process::Command::new(common::berth_bin())
         .arg("--root")
         .arg(&b.root)
         .args(["create", "-b", b.dir.to_str().unwrap(), "x"])

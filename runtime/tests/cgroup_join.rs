@@ -194,7 +194,7 @@ fn berth_without_clone3(b: &Bundle, errno: i32, args: &[&str]) {
     b.write();
     let prog = deny_clone3(errno);
     let err = b.dir.join(".clone3-err");
-    let mut cmd = std::process::Command::new(common::BERTH);
+    let mut cmd = std::process::Command::new(common::berth_bin());
     cmd.arg("--root")
         .arg(&b.root)
         .args(args)

@@ -14,7 +14,7 @@ mod skip;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Bundle, BERTH};
+use common::{berth_bin, Bundle};
 use serde_json::json;
 
 /// Whether the host's criu can work at all, and if not its first error.
@@ -51,7 +51,7 @@ fn counter(tag: &str) -> Bundle {
 /// berth with its stdio on pipes: CRIU can carry pipes across (as runc's
 /// descriptors.json does), not host files outside the container's mounts.
 fn berth_piped(b: &Bundle, args: &[&str]) -> (bool, Child) {
-    let mut child = Command::new(BERTH)
+    let mut child = Command::new(berth_bin())
         .arg("--root")
         .arg(&b.root)
         .args(args)
@@ -204,7 +204,7 @@ fn bad_input_is_one_line_and_leaves_nothing() {
     ]);
     assert!(e.contains("--manage-cgroups-mode"), "{e}");
     // No criu at all: said so, and the container runs on.
-    let out = Command::new(BERTH)
+    let out = Command::new(berth_bin())
         .env("PATH", "/nonexistent")
         .arg("--root")
         .arg(&b.root)

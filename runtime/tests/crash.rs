@@ -6,7 +6,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Bundle, BERTH};
+use common::{berth_bin, Bundle};
 use serde_json::json;
 
 fn pids_named(marker: &str) -> Vec<i32> {
@@ -103,7 +103,7 @@ fn sigterm_during_create_cleans_up() {
         "args": ["sh", "-c", format!("touch {}; sleep 1000; : {hook_tag}", marker.display())],
     }]});
     b.write();
-    let child = Command::new(BERTH)
+    let child = Command::new(berth_bin())
         .arg("--root")
         .arg(&b.root)
         .args(["create", "-b", b.dir.to_str().unwrap(), &b.id()])
@@ -204,7 +204,7 @@ fn userns_bundle_out_of_reach_reports_the_mount_error() {
 /// `berth start` of `b`'s container in the background, its stderr piped.
 fn spawn_start(b: &Bundle) -> std::process::Child {
     b.write();
-    Command::new(BERTH)
+    Command::new(berth_bin())
         .arg("--root")
         .arg(&b.root)
         .args(["start", &b.id()])

@@ -74,7 +74,7 @@ fn init_runs_from_a_sealed_binary(extra_env: usize) {
     b.args(&["sleep", "100"]);
     b.write();
     let id = b.id();
-    let status = std::process::Command::new(common::BERTH)
+    let status = std::process::Command::new(common::berth_bin())
         .arg("--root")
         .arg(&b.root)
         .args(["create", "-b", b.dir.to_str().unwrap(), &id])
@@ -133,7 +133,7 @@ fn hold_exe(pid: impl std::fmt::Display) -> std::fs::File {
 /// (`err`, after the filler), from a file (`held`) no write can reach.
 #[cfg(static_berth)]
 fn assert_only_sealed_berth_ran(held: &std::fs::File, running: &[u8], err: &[u8]) {
-    let host = std::fs::read(common::BERTH).unwrap();
+    let host = std::fs::read(common::berth_bin()).unwrap();
     assert!(running == host, "what ran in the container is not berth");
     assert!(
         tail(err).contains("/bin/evil"),
@@ -197,7 +197,7 @@ fn cve_2019_5736_shebang_to_proc_self_exe_runs_only_the_sealed_copy() {
     // hold the write end and the read below would never see its end.
     let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
     fill(&wr);
-    let mut create = std::process::Command::new(common::BERTH)
+    let mut create = std::process::Command::new(common::berth_bin())
         .arg("--root")
         .arg(&b.root)
         .args(["create", "-b", b.dir.to_str().unwrap(), &id])
@@ -263,7 +263,7 @@ fn cve_2019_5736_shebang_through_exec_runs_only_the_sealed_copy() {
     b.ok(&["run", "-d", "-b", b.dir.to_str().unwrap(), &id]);
     let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
     fill(&wr);
-    let mut exec = std::process::Command::new(common::BERTH)
+    let mut exec = std::process::Command::new(common::berth_bin())
         .arg("--root")
         .arg(&b.root)
         .args(["exec", &id, "/bin/evil"])
@@ -602,7 +602,7 @@ fn cve_2025_52881_procfs_writes_never_follow_a_fake_proc() {
 /// not ended within `timeout`.
 fn run_within(b: &Bundle, timeout: std::time::Duration) -> Option<std::process::Output> {
     b.write();
-    let mut child = std::process::Command::new(common::BERTH)
+    let mut child = std::process::Command::new(common::berth_bin())
         .arg("--root")
         .arg(&b.root)
         .args(["run", "-b", b.dir.to_str().unwrap(), &b.id()])

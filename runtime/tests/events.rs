@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{Bundle, BERTH};
+use common::{berth_bin, Bundle};
 use serde_json::{json, Value};
 
 const MIB: u64 = 1 << 20;
@@ -24,7 +24,7 @@ fn finish(b: Bundle) {
 
 /// `berth events` with its stdout piped; lines arrive on the receiver.
 fn stream(b: &Bundle, interval: &str) -> (Child, mpsc::Receiver<Value>) {
-    let mut child = Command::new(BERTH)
+    let mut child = Command::new(berth_bin())
         .arg("--root")
         .arg(&b.root)
         .args(["events", "--interval", interval, &b.id()])

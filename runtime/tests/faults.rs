@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 
-use common::{Bundle, BERTH};
+use common::{berth_bin, Bundle};
 use serde_json::json;
 
 /// Run berth with extra environment; output to files (a created container
@@ -37,7 +37,7 @@ fn berth_in(
     nofile: Option<u64>,
 ) -> (ExitStatus, String) {
     let err = tempfile(dir, "err");
-    let mut cmd = Command::new(BERTH);
+    let mut cmd = Command::new(berth_bin());
     cmd.arg("--root")
         .arg(root)
         .args(args)
@@ -336,7 +336,7 @@ fn damaged_state(t: &mut Tally, how: &str) {
     let what = format!("state.json {how}");
     let (lst, lout) = {
         b.write();
-        let out = Command::new(BERTH)
+        let out = Command::new(berth_bin())
             .arg("--root")
             .arg(&b.root)
             .args(["list", "-q"])
@@ -470,7 +470,7 @@ fn racing_creates(t: &mut Tally) {
     let kids: Vec<_> = (0..20)
         .map(|_| {
             let err = tempfile(&b.dir, "race");
-            let k = Command::new(BERTH)
+            let k = Command::new(berth_bin())
                 .arg("--root")
                 .arg(&b.root)
                 .args(["create", "-b", &dir, &id])

@@ -5,7 +5,7 @@ mod common;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
-use common::{Bundle, BERTH};
+use common::{berth_bin, Bundle};
 use serde_json::{json, Value};
 
 /// CVE-2019-5736: a container process must not reach the host berth binary
@@ -80,7 +80,7 @@ fn only_preserved_fds_reach_the_container() {
     use std::os::fd::AsRawFd;
     let (d, e) = (host_dir.as_raw_fd(), extra.as_raw_fd());
     let out = b.dir.join("out");
-    let mut c = Command::new(BERTH);
+    let mut c = Command::new(berth_bin());
     c.arg("--root")
         .arg(&b.root)
         .args([
@@ -112,7 +112,7 @@ fn only_preserved_fds_reach_the_container() {
     b.config["process"]["cwd"] = json!("/proc/self/fd/4");
     b.args(&["true"]);
     b.write();
-    let mut c = Command::new(BERTH);
+    let mut c = Command::new(berth_bin());
     c.arg("--root")
         .arg(&b.root)
         .args(["run", "-b", b.dir.to_str().unwrap(), &b.id()]);
@@ -164,7 +164,7 @@ fn preserved_range_with_holes() {
             "exec \"$@\""
         };
         Command::new("sh")
-            .args(["-c", script, "sh", "timeout", "20", BERTH])
+            .args(["-c", script, "sh", "timeout", "20", berth_bin()])
             .arg("--root")
             .arg(&b.root)
             .args(args)

@@ -5,11 +5,11 @@ mod common;
 #[macro_use]
 mod skip;
 
-use common::{Bundle, BERTH};
+use common::{berth_bin, Bundle};
 use serde_json::{json, Value};
 
 fn features() -> Value {
-    let out = std::process::Command::new(BERTH)
+    let out = std::process::Command::new(berth_bin())
         .arg("features")
         .output()
         .unwrap();
@@ -647,7 +647,7 @@ fn idmap_errors_name_the_mount() {
 fn berth_env(b: &Bundle, env: &[(&str, &str)], args: &[&str]) -> (i32, String, String) {
     b.write();
     let (o, e) = (b.dir.join(".env-out"), b.dir.join(".env-err"));
-    let status = std::process::Command::new(BERTH)
+    let status = std::process::Command::new(berth_bin())
         .arg("--root")
         .arg(&b.root)
         .args(args)
@@ -733,8 +733,9 @@ fn listen_fds_pass_through() {
     b.sh("echo $LISTEN_FDS $LISTEN_PID; cat <&3");
     b.write();
     let script = format!(
-        "exec 3<{}; LISTEN_FDS=1 LISTEN_PID=$$ exec {BERTH} --root {} run -b {} {}",
+        "exec 3<{}; LISTEN_FDS=1 LISTEN_PID=$$ exec {} --root {} run -b {} {}",
         file.display(),
+        common::berth_bin(),
         b.root.display(),
         b.dir.display(),
         b.id()

@@ -101,7 +101,7 @@ fn exec_ignore_paused_then_resume() {
     b.ok(&["pause", &id]);
     let out = b.dir.join("exec.out");
     let mut exec = std::process::Command::new("timeout")
-        .args(["-k", "2", "20", common::BERTH, "--root"])
+        .args(["-k", "2", "20", common::berth_bin(), "--root"])
         .arg(&b.root)
         .args(["exec", "--ignore-paused", &id, "echo", "resumed"])
         .stdout(std::fs::File::create(&out).unwrap())
@@ -110,7 +110,7 @@ fn exec_ignore_paused_then_resume() {
     // Let the exec reach the frozen cgroup before resuming.
     std::thread::sleep(std::time::Duration::from_millis(500));
     let resumed = std::process::Command::new("timeout")
-        .args(["-k", "2", "10", common::BERTH, "--root"])
+        .args(["-k", "2", "10", common::berth_bin(), "--root"])
         .arg(&b.root)
         .args(["resume", &id])
         .status()
@@ -241,7 +241,7 @@ fn output_to_a_closed_pipe_is_quiet() {
     ] {
         let (reader, writer) = std::io::pipe().unwrap();
         drop(reader);
-        let out = std::process::Command::new(common::BERTH)
+        let out = std::process::Command::new(common::berth_bin())
             .arg("--root")
             .arg(&b.root)
             .args(&args)

@@ -11,7 +11,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Bundle, BERTH};
+use common::{berth_bin, Bundle};
 
 #[test]
 fn restore_killed_while_criu_runs_leaves_nothing_and_keeps_the_rootfs() {
@@ -41,7 +41,7 @@ fn restore_killed_while_criu_runs_leaves_nothing_and_keeps_the_rootfs() {
             fake.display(),
             std::env::var("PATH").unwrap_or_default()
         );
-        let mut child = Command::new(BERTH)
+        let mut child = Command::new(berth_bin())
             .arg("--root")
             .arg(&b.root)
             .args(["restore", "-d", "-b", b.dir.to_str().unwrap()])

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Bundle, BERTH};
+use common::{berth_bin, Bundle};
 use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 use serde_json::json;
 
@@ -65,7 +65,7 @@ fn a_missing_helper_is_one_line_naming_where_berth_looked() {
     let alone = b.dir.join("bin");
     std::fs::create_dir_all(&alone).unwrap();
     let copy = alone.join("berth");
-    std::fs::copy(BERTH, &copy).unwrap();
+    std::fs::copy(berth_bin(), &copy).unwrap();
     let err = one_line_error(sd_run(&copy, &b, &id).env_remove("BERTH_SYSTEMD_HELPER"));
     let expected = alone.join("berth-systemd");
     assert!(
@@ -76,7 +76,7 @@ fn a_missing_helper_is_one_line_naming_where_berth_looked() {
     b.assert_clean();
     // $BERTH_SYSTEMD_HELPER overrides the place.
     let err = one_line_error(
-        sd_run(Path::new(BERTH), &b, &id).env("BERTH_SYSTEMD_HELPER", "/nonexistent/h"),
+        sd_run(Path::new(berth_bin()), &b, &id).env("BERTH_SYSTEMD_HELPER", "/nonexistent/h"),
     );
     assert_eq!(
         err,
@@ -118,7 +118,7 @@ fn a_killed_berth_leaves_no_helper_behind() {
     // its handshake, berth waits for the helper.
     let sock = b.dir.join("bus.sock");
     let listener = UnixListener::bind(&sock).unwrap();
-    let mut berth = sd_run(Path::new(BERTH), &b, &id)
+    let mut berth = sd_run(Path::new(berth_bin()), &b, &id)
         .env_remove("BERTH_SYSTEMD_HELPER")
         .env(
             "DBUS_SYSTEM_BUS_ADDRESS",
@@ -164,7 +164,7 @@ fn a_killed_berth_leaves_no_helper_behind() {
     .unwrap();
     std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     succeeds(
-        Command::new(BERTH)
+        Command::new(berth_bin())
             .arg("--root")
             .arg(&b.root)
             .args(["delete", "-f", &id])

@@ -8,7 +8,15 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde_json::{json, Value};
 
-pub const BERTH: &str = env!("CARGO_BIN_EXE_berth");
+/// The berth binary under test: this build's, or the one `BERTH_TEST_BINARY`
+/// names (another build of the same source: CI runs some of these tests
+/// against the musl release build).
+pub fn berth_bin() -> &'static str {
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        std::env::var("BERTH_TEST_BINARY").unwrap_or_else(|_| env!("CARGO_BIN_EXE_berth").into())
+    })
+}
 static SEQ: AtomicU32 = AtomicU32::new(0);
 
 pub struct Bundle {
@@ -72,7 +80,7 @@ impl Bundle {
             std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).unwrap();
         }
         std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
-        let out = Command::new(BERTH)
+        let out = Command::new(berth_bin())
             .args(["spec", "-b"])
             .arg(&dir)
             .output()
@@ -127,7 +135,7 @@ impl Bundle {
             self.dir.join(format!(".out{n}")),
             self.dir.join(format!(".err{n}")),
         );
-        let status = Command::new(BERTH)
+        let status = Command::new(berth_bin())
             .arg("--root")
             .arg(&self.root)
             .args(args)
@@ -225,7 +233,7 @@ impl Drop for Bundle {
         // Best-effort cleanup so a failed test does not break the next run.
         if let Ok(d) = std::fs::read_dir(&self.root) {
             for e in d.flatten() {
-                let _ = Command::new(BERTH)
+                let _ = Command::new(berth_bin())
                     .arg("--root")
                     .arg(&self.root)
                     .args(["delete", "-f"])
