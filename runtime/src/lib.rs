@@ -52,6 +52,8 @@ mod spec;
 #[doc(hidden)]
 pub mod state;
 mod sys;
+/// The berth binary's global allocator.
+pub use sys::Arena;
 mod sysctl;
 mod userns;
 #[doc(hidden)]

@@ -2,6 +2,10 @@
 
 mod cli;
 
+// Short-lived commands allocate without system calls (sys/arena.rs).
+#[global_allocator]
+static ALLOC: berth::Arena = berth::Arena;
+
 fn main() {
     std::process::exit(cli::main());
 }

@@ -19,6 +19,8 @@
 //! - `entry` the berth binary's entry point, which runs before libc does
 //!   (x86-64 glibc and musl).
 
+mod arena;
+pub use arena::Arena;
 pub(crate) mod bpf;
 pub(crate) mod clone;
 #[cfg(all(
