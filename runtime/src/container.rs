@@ -63,12 +63,25 @@ pub fn load_spec(bundle: &Path) -> Result<(Spec, Vec<u8>)> {
 /// on the way is undone if a later step fails.
 pub fn create(root: &Path, id: &str, o: &CreateOpts) -> Result<(Dir, Stored)> {
     let _signals = crate::interrupt::catch();
+    create_prepared(root, id, o, prepare(id, o)?)
+}
+
+/// The bundle of `o`, read and checked for a container `id`.
+fn prepare(id: &str, o: &CreateOpts) -> Result<Prepared> {
     // As runc: an ordinary user's --systemd-cgroup goes to its own instance.
     let driver = match o.cgroup_driver {
         Driver::Systemd if o.rootless.systemd_user() => Driver::SystemdUser,
         d => d,
     };
-    let mut p = Prepared::new(id, &o.bundle, driver)?;
+    Prepared::new(id, &o.bundle, driver)
+}
+
+fn create_prepared(
+    root: &Path,
+    id: &str,
+    o: &CreateOpts,
+    mut p: Prepared,
+) -> Result<(Dir, Stored)> {
     if o.preserve_fds < 0 {
         return Err(Error::option(
             "--preserve-fds",
@@ -502,21 +515,16 @@ fn destroy(dir: Dir, st: &Stored) -> Result<()> {
 /// `run`: create and start; unless detached, wait for the container,
 /// forwarding signals to it, then delete it and return its exit status.
 pub fn run(root: &Path, id: &str, o: &CreateOpts, detach: bool) -> Result<i32> {
-    // A terminal with nobody to hand it to: berth keeps the pty master and
-    // relays it, as `runc run` does for an interactive container.
-    let own_tty = !detach && o.console_socket.is_none() && {
-        let bundle = fs::canonicalize(&o.bundle).unwrap_or_else(|_| o.bundle.clone());
-        load_spec(&bundle)
-            .ok()
-            .and_then(|(s, _)| s.process().as_ref().and_then(|p| p.terminal()))
-            .unwrap_or(false)
-    };
-    if own_tty {
-        return run_with_own_tty(root, id, o);
-    }
     // Until the container runs, a SIGTERM removes it (see create).
     let _signals = crate::interrupt::catch();
-    let (dir, st) = create(root, id, o)?;
+    let p = prepare(id, o)?;
+    // A terminal with nobody to hand it to: berth keeps the pty master and
+    // relays it, as `runc run` does for an interactive container.
+    let terminal = p.spec.process().as_ref().and_then(|p| p.terminal());
+    if !detach && o.console_socket.is_none() && terminal.unwrap_or(false) {
+        return run_with_own_tty(root, id, o, p);
+    }
+    let (dir, st) = create_prepared(root, id, o, p)?;
     if detach {
         let started = crate::interrupt::step("run:created").and_then(|()| start(&dir, &st));
         if let Err(e) = started {
@@ -542,9 +550,7 @@ pub fn run(root: &Path, id: &str, o: &CreateOpts, detach: bool) -> Result<i32> {
     Ok(code)
 }
 
-fn run_with_own_tty(root: &Path, id: &str, o: &CreateOpts) -> Result<i32> {
-    let _signals = crate::interrupt::catch();
-    state::validate_id(id)?;
+fn run_with_own_tty(root: &Path, id: &str, o: &CreateOpts, p: Prepared) -> Result<i32> {
     fs::create_dir_all(root).ctx(|| format!("create state root {}", root.display()))?;
     // The init connects while `create` runs and queues the master on this
     // socket; we accept it afterwards, so no second thread is needed.
@@ -554,7 +560,7 @@ fn run_with_own_tty(root: &Path, id: &str, o: &CreateOpts) -> Result<i32> {
         .ctx(|| format!("bind console socket {}", sock.display()))?;
     let mut o2 = o.clone();
     o2.console_socket = Some(sock.clone());
-    let created = create(root, id, &o2);
+    let created = create_prepared(root, id, &o2, p);
     let _ = fs::remove_file(&sock);
     let (dir, st) = created?;
     let master = match crate::console::receive(&listener) {
