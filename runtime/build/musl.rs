@@ -39,8 +39,7 @@ pub fn bins() {
     // rustc names libseccomp after musl's libc, so the group brings its
     // own: -lc is musl's, found in the target's self-contained directory
     // before any system one.
-    let mut script = crate::static_link::group(&[cc_archive("libseccomp.a"), lib]);
-    script.insert_str(script.len() - 2, " -lc");
+    let script = crate::static_link::group(&[cc_archive("libseccomp.a"), lib], &["c"]);
     std::fs::write(out.join("libseccomp.a"), script).expect("write linker script");
     println!("cargo:rustc-link-search=native={}", out.display());
     println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");

@@ -62,7 +62,7 @@ pub fn bins(env_off: &str) -> bool {
             .collect();
         // A missing archive fails the link only if the build asks for it.
         let script = match paths {
-            Ok(paths) => group(&paths),
+            Ok(paths) => group(&paths, &[]),
             Err(missing) => format!(
                 "ASSERT(0, \"{missing} not found by {linker}: install it, \
                  or build with {env_off}=dynamic\")\n"
@@ -89,9 +89,13 @@ pub fn find_archive(linker: &str, name: &str) -> Option<PathBuf> {
     (path.is_absolute() && path.is_file()).then_some(path)
 }
 
-pub fn group(paths: &[PathBuf]) -> String {
-    let quoted: Vec<String> = paths.iter().map(|p| quote(p)).collect();
-    format!("GROUP({})\n", quoted.join(" "))
+/// A linker script that links `paths` and then the libraries `-lNAME`
+/// for each of `libs`, as one group.
+pub fn group(paths: &[PathBuf], libs: &[&str]) -> String {
+    let quoted = paths.iter().map(|p| quote(p));
+    let libs = libs.iter().map(|l| format!("-l{l}"));
+    let items: Vec<String> = quoted.chain(libs).collect();
+    format!("GROUP({})\n", items.join(" "))
 }
 
 fn quote(p: &Path) -> String {
