@@ -94,9 +94,46 @@ fn bump(size: usize) -> Option<*mut u8> {
     loop {
         let end = top.checked_add(size).filter(|&e| e <= SIZE)?;
         match TOP.compare_exchange_weak(top, end, Ordering::Relaxed, Ordering::Relaxed) {
-            Ok(_) => return Some((base() + top) as *mut u8),
+            Ok(_) => {
+                if top == 0 {
+                    prefault();
+                }
+                return Some((base() + top) as *mut u8);
+            }
             Err(now) => top = now,
         }
+    }
+}
+
+/// Every berth command uses at least this much of the arena (clap's
+/// command tree alone takes most of it: `--version` 170 kB, `run` 210 kB).
+const PREFAULT: usize = 160 << 10;
+
+/// Make the arena's first PREFAULT bytes resident in one call rather than a
+/// page fault per page: about 20 µs less per command on the lab VM (40
+/// pages). A kernel without MADV_POPULATE_WRITE (before 5.14) refuses it,
+/// and the pages fault in as before.
+fn prefault() {
+    // SAFETY: the range is the arena's own static bytes, page aligned (the
+    // arena is), and populating them changes no byte.
+    unsafe {
+        libc::madvise(
+            base() as *mut libc::c_void,
+            PREFAULT,
+            libc::MADV_POPULATE_WRITE,
+        );
+    }
+}
+
+/// Grow or shrink in place the block at `ptr` of class size `old` to class
+/// size `new`, if it is the arena's last (a Vec being pushed to, as a rule).
+fn resize_last(ptr: *mut u8, old: usize, new: usize) -> bool {
+    let start = ptr as usize - base();
+    match start.checked_add(new).filter(|&e| e <= SIZE) {
+        Some(end) => TOP
+            .compare_exchange(start + old, end, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok(),
+        None => false,
     }
 }
 
@@ -146,8 +183,12 @@ unsafe impl GlobalAlloc for Arena {
             // SAFETY: System's block, with the layout it was allocated with.
             return unsafe { System.realloc(ptr, layout, new_size) };
         }
-        if new_size <= MAX && class(new_size).0 == class(layout.size()).0 {
-            return ptr;
+        let old = class(layout.size());
+        if new_size <= MAX {
+            let new = class(new_size);
+            if new.0 == old.0 || resize_last(ptr, old.1, new.1) {
+                return ptr;
+            }
         }
         // SAFETY: GlobalAlloc::realloc's contract: the old layout was valid
         // and new_size rounded to its alignment does not overflow.
@@ -229,6 +270,37 @@ mod tests {
             let pg = a.alloc(page);
             assert!(!owns(pg) && (pg as usize).is_multiple_of(4096));
             a.dealloc(pg, page);
+        }
+    }
+
+    #[test]
+    fn the_last_block_grows_in_place() {
+        let a = Arena;
+        let l = Layout::from_size_align(100, 8).unwrap();
+        // SAFETY: valid layouts; every block is freed with its own.
+        unsafe {
+            let v = a.alloc(l);
+            v.write_bytes(3, 100);
+            // Other tests' threads may have taken arena bytes since: then v
+            // moves, as any block that is not the last.
+            let top = TOP.load(Ordering::Relaxed);
+            let last = v as usize - base() + class(100).1 == top;
+            let g = a.realloc(v, l, 3000);
+            assert_eq!(g == v, last);
+            assert!((0..100).all(|i| *g.add(i) == 3));
+            if last {
+                assert_eq!(
+                    TOP.load(Ordering::Relaxed),
+                    top - class(100).1 + class(3000).1
+                );
+            }
+            // No longer the last once another block follows it.
+            let w = a.alloc(l);
+            let h = a.realloc(g, Layout::from_size_align(3000, 8).unwrap(), 9000);
+            assert_ne!(h, g);
+            assert!((0..100).all(|i| *h.add(i) == 3));
+            a.dealloc(h, Layout::from_size_align(9000, 8).unwrap());
+            a.dealloc(w, l);
         }
     }
 }
