@@ -6,7 +6,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{CgroupError, Dir};
@@ -21,6 +21,32 @@ pub(super) fn write_file(path: &Path, data: &[u8]) -> io::Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Writes that keep the last file open, so that a run of writes to one
+/// file (v1 device rules, one rule per write) opens and walks to it once.
+#[derive(Default)]
+pub(super) struct Writer {
+    last: Option<(PathBuf, File)>,
+}
+
+impl Writer {
+    pub(super) fn write(&mut self, path: &Path, data: &[u8]) -> io::Result<()> {
+        if self.last.as_ref().is_none_or(|(p, _)| p != path) {
+            self.last = None;
+            let f = OpenOptions::new().write(true).open(path)?;
+            self.last = Some((path.to_owned(), f));
+        }
+        let (_, f) = self.last.as_mut().expect("opened above");
+        let n = f.write(data)?;
+        if n != data.len() {
+            return Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                format!("short write ({n} of {} bytes)", data.len()),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Read a whole (small, pseudo) file without the size probe std does:

@@ -195,14 +195,15 @@ fn write_err(x: &Write, path: &Path, value: &str, source: io::Error) -> CgroupEr
 }
 
 /// One write, or its fallback file when the first does not exist.
-fn write_one(x: &Write, dir: &Path) -> Result<(), CgroupError> {
+fn write_one(w: &mut fsutil::Writer, x: &Write, dir: &Path) -> Result<(), CgroupError> {
     let path = dir.join(&*x.file);
-    match fsutil::write_file(&path, x.value.as_bytes()) {
+    match w.write(&path, x.value.as_bytes()) {
         Err(e) if e.kind() == io::ErrorKind::NotFound && x.optional => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::NotFound && x.fallback.is_some() => {
             let (file, value) = x.fallback.as_ref().expect("checked");
             let path = dir.join(file);
-            fsutil::write_file(&path, value.as_bytes()).map_err(|e| write_err(x, &path, value, e))
+            w.write(&path, value.as_bytes())
+                .map_err(|e| write_err(x, &path, value, e))
         }
         r => r.map_err(|e| write_err(x, &path, &x.value, e)),
     }
@@ -212,18 +213,19 @@ fn run_writes<'a>(
     writes: &[Write],
     dir_of: impl Fn(&Write) -> &'a Path,
 ) -> Result<(), CgroupError> {
+    let w = &mut fsutil::Writer::default();
     let mut i = 0;
     while i < writes.len() {
         let x = &writes[i];
-        match write_one(x, dir_of(x)) {
+        match write_one(w, x, dir_of(x)) {
             Err(CgroupError::Write { source, .. })
                 if x.swap_first_on_einval && source.raw_os_error() == Some(libc::EINVAL) =>
             {
                 let Some(next) = writes.get(i + 1) else {
-                    return write_one(x, dir_of(x));
+                    return write_one(w, x, dir_of(x));
                 };
-                write_one(next, dir_of(next))?;
-                write_one(x, dir_of(x))?;
+                write_one(w, next, dir_of(next))?;
+                write_one(w, x, dir_of(x))?;
                 i += 1;
             }
             r => r?,
