@@ -274,11 +274,27 @@ pub fn start(dir: &Dir, st: &Stored) -> Result<()> {
             })
         }
     }
+    // Checked after opening: the recorded pid may since name another process.
+    release_init(dir, st, |pid| pidfd_open(pid).filter(|_| st.alive()))
+}
+
+/// `start` for `run`, of the container it has just created: the init is
+/// still its own unreaped child, so its pid names it and its status is
+/// known (created) without reading /proc.
+fn start_own(dir: &Dir, st: &Stored) -> Result<()> {
+    release_init(dir, st, pidfd_open)
+}
+
+/// Release a created init from exec.fifo, then run the poststart hooks.
+/// `open_init` gives a pidfd of the init, or None if it is gone.
+fn release_init(
+    dir: &Dir,
+    st: &Stored,
+    open_init: impl FnOnce(i32) -> Option<OwnedFd>,
+) -> Result<()> {
     let relay = crate::notify::Relay::bind(&dir.path)?;
     crate::interrupt::step("start:open")?;
-    // Checked after opening: the recorded pid may since name another process.
-    let pidfd = pidfd_open(st.pid).filter(|_| st.alive());
-    let Some(pidfd) = pidfd else {
+    let Some(pidfd) = open_init(st.pid) else {
         return Err(Error::Init(format!("exited before start (pid {})", st.pid)));
     };
     let fifo_path = dir.fifo();
@@ -526,7 +542,7 @@ pub fn run(root: &Path, id: &str, o: &CreateOpts, detach: bool) -> Result<i32> {
     }
     let (dir, st) = create_prepared(root, id, o, p)?;
     if detach {
-        let started = crate::interrupt::step("run:created").and_then(|()| start(&dir, &st));
+        let started = crate::interrupt::step("run:created").and_then(|()| start_own(&dir, &st));
         if let Err(e) = started {
             let _ = force_destroy(dir, &st);
             return Err(e);
@@ -535,7 +551,7 @@ pub fn run(root: &Path, id: &str, o: &CreateOpts, detach: bool) -> Result<i32> {
     }
     let started = crate::interrupt::step("run:created")
         .and_then(|()| crate::forward::block())
-        .and_then(|sigs| start(&dir, &st).map(|()| sigs));
+        .and_then(|sigs| start_own(&dir, &st).map(|()| sigs));
     let sigs = match started {
         Ok(sigs) => sigs,
         Err(e) => {
@@ -571,7 +587,7 @@ fn run_with_own_tty(root: &Path, id: &str, o: &CreateOpts, p: Prepared) -> Resul
         }
     };
     let sigs = crate::forward::block()?;
-    if let Err(e) = start(&dir, &st) {
+    if let Err(e) = start_own(&dir, &st) {
         let _ = force_destroy(dir, &st);
         return Err(e);
     }
