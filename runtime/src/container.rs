@@ -111,17 +111,34 @@ fn create_prepared(
         crate::notify::make_dir(d)?;
     }
     let linux = p.spec.linux().as_ref();
-    let cgroup = match p.cgroup.create(
+    let (resources, devices) = (
         linux.and_then(|l| l.resources().as_ref()),
         linux.and_then(|l| l.devices().as_deref()),
-    ) {
-        Ok(()) => p.cgroup.clone(),
-        Err(e) => without_cgroup(&p.spec, o.rootless, &p.cgroup, e)?,
+    );
+    let mut plan = crate::namespaces::Plan::from_spec(&p.spec)?;
+    // Where the init can join its v1 cgroup by path, berth makes it while
+    // the init unshares its namespaces (Plan::unshare_early), not before the
+    // clone: about 0.5 ms less on `run`. Not for an ordinary user, whose
+    // cgroup may turn out to be none (without_cgroup).
+    let after_clone = p.cgroup.has_v1_dirs()
+        && crate::rootless::is_euid_root()
+        && !o.rootless.cgroups()
+        && plan.unshare_early(&p.spec);
+    let cgroup = if after_clone {
+        p.cgroup.precreate(resources, devices)?;
+        p.cgroup.clone()
+    } else {
+        match p.cgroup.create(resources, devices) {
+            Ok(()) => p.cgroup.clone(),
+            Err(e) => without_cgroup(&p.spec, o.rootless, &p.cgroup, e)?,
+        }
     };
     made.cgroup(&cgroup);
     let dir = made.dir();
-    dir.save(&p.record(id, &cgroup))?;
-    crate::interrupt::step("create:cgroup")?;
+    if !after_clone {
+        dir.save(&p.record(id, &cgroup))?;
+        crate::interrupt::step("create:cgroup")?;
+    }
     let launch = Launch {
         id,
         spec: &p.spec,
@@ -134,7 +151,16 @@ fn create_prepared(
         no_pivot: o.no_pivot,
         new_keyring: !o.no_new_keyring,
     };
-    let init = process::spawn(&launch)?;
+    let started = process::start(&launch, plan)?;
+    if after_clone {
+        let created = cgroup.create(resources, devices);
+        // What create made (or undid): the guard's copy was taken before.
+        made.cgroup(&cgroup);
+        created?;
+        made.dir().save(&p.record(id, &cgroup))?;
+        crate::interrupt::step("create:cgroup")?;
+    }
+    let init = started.drive()?;
     made.child(init.pid);
     crate::interrupt::step("create:ready")?;
     let st = p.finished(id, &cgroup, init.pid)?;

@@ -35,11 +35,26 @@ pub struct Joiner {
     incomplete: bool,
 }
 
+/// Which of the container's hierarchies a [`Joiner`] covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hierarchies {
+    All,
+    /// The cgroup2 one only, which a child joins at birth: for an init
+    /// cloned before its v1 directories exist (`unshare_early`).
+    Cgroup2,
+    /// The v1 ones only: that init, once they exist, opens them itself.
+    V1,
+}
+
 impl Cgroup {
     /// Open what a child needs to join this cgroup (or `sub` below it, for
     /// `exec --cgroup`) by itself. Never fails: what cannot be opened here
     /// is left to [`Cgroup::add_pid`] (see [`Joiner::self_join`]).
     pub fn joiner(&self, sub: Option<&Path>) -> Joiner {
+        self.joiner_of(sub, Hierarchies::All)
+    }
+
+    pub fn joiner_of(&self, sub: Option<&Path>, which: Hierarchies) -> Joiner {
         let mut j = Joiner::default();
         if self.pending.borrow().is_some() {
             // A systemd unit does not exist before the init: add_pid starts
@@ -53,11 +68,17 @@ impl Cgroup {
                 None => dir.path.clone(),
             };
             if dir.is_unified() {
+                if which == Hierarchies::V1 {
+                    continue;
+                }
                 match fsutil::open_dir(&path) {
                     Ok(fd) => j.clone_into = Some(fd),
                     Err(_) => j.incomplete = true,
                 }
             } else {
+                if which == Hierarchies::Cgroup2 {
+                    continue;
+                }
                 match OpenOptions::new().write(true).open(path.join("tasks")) {
                     Ok(f) => j.tasks.push(f),
                     Err(_) => j.incomplete = true,

@@ -16,6 +16,8 @@
 //! 3. The container init joins the cgroup by itself through a [`Joiner`]:
 //!    clone3's `CLONE_INTO_CGROUP` for cgroup2, and a write of `0` to each v1
 //!    `tasks` file (see `join`); [`Cgroup::add_pid`] where that fails.
+//!    For an init cloned before its v1 directories exist, `create` is
+//!    split: [`Cgroup::precreate`] before the clone, `create` after.
 //! 4. The `Cgroup` is serialised into the container state (after `create`,
 //!    since it records which directories `create` made) and later
 //!    deserialised by `kill`/`delete` for [`Cgroup::pids`] and
@@ -88,7 +90,7 @@ mod resources;
 pub mod stats;
 pub mod systemd;
 
-pub use join::Joiner;
+pub use join::{Hierarchies, Joiner};
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -345,6 +347,34 @@ impl Cgroup {
         plan::apply(self, &plan).inspect_err(|_| {
             let _ = self.remove();
         })
+    }
+
+    /// Whether berth makes v1 directories for this cgroup (the cgroupfs
+    /// driver on a v1 or hybrid host). Those an init can join by itself
+    /// after the clone, so they may be made while it sets up (see
+    /// `Plan::unshare_early`); a cgroup2 one must exist before the clone.
+    pub fn has_v1_dirs(&self) -> bool {
+        self.systemd.is_none() && self.dirs.iter().any(|d| !d.is_unified())
+    }
+
+    /// The part of [`Cgroup::create`] needed before the init is cloned when
+    /// the v1 directories are made after: check every requested resource,
+    /// and make the cgroup2 directory of a hybrid host for the init to be
+    /// born in. `create` makes the rest and keeps this directory (its mkdir
+    /// of an existing leaf leaves what this one recorded as made).
+    pub fn precreate(
+        &self,
+        resources: Option<&LinuxResources>,
+        devices: Option<&[LinuxDevice]>,
+    ) -> Result<(), CgroupError> {
+        plan::build(self, resources, devices)?;
+        for dir in self.dirs.iter().filter(|d| d.is_unified()) {
+            if let Err(e) = fsutil::mkdir_p(dir) {
+                let _ = self.remove();
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     /// Apply `resources` to the existing cgroup of a live container (the

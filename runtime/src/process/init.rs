@@ -13,6 +13,7 @@ use oci_spec::runtime::{ContainerState, Process, Spec};
 
 use super::sync::{Channel, Msg};
 use super::Launch;
+use crate::cgroups::Hierarchies;
 use crate::error::{Context, Error, Result};
 use crate::namespaces::{self, Plan};
 use crate::rootfs::{self, RootfsOpts};
@@ -49,7 +50,8 @@ pub fn run(c: Ctx) -> ! {
     }
     let _ = prctl::set_pdeathsig(Signal::SIGKILL);
     // First, while we are surely single-threaded and before we allocate
-    // much: what we charge from here on is the container's.
+    // much: what we charge from here on is the container's. (v1 directories
+    // berth makes after the clone are joined once they exist: see setup.)
     let in_cgroup = c.joiner.self_join();
     crate::interrupt::reset_in_child();
     report_panics(c.chan.0.as_raw_fd());
@@ -98,7 +100,15 @@ fn setup(
     let l = c.l;
     let spec = l.spec;
     let p = process(spec);
+    if !c.plan.early.is_empty() {
+        // Meanwhile berth makes our v1 cgroup directories (Plan::unshare_early).
+        let f = c.plan.early;
+        nix::sched::unshare(f).ctx(|| format!("unshare {f:?}"))?;
+    }
     let pid = c.chan.expect_go()?;
+    // They exist now; still single-threaded, we move ourselves into them.
+    let in_cgroup = in_cgroup
+        && (c.plan.early.is_empty() || l.cgroup.joiner_of(None, Hierarchies::V1).self_join());
     if !in_cgroup {
         c.chan.send(&Msg::JoinCgroup)?;
     }

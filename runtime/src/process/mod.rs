@@ -1,11 +1,14 @@
 //! Creating the container init.
 //!
-//! berth never re-executes itself: `spawn` clones the init straight from the
+//! berth never re-executes itself: `start` clones the init straight from the
 //! CLI process with clone3 (a fork, as the CLI is single-threaded), so the
 //! child already holds the parsed config and only the kernel work remains.
 //! The child is born in its cgroup2 cgroup (CLONE_INTO_CGROUP) and moves
 //! itself into its v1 ones first thing (cgroups::Joiner); where that fails
-//! the parent moves it, before the child needs its cgroup. Where clone3 is
+//! the parent moves it, before the child needs its cgroup. Where the v1
+//! directories can be made after the clone (`Plan::unshare_early`), the
+//! child unshares its costly namespaces meanwhile and joins them once it
+//! has Go. Where clone3 is
 //! refused (an old kernel, an outer seccomp profile) the child comes from
 //! clone(2) and the parent moves it into the cgroup2 cgroup as well.
 //!
@@ -33,7 +36,7 @@ use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::{ContainerState, Spec};
 
-use crate::cgroups::{Cgroup, Driver, Layout};
+use crate::cgroups::{Cgroup, Driver, Hierarchies, Layout};
 use crate::error::{Context, Error, Result};
 use crate::namespaces::{self, Plan};
 use crate::sys;
@@ -129,10 +132,13 @@ impl Pending {
     }
 }
 
-/// Start the container init and drive it until it waits on exec.fifo.
-/// On error the init is killed and reaped; the caller removes the cgroup.
-pub fn spawn(l: &Launch) -> Result<Pending> {
-    let mut plan = Plan::from_spec(l.spec)?;
+/// Clone the container init; [`Started::drive`] sets it up until it waits
+/// on exec.fifo. On error the init is killed and reaped; the caller removes
+/// the cgroup. With
+/// `plan.early` set (`Plan::unshare_early`) the cgroup's v1 directories
+/// need not exist yet: berth makes them in between, while init unshares
+/// its namespaces, and init joins them by path once it has Go.
+pub fn start<'a>(l: &'a Launch<'a>, mut plan: Plan) -> Result<Started<'a>> {
     if let Some((fd, path)) = plan.take_pid_join() {
         namespaces::setns(&fd, CloneFlags::CLONE_NEWPID, &path)?;
     }
@@ -155,7 +161,11 @@ pub fn spawn(l: &Launch) -> Result<Pending> {
     // Made here, in the host user namespace; the init inherits the fds.
     let idmapped = crate::rootfs::idmapped_trees(l.spec, l.bundle)?;
     let (parent, child) = sync::pair()?;
-    let mut joiner = l.cgroup.joiner(None);
+    let which = match plan.early.is_empty() {
+        true => Hierarchies::All,
+        false => Hierarchies::Cgroup2,
+    };
+    let mut joiner = l.cgroup.joiner_of(None, which);
     let dumpable_until_go =
         plan.new.contains(CloneFlags::CLONE_NEWUSER) && !crate::rootless::is_euid_root();
     crate::interrupt::step("create:clone")?;
@@ -174,24 +184,48 @@ pub fn spawn(l: &Launch) -> Result<Pending> {
             joiner: &joiner,
         });
     }
-    drop(joiner);
-    drop(idmapped);
-    drop(child);
-    drop(console);
-    drop(fifo);
-    let fail = |e: Error| {
-        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-        let _ = waitpid(Pid::from_raw(pid), None);
-        e
-    };
-    drive(l, &plan, &parent, pid)
-        .map_err(|e| match e {
+    Ok(Started {
+        l,
+        plan,
+        chan: Some(parent),
+        pid,
+    })
+}
+
+/// A cloned init that waits for Go. Dropped before [`Started::drive`] has
+/// handed it on, it is killed and reaped.
+pub struct Started<'a> {
+    l: &'a Launch<'a>,
+    plan: Plan,
+    /// Taken by a successful drive, with the init, into [`Pending`].
+    chan: Option<sync::Channel>,
+    pub pid: i32,
+}
+
+impl Started<'_> {
+    /// Let the init go on, and serve it until it waits on exec.fifo.
+    pub fn drive(mut self) -> Result<Pending> {
+        let chan = self.chan.as_ref().expect("driven once");
+        drive(self.l, &self.plan, chan, self.pid).map_err(|e| match e {
             // The init's own message beats the broken pipe it left behind.
             Error::Init(_) | Error::Hook(_) | Error::Interrupted(_) => e,
-            e => parent.failure_sent().map_or(e, Error::Init),
+            e => chan.failure_sent().map_or(e, Error::Init),
+        })?;
+        let chan = self.chan.take().expect("driven once");
+        Ok(Pending {
+            pid: self.pid,
+            chan,
         })
-        .map_err(fail)?;
-    Ok(Pending { pid, chan: parent })
+    }
+}
+
+impl Drop for Started<'_> {
+    fn drop(&mut self) {
+        if self.chan.is_some() {
+            let _ = kill(Pid::from_raw(self.pid), Signal::SIGKILL);
+            let _ = waitpid(Pid::from_raw(self.pid), None);
+        }
+    }
 }
 
 /// A refused new user namespace names the sysctl that refuses it, if any.
@@ -250,7 +284,7 @@ fn drive(l: &Launch, plan: &Plan, chan: &sync::Channel, pid: i32) -> Result<()> 
             // waits for InCgroup only before it needs its cgroup (init.rs).
             Some(Msg::JoinCgroup) => {
                 // Init may already have failed and exited, taking its pid out
-                // of reach: its own error is the one `spawn` reports then.
+                // of reach: its own error is the one `drive` reports then.
                 l.cgroup.add_pid(pid)?;
                 crate::interrupt::step("create:in-cgroup")?;
                 chan.send(&Msg::InCgroup)?;
