@@ -63,7 +63,7 @@ pub fn load_spec(bundle: &Path) -> Result<(Spec, Vec<u8>)> {
 /// on the way is undone if a later step fails.
 pub fn create(root: &Path, id: &str, o: &CreateOpts) -> Result<(Dir, Stored)> {
     let _signals = crate::interrupt::catch();
-    create_prepared(root, id, o, prepare(id, o)?)
+    create_prepared(root, id, o, prepare(id, o)?, false)
 }
 
 /// The bundle of `o`, read and checked for a container `id`.
@@ -76,11 +76,15 @@ fn prepare(id: &str, o: &CreateOpts) -> Result<Prepared> {
     Prepared::new(id, &o.bundle, driver)
 }
 
+/// `then_start`: the caller (run) starts the container right away, so the
+/// init's Detached is not waited for: the byte it writes to exec.fifo,
+/// which `start` waits for, comes after it.
 fn create_prepared(
     root: &Path,
     id: &str,
     o: &CreateOpts,
     mut p: Prepared,
+    then_start: bool,
 ) -> Result<(Dir, Stored)> {
     if o.preserve_fds < 0 {
         return Err(Error::option(
@@ -173,7 +177,7 @@ fn create_prepared(
         write_pid_file(pf, init.pid)?;
     }
     crate::interrupt::step("create:saved")?;
-    init.commit()?;
+    init.commit(!then_start)?;
     // Past the point of no return: a signal now finds a created container,
     // as if it had come just after we exited.
     let dir = made.keep();
@@ -566,7 +570,7 @@ pub fn run(root: &Path, id: &str, o: &CreateOpts, detach: bool) -> Result<i32> {
     if !detach && o.console_socket.is_none() && terminal.unwrap_or(false) {
         return run_with_own_tty(root, id, o, p);
     }
-    let (dir, st) = create_prepared(root, id, o, p)?;
+    let (dir, st) = create_prepared(root, id, o, p, true)?;
     if detach {
         let started = crate::interrupt::step("run:created").and_then(|()| start_own(&dir, &st));
         if let Err(e) = started {
@@ -602,7 +606,7 @@ fn run_with_own_tty(root: &Path, id: &str, o: &CreateOpts, p: Prepared) -> Resul
         .ctx(|| format!("bind console socket {}", sock.display()))?;
     let mut o2 = o.clone();
     o2.console_socket = Some(sock.clone());
-    let created = create_prepared(root, id, &o2, p);
+    let created = create_prepared(root, id, &o2, p, true);
     let _ = fs::remove_file(&sock);
     let (dir, st) = created?;
     let master = match crate::console::receive(&listener) {

@@ -246,9 +246,10 @@ fn wait_for_start_and_exec(c: &Ctx, e: Exec) -> ! {
     }
     // `create` exits after Detached, and that must not kill us.
     let _ = prctl::set_pdeathsig(None);
-    if c.chan.send(&Msg::Detached).is_err() {
-        exit(1);
-    }
+    // The record naming us is saved, so we live on even if nobody reads
+    // the answer: `run` does not wait for it (it waits for our byte on
+    // exec.fifo), and a `create` that died since leaves a created container.
+    let _ = c.chan.send(&Msg::Detached);
     let sub = CString::new(format!("self/fd/{}", c.fifo.as_raw_fd())).expect("no NUL");
     // Whatever follows the byte that released us is an error `start` reports.
     let fail = |mut fifo: &std::fs::File, err: Error| -> ! {

@@ -120,8 +120,13 @@ pub struct Pending {
 
 impl Pending {
     /// The state record is saved: let the init outlive berth, and wait
-    /// until it has let go of its parent-death signal.
-    pub fn commit(self) -> Result<()> {
+    /// until it has let go of its parent-death signal, unless `wait` is
+    /// false (the caller releases it from exec.fifo next and waits for that,
+    /// which the init does only after letting go).
+    pub fn commit(self, wait: bool) -> Result<()> {
+        if !wait {
+            return self.chan.send(&Msg::Commit);
+        }
         let r = self.chan.send(&Msg::Commit).and_then(|()| self.chan.recv());
         match r {
             Ok(Some(Msg::Detached)) => Ok(()),
