@@ -9,6 +9,9 @@
 //! against the credentials of whoever opened the file, so the files are
 //! opened here, by berth, before the clone, and the child writes through
 //! them from inside its new namespaces while it is still single-threaded.
+//! Where berth makes the v1 directories after the clone (no user
+//! namespace: `Plan::unshare_early`), the child opens them itself once they
+//! exist, still with the host's root credentials ([`Hierarchies::V1`]).
 //!
 //! The cgroup2 hierarchy (pure v2, or the unified mount of a hybrid host) is
 //! joined at birth with clone3's `CLONE_INTO_CGROUP`: a cgroup2 `tasks`
