@@ -195,3 +195,55 @@ impl Plan {
 pub fn setns(fd: &OwnedFd, f: CloneFlags, path: &str) -> Result<()> {
     nix::sched::setns(fd.as_fd(), f).ctx(|| format!("join namespace {path}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(json: &str) -> Spec {
+        let base = r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"cwd":"/","args":["true"],"user":{"uid":0,"gid":0}},"#;
+        serde_json::from_str(&format!("{base}{json}}}")).unwrap()
+    }
+
+    const COSTLY: CloneFlags = CloneFlags::CLONE_NEWNET
+        .union(CloneFlags::CLONE_NEWNS)
+        .union(CloneFlags::CLONE_NEWIPC)
+        .union(CloneFlags::CLONE_NEWUTS);
+
+    #[test]
+    fn init_unshares_the_costly_namespaces_itself() {
+        let s = spec(
+            r#""linux":{"namespaces":[{"type":"pid"},{"type":"network"},{"type":"ipc"},{"type":"uts"},{"type":"mount"},{"type":"cgroup"}]}"#,
+        );
+        let mut p = Plan::from_spec(&s).unwrap();
+        assert!(p.unshare_early(&s));
+        assert_eq!(p.early, COSTLY);
+        // Each namespace is made exactly once: by clone3, early, or later.
+        assert_eq!(p.clone_flags(), CloneFlags::CLONE_NEWPID);
+        assert_eq!(p.unshare_flags(), CloneFlags::CLONE_NEWCGROUP);
+    }
+
+    #[test]
+    fn net_devices_keep_the_network_namespace_with_the_clone() {
+        let s = spec(
+            r#""linux":{"namespaces":[{"type":"pid"},{"type":"network"},{"type":"mount"}],"netDevices":{"dummy0":{}}}"#,
+        );
+        let mut p = Plan::from_spec(&s).unwrap();
+        assert!(p.unshare_early(&s));
+        assert_eq!(p.early, CloneFlags::CLONE_NEWNS);
+        assert!(p.clone_flags().contains(CloneFlags::CLONE_NEWNET));
+    }
+
+    #[test]
+    fn a_user_namespace_keeps_everything_with_the_clone() {
+        let s = spec(
+            r#""linux":{"namespaces":[{"type":"pid"},{"type":"user"},{"type":"network"},{"type":"mount"}],"uidMappings":[{"containerID":0,"hostID":1000,"size":1}],"gidMappings":[{"containerID":0,"hostID":1000,"size":1}]}"#,
+        );
+        let mut p = Plan::from_spec(&s).unwrap();
+        assert!(!p.unshare_early(&s));
+        assert!(p.early.is_empty());
+        assert!(p
+            .clone_flags()
+            .contains(CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWUSER));
+    }
+}
