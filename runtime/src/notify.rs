@@ -2,7 +2,7 @@
 //! - NOTIFY_SOCKET: when berth's caller has one, the container gets its own
 //!   socket (in the state dir, bind-mounted at /run/notify) and
 //!   NOTIFY_SOCKET pointing at it; `start` (and `run`) waits for READY=1
-//!   there and forwards READY=1 and MAINPID=<init pid> to the caller's socket.
+//!   there and forwards `READY=1` and `MAINPID=<init pid>` to the caller's socket.
 //! - LISTEN_FDS: socket-activation fds handed to berth (LISTEN_PID = us) are
 //!   passed on ahead of --preserve-fds, with LISTEN_FDS=n and LISTEN_PID=1.
 

@@ -163,7 +163,7 @@ fn load(insns: &[Insn], log: Option<&mut [u8]>) -> io::Result<OwnedFd> {
     crate::sys::bpf::load_device_program(insns, log)
 }
 
-/// The last non-empty line of the verifier log, as ": <line>".
+/// The last non-empty line of the verifier log, as `": <line>"`.
 fn last_log_line(insns: &[Insn]) -> String {
     let mut buf = vec![0u8; 1 << 16];
     if load(insns, Some(&mut buf)).is_ok() {

@@ -52,15 +52,15 @@
 //!   kernel without memory.kmem.limit_in_bytes (a no-op since 5.x).
 //!   useHierarchy true is always so; false is refused. checkBeforeUpdate is
 //!   honoured by `update` (usage above the new limit is an error).
-//! - blockIO: v1 prefers BFQ's blkio.bfq.weight[_device] and falls back to
-//!   CFQ's blkio.weight[_device], as runc does; leafWeight needs CFQ
+//! - blockIO: v1 prefers BFQ's `blkio.bfq.weight[_device]` and falls back to
+//!   CFQ's `blkio.weight[_device]`, as runc does; leafWeight needs CFQ
 //!   (blkio.leaf_weight), so on a kernel without CFQ it is an error naming
 //!   the field. v2: io.bfq.weight if BFQ offers it, else io.weight with
 //!   runc's conversion; weightDevice needs io.bfq.weight (an error without
 //!   it, where runc drops it silently); leafWeight is an error; throttles
 //!   go to blkio.throttle.* / io.max (rate 0 lifts the limit).
-//! - hugepageLimits: hugetlb.<size>.limit_in_bytes on a v1 hugetlb
-//!   hierarchy, hugetlb.<size>.max on v2. A hybrid host without a v1 hugetlb
+//! - hugepageLimits: `hugetlb.<size>.limit_in_bytes` on a v1 hugetlb
+//!   hierarchy, `hugetlb.<size>.max` on v2. A hybrid host without a v1 hugetlb
 //!   hierarchy but with hugetlb on its cgroup2 mount gets the v2 files
 //!   there (the controller is enabled down the cgroup2 path), since that is
 //!   the only hierarchy able to enforce it. The reservation files get the

@@ -3,7 +3,7 @@
 //! bind mounts of its own cgroup directories, never the host's whole tree.
 //!
 //! The hierarchies come from /proc/self/cgroup and the usual layout
-//! (/sys/fs/cgroup/<controllers>, "unified" for the hybrid cgroup2):
+//! (`/sys/fs/cgroup/<controllers>`, "unified" for the hybrid cgroup2):
 //! mountinfo costs tens of microseconds to generate, so it is read only
 //! when a host does not follow that layout.
 

@@ -13,7 +13,7 @@ fn page_size_ok(size: &str) -> bool {
         && matches!(&size[digits.len()..], "KB" | "MB" | "GB")
 }
 
-/// `v2_files`: hugetlb.<size>.max (pure v2, and hybrid hosts whose hugetlb
+/// `v2_files`: `hugetlb.<size>.max` (pure v2, and hybrid hosts whose hugetlb
 /// controller is on the cgroup2 mount) rather than v1's limit_in_bytes.
 /// The reservation limit gets the same value where the kernel has it, so
 /// that reserved but not yet faulted pages count too (as runc 1.2 does).
