@@ -12,7 +12,12 @@ use std::time::Duration;
 use super::{CgroupError, Dir};
 
 pub(super) fn write_file(path: &Path, data: &[u8]) -> io::Result<()> {
-    let mut f = OpenOptions::new().write(true).open(path)?;
+    write_once(&mut OpenOptions::new().write(true).open(path)?, data)
+}
+
+/// One write(2) of all of `data`: a cgroup file takes a value per write,
+/// so a short write is an error, not something to continue.
+fn write_once(f: &mut File, data: &[u8]) -> io::Result<()> {
     let n = f.write(data)?;
     if n != data.len() {
         return Err(io::Error::new(
@@ -38,14 +43,7 @@ impl Writer {
             self.last = Some((path.to_owned(), f));
         }
         let (_, f) = self.last.as_mut().expect("opened above");
-        let n = f.write(data)?;
-        if n != data.len() {
-            return Err(io::Error::new(
-                io::ErrorKind::WriteZero,
-                format!("short write ({n} of {} bytes)", data.len()),
-            ));
-        }
-        Ok(())
+        write_once(f, data)
     }
 }
 

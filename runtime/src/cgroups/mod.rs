@@ -338,12 +338,7 @@ impl Cgroup {
             return Ok(());
         }
         let plan = plan::build(self, resources, devices)?;
-        for dir in &self.dirs {
-            if let Err(e) = fsutil::mkdir_p(dir) {
-                let _ = self.remove();
-                return Err(e);
-            }
-        }
+        self.make_dirs(|_| true)?;
         plan::apply(self, &plan).inspect_err(|_| {
             let _ = self.remove();
         })
@@ -368,7 +363,13 @@ impl Cgroup {
         devices: Option<&[LinuxDevice]>,
     ) -> Result<(), CgroupError> {
         plan::build(self, resources, devices)?;
-        for dir in self.dirs.iter().filter(|d| d.is_unified()) {
+        self.make_dirs(Dir::is_unified)
+    }
+
+    /// mkdir -p the directories `pick` chooses; on an error, remove what
+    /// was made (by this call or an earlier one) and return it.
+    fn make_dirs(&self, pick: impl Fn(&Dir) -> bool) -> Result<(), CgroupError> {
+        for dir in self.dirs.iter().filter(|d| pick(d)) {
             if let Err(e) = fsutil::mkdir_p(dir) {
                 let _ = self.remove();
                 return Err(e);
