@@ -122,8 +122,8 @@ fn create_prepared(
     let mut plan = crate::namespaces::Plan::from_spec(&p.spec)?;
     // Where the init can join its v1 cgroup by path, berth makes it while
     // the init unshares its namespaces (Plan::unshare_early), not before the
-    // clone: about 0.5 ms less on `run`. Not for an ordinary user, whose
-    // cgroup may turn out to be none (without_cgroup).
+    // clone: about 0.2 ms less on `run` (bench README). Not for an ordinary
+    // user, whose cgroup may turn out to be none (without_cgroup).
     let after_clone = p.cgroup.has_v1_dirs()
         && crate::rootless::is_euid_root()
         && !o.rootless.cgroups()

@@ -8,9 +8,9 @@
 //! the parent moves it, before the child needs its cgroup. Where the v1
 //! directories can be made after the clone (`Plan::unshare_early`), the
 //! child unshares its costly namespaces meanwhile and joins them once it
-//! has Go. Where clone3 is
-//! refused (an old kernel, an outer seccomp profile) the child comes from
-//! clone(2) and the parent moves it into the cgroup2 cgroup as well.
+//! has Go. Where clone3 is refused (an old kernel, an outer seccomp
+//! profile) the child comes from clone(2) and the parent moves it into the
+//! cgroup2 cgroup as well.
 //!
 //! CVE-2019-5736 (overwriting the host runtime through /proc/PID/exe):
 //! init marks itself non-dumpable first thing (an ordinary user's init
@@ -139,10 +139,10 @@ impl Pending {
 
 /// Clone the container init; [`Started::drive`] sets it up until it waits
 /// on exec.fifo. On error the init is killed and reaped; the caller removes
-/// the cgroup. With
-/// `plan.early` set (`Plan::unshare_early`) the cgroup's v1 directories
-/// need not exist yet: berth makes them in between, while init unshares
-/// its namespaces, and init joins them by path once it has Go.
+/// the cgroup. With `plan.early` set (`Plan::unshare_early`) the cgroup's
+/// v1 directories need not exist yet: berth makes them in between, while
+/// init unshares its namespaces, and init joins them by path once it has
+/// Go.
 pub fn start<'a>(l: &'a Launch<'a>, mut plan: Plan) -> Result<Started<'a>> {
     if let Some((fd, path)) = plan.take_pid_join() {
         namespaces::setns(&fd, CloneFlags::CLONE_NEWPID, &path)?;
@@ -166,9 +166,10 @@ pub fn start<'a>(l: &'a Launch<'a>, mut plan: Plan) -> Result<Started<'a>> {
     // Made here, in the host user namespace; the init inherits the fds.
     let idmapped = crate::rootfs::idmapped_trees(l.spec, l.bundle)?;
     let (parent, child) = sync::pair()?;
-    let which = match plan.early.is_empty() {
-        true => Hierarchies::All,
-        false => Hierarchies::Cgroup2,
+    let which = if plan.early.is_empty() {
+        Hierarchies::All
+    } else {
+        Hierarchies::Cgroup2
     };
     let mut joiner = l.cgroup.joiner_of(None, which);
     let dumpable_until_go =
